@@ -1,0 +1,1 @@
+"""The conformance suite: pytest checks of OCI Distribution v1.1 and ghcr.io promises."""

@@ -1,0 +1,7 @@
+"""`python -m keelhaul` runs the same entry point as the `keelhaul` command."""
+
+import sys
+
+from keelhaul.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The load suite: Locust scenarios that stress a registry."""

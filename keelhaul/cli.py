@@ -17,7 +17,8 @@ from keelhaul.errors import UsageError
 # Modules that add subcommands; each has `register(subparsers) -> None`, and every parser it adds
 # sets `run=<callable(args) -> int>` with `set_defaults`.
 COMMAND_MODULES = (
-    "keelhaul.reference_server.cli",  # serve, admin
+    "keelhaul.reference_server.serve_cli",  # serve
+    "keelhaul.reference_server.admin_cli",  # admin
     "keelhaul.conformance.cli",  # check, report
     "keelhaul.load.cli",  # load
 )

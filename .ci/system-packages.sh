@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests drive: real registry clients (skopeo, podman, buildah),
+# a second independent registry (docker-registry = distribution 2.8), curl and wrk for benchmarks,
+# chromium for the HTML pages. Does nothing when everything is already there; needs root otherwise.
+set -euo pipefail
+packages=(skopeo podman buildah crun docker-registry curl wrk chromium)
+commands=(skopeo podman buildah crun docker-registry curl wrk chromium)
+missing=()
+for i in "${!commands[@]}"; do
+  command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-packages: missing ${missing[*]}; run as root (or install them) so the client tests run" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -73,6 +73,12 @@ class AccessPolicy(Protocol):
         """Allow or refuse listing `/v2/_catalog` at all."""
         ...
 
+    def authorize_ping(self, request: web.Request, principal: Principal) -> None:
+        """Allow or refuse `GET /v2/` (the API version check). Token registries answer anonymous
+        callers with 401 and the challenge here, which is how clients discover the realm.
+        Optional: the core treats a policy without this method as allowing everyone."""
+        ...
+
     def may_read(self, principal: Principal, repository: str) -> bool:
         """Silent read check, for filtering the catalog and choosing automatic mount sources."""
         ...
@@ -96,6 +102,9 @@ class OpenAccess:
         return None
 
     def authorize_catalog(self, request: web.Request, principal: Principal) -> None:
+        return None
+
+    def authorize_ping(self, request: web.Request, principal: Principal) -> None:
         return None
 
     def may_read(self, principal: Principal, repository: str) -> bool:

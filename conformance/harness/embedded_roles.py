@@ -1,0 +1,60 @@
+"""Accounts and tokens for every profile role on the embedded reference server.
+
+Minted through `keelhaul.reference_server.ghcr.admin.Admin`, the code path behind `keelhaul admin`,
+so the suite's identities are made exactly as an operator would make them:
+
+| role         | account           | token scopes                                   |
+|--------------|-------------------|------------------------------------------------|
+| admin        | ci-owner (owner of the `keelhaul-ci` organisation) | read, write, delete:packages |
+| writer       | ci-writer (org writer) | write:packages                            |
+| reader       | ci-reader (org reader) | read:packages                             |
+| deleter      | ci-deleter (org writer) | write:packages, delete:packages          |
+| other_tenant | other-tenant (own namespace `other-tenant`) | write:packages, delete:packages |
+| workflow     | GITHUB_TOKEN of repository keelhaul-ci/app | write                   |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ORG = "keelhaul-ci"
+WORKFLOW_REPOSITORY = f"{ORG}/app"
+TOKEN_LIFETIME = 6 * 3600
+
+# role -> (login, org role or None for a separate tenant, PAT scopes)
+ACCOUNTS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
+    "admin": ("ci-owner", "owner", ("read:packages", "write:packages", "delete:packages")),
+    "writer": ("ci-writer", "writer", ("write:packages",)),
+    "reader": ("ci-reader", "reader", ("read:packages",)),
+    "deleter": ("ci-deleter", "writer", ("write:packages", "delete:packages")),
+    "other_tenant": ("other-tenant", None, ("write:packages", "delete:packages")),
+}
+
+
+def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, dict[str, Any]]:
+    """Create the accounts and tokens; returns role -> {username, password[, namespace, source_repository]}."""
+    from keelhaul.reference_server.ghcr.admin import Admin
+
+    admin = Admin(data_dir)
+    try:
+        owner_login = ACCOUNTS["admin"][0]
+        admin.create_user(owner_login)
+        admin.create_org(namespace, owner=owner_login)
+        roles: dict[str, dict[str, Any]] = {}
+        for role, (login, org_role, scopes) in ACCOUNTS.items():
+            if login != owner_login:
+                admin.create_user(login)
+                if org_role is not None:
+                    admin.add_member(namespace, login, org_role)
+            issued = admin.create_token(login, list(scopes), expires_in=TOKEN_LIFETIME, note=f"keelhaul check {role}")
+            roles[role] = {"username": login, "password": issued.token}
+        roles["other_tenant"]["namespace"] = ACCOUNTS["other_tenant"][0]
+        repository = f"{namespace}/app"
+        admin.create_repository(repository)
+        workflow = admin.create_workflow_token(repository, "write", expires_in=TOKEN_LIFETIME)
+        roles["workflow"] = {"username": "github-actions", "password": workflow.token,
+                             "source_repository": repository}
+        return roles
+    finally:
+        admin.close()

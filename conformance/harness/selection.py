@@ -1,0 +1,122 @@
+"""Which checks a target can run: the metadata-driven skip decision (test262 style).
+
+A check declares what it needs with markers; this module alone decides, from the target profile
+and the run options, whether it runs. A check whose prerequisite is missing is skipped with the
+reason (never passed), so the report says exactly why it did not run.
+
+Markers (registered by the harness):
+- ``req("ID", ...)``: requirement IDs the check verifies (must exist in requirements.toml).
+- ``needs("feature", ..., role=..., roles=(...), limit=..., limits=(...), **feature_values)``:
+  profile features that must be enabled (``[features]``; a string value of "none" or "" counts as
+  absent; ``packages_api="github"`` demands that exact value), credential roles that must be
+  usable (configured, or any role on a target without auth), and ``[limits]`` entries that must be declared.
+- ``read_only``: the check only reads content the profile names, so it may run with --read-only.
+  Every other check writes and is skipped in a read-only run.
+- ``slow``: runs only with --run-slow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MARKERS = {
+    "req": "req(*ids): requirement IDs (requirements.toml) this check verifies",
+    "needs": "needs(*features, role=, roles=, limit=, limits=, **values): target prerequisites",
+    "read_only": "read_only: check only reads the profile's [read_only] content; allowed with --read-only",
+    "slow": "slow: long-running (real 10 GB / 600 s variants); run with --run-slow",
+}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Everything one check requires of the target, merged over all its `needs` markers."""
+
+    features: tuple[str, ...] = ()
+    feature_values: Mapping[str, object] = field(default_factory=dict)
+    roles: tuple[str, ...] = ()
+    limits: tuple[str, ...] = ()
+
+    @classmethod
+    def from_marks(cls, marks: Iterable[Any]) -> Needs:
+        features: list[str] = []
+        values: dict[str, object] = {}
+        roles: list[str] = []
+        limits: list[str] = []
+        for mark in marks:
+            features.extend(mark.args)
+            kwargs = dict(mark.kwargs)
+            for key, target in (("role", roles), ("limit", limits)):
+                if kwargs.get(key) is not None:
+                    target.append(kwargs.pop(key))
+                else:
+                    kwargs.pop(key, None)
+            roles.extend(kwargs.pop("roles", ()))
+            limits.extend(kwargs.pop("limits", ()))
+            values.update(kwargs)
+        return cls(tuple(features), values, tuple(roles), tuple(limits))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The command-line switches that change what runs."""
+
+    read_only: bool = False
+    run_slow: bool = False
+
+
+def feature_enabled(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "none", "false", "no", "off")
+    return bool(value)
+
+
+def role_usable(profile: Any, role: str) -> bool:
+    """A role can act when its credentials are available, or when the target has no auth at all
+    (then everyone is everyone: checks that need identities to differ also need "token_auth")."""
+    return bool(profile.has_role(role)) or not feature_enabled(getattr(profile.features, "token_auth", False))
+
+
+def unknown_names(needs: Needs, profile: Any) -> list[str]:
+    """Feature/limit names that the profile model does not have at all: typos in a check."""
+    problems = []
+    for name in (*needs.features, *needs.feature_values):
+        if not hasattr(profile.features, name):
+            problems.append(f"feature {name!r}")
+    for name in needs.limits:
+        if not hasattr(profile.limits, name):
+            problems.append(f"limit {name!r}")
+    return problems
+
+
+def skip_reason(
+    needs: Needs,
+    profile: Any,
+    options: RunOptions,
+    *,
+    is_read_only_check: bool,
+    is_slow: bool,
+) -> str | None:
+    """The reason this check cannot run against `profile`, or None when it runs."""
+    if is_slow and not options.run_slow:
+        return "slow check (real-size limits); run with --run-slow"
+    if options.read_only:
+        if not is_read_only_check:
+            return "writes to the registry; skipped in a --read-only run"
+        if getattr(profile, "read_only", None) is None:
+            return "--read-only run but the profile names no [read_only] content"
+    for name in needs.features:
+        if not feature_enabled(getattr(profile.features, name)):
+            return f"target profile does not enable feature {name!r} ([features])"
+    for name, wanted in needs.feature_values.items():
+        actual = getattr(profile.features, name)
+        if actual != wanted:
+            return f"needs feature {name} = {wanted!r}; target profile has {actual!r}"
+    for role in needs.roles:
+        if not role_usable(profile, role):
+            return f"target profile has no usable credentials for role {role!r} ([credentials.{role}])"
+    for name in needs.limits:
+        if getattr(profile.limits, name) is None:
+            return f"target profile declares no limit {name!r} ([limits])"
+    return None

@@ -1,0 +1,156 @@
+"""The registry under test: a profile named with --target, or the embedded reference server.
+
+Without --target the suite starts its own reference server (free port, temporary data directory)
+with small limits so the limit checks run in seconds (8 MiB layers, 3 s upload expiry). When the
+ghcr layer is available it runs with auth and credentials are minted for every role through the same
+code path `keelhaul admin` uses; until then it runs with --no-auth and auth checks skip with a reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keelhaul.errors import UsageError
+
+# Small limits for the embedded server so LIM checks run fast in CI; real-size variants are `slow`.
+EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
+EMBEDDED_UPLOAD_EXPIRY_SECONDS = 3
+EMBEDDED_NAMESPACE = "keelhaul-ci"
+
+
+@dataclass
+class Target:
+    """A resolved target: its profile, plus the embedded server to stop when we started one."""
+
+    profile: Any
+    server: Any = None
+    data_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def embedded(self) -> bool:
+        return self.server is not None
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.data_dir = None
+
+
+def load_target(profile_path: str | None) -> Target:
+    """Resolve --target (a profile file) or start the embedded reference server."""
+    if profile_path:
+        from keelhaul.profile import load_profile
+
+        return Target(profile=load_profile(Path(profile_path)))
+    return start_embedded()
+
+
+def _auth_available() -> str | None:
+    """None when the ghcr layer (policy + admin) can be used, else why not."""
+    for module in ("keelhaul.reference_server.ghcr.policy", "keelhaul.reference_server.ghcr.admin"):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            return f"{module} unavailable ({error})"
+    return None
+
+
+def start_embedded() -> Target:
+    """Start the reference server on a free port with a throw-away data directory."""
+    try:
+        from keelhaul.reference_server.config import ServerConfig
+        from keelhaul.reference_server.embedded import EmbeddedServer
+    except ModuleNotFoundError as missing:
+        raise UsageError(
+            f"no --target given and the embedded reference server is unavailable ({missing.name}); "
+            "pass --target PROFILE"
+        ) from None
+    from keelhaul.profile import TargetProfile
+
+    data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-"))
+    no_auth_reason = os.environ.get("KEELHAUL_EMBEDDED_NO_AUTH") and "KEELHAUL_EMBEDDED_NO_AUTH is set"
+    no_auth_reason = no_auth_reason or _auth_available()
+    auth = no_auth_reason is None
+    config = ServerConfig(
+        listen_host="127.0.0.1",
+        listen_port=0,
+        data_dir=data_dir,
+        auth=auth,
+        max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
+        upload_timeout_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+    )
+    notes = []
+    server = EmbeddedServer(config)
+    try:
+        url = server.start()
+        credentials: dict[str, Any] = {}
+        if auth:
+            from keelhaul.conformance.harness.embedded_roles import provision_roles
+
+            credentials = provision_roles(data_dir, EMBEDDED_NAMESPACE)
+        else:
+            notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
+        profile = TargetProfile.embedded(
+            url,
+            credentials,
+            {
+                "max_layer_bytes": EMBEDDED_MAX_LAYER_BYTES,
+                "upload_expiry_seconds": EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+                "upload_expiry_from": "start",
+                "max_manifest_bytes": config.max_manifest_bytes,
+            },
+            namespace=EMBEDDED_NAMESPACE,
+            auth=auth,
+        )
+    except BaseException:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    return Target(profile=profile, server=server, data_dir=data_dir, notes=notes)
+
+
+def describe_target(target: Target) -> dict[str, Any]:
+    """What a report says about the target: names and declarations, never credentials."""
+    profile = target.profile
+    roles = [role for role in ROLES if _has_role(profile, role)]
+    return {
+        "name": profile.name,
+        "kind": profile.kind,
+        "url": profile.url,
+        "namespace": profile.namespace,
+        "embedded": target.embedded,
+        "roles": roles,
+        "features": _plain(getattr(profile, "features", None)),
+        "limits": _plain(getattr(profile, "limits", None)),
+        "notes": list(target.notes),
+    }
+
+
+ROLES = ("reader", "writer", "deleter", "admin", "other_tenant", "workflow")
+
+
+def _has_role(profile: Any, role: str) -> bool:
+    try:
+        return bool(profile.has_role(role))
+    except Exception:  # a profile that cannot answer has no such role
+        return False
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value):
+        return {k: v for k, v in asdict(value).items() if isinstance(v, str | int | float | bool | type(None))}
+    return {}

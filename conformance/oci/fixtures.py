@@ -1,0 +1,74 @@
+"""Shared OCI content for the checks, built by fixtures (never by another check).
+
+`pull_content` is session-scoped and only read: one repository holding an image pushed by tag and a
+second manifest pushed by digest (what the official suite's Pull setup builds). In a --read-only run
+it is the content the profile's [read_only] section names instead, so the same checks run there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from keelhaul.client import RegistryClient
+from keelhaul.conformance.oci import content
+from keelhaul.conformance.oci.content import Blob, Image, Manifest
+
+PULL_TAG = "tagtest0"
+
+
+@dataclass(frozen=True)
+class PullContent:
+    """What the pull checks read. Bytes are None when the suite did not push them (read-only run):
+    checks then verify the digest of what they get instead of comparing bytes."""
+
+    repo: str
+    tag: str | None
+    manifest_digest: str | None
+    manifest: Manifest | None
+    blob_digest: str | None
+    blob: Blob | None
+    second_manifest: Manifest | None = None  # pushed by digest only
+
+
+def push_image(client: RegistryClient, repo: str, image: Image, reference: str | None = None) -> None:
+    """Upload the image's blobs and its manifest (by `reference`, default its digest). Raises with
+    the answer when the target refuses: fixtures need the content in place to proceed."""
+    for blob in image.all_blobs:
+        client.upload_monolithic(repo, blob.data).raise_for_status()
+    answer = client.put_manifest(repo, reference or image.manifest.digest, image.manifest.body, image.manifest.media_type)
+    if answer.status_code != 201:
+        raise RuntimeError(
+            f"fixture could not push a manifest: PUT /v2/{repo}/manifests/{reference} -> "
+            f"{answer.status_code} {answer.text[:200]}"
+        )
+
+
+@pytest.fixture(scope="session")
+def pull_content(harness: Any, target: Any, session_repo: Callable[[], tuple[str, RegistryClient]]) -> PullContent:
+    if harness.options.read_only:
+        ro = target.read_only
+        return PullContent(ro.repository, ro.tag, ro.manifest_digest, None, ro.blob_digest, None)
+    repo, client = session_repo()
+    first = content.image("pull-0")
+    second = content.image("pull-1")
+    push_image(client, repo, first, PULL_TAG)
+    push_image(client, repo, second)
+    return PullContent(repo, PULL_TAG, first.manifest.digest, first.manifest, first.layers[0].digest,
+                       first.layers[0], second.manifest)
+
+
+@pytest.fixture
+def pushed(client: RegistryClient, new_repo: Callable[[], str]) -> Callable[..., tuple[str, Image]]:
+    """`pushed(seed, tag=None, repo=None)`: a fresh image pushed into a new repository (or `repo`)."""
+
+    def factory(seed: str, tag: str | None = None, repo: str | None = None, **kwargs: Any) -> tuple[str, Image]:
+        name = repo or new_repo()
+        image = content.image(seed, **kwargs)
+        push_image(client, name, image, tag)
+        return name, image
+
+    return factory

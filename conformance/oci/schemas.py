@@ -1,0 +1,62 @@
+"""Validate response bodies against the schemas the suite carries (conformance/schemas/).
+
+The image-spec schemas are draft-04 with nested `id`s, so relative `$ref`s resolve to URIs that
+exist nowhere (tooling notes §3); a `referencing` retrieve hook maps any `…/<basename>.json` to the
+local copy. `format: uri` is not checked (no format validator package is installed).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+IMAGE_SPEC_DIR = SCHEMA_DIR / "image_spec"
+
+IMAGE_MANIFEST = "image-manifest-schema.json"
+IMAGE_INDEX = "image-index-schema.json"
+IMAGE_CONFIG = "config-schema.json"
+OCI_ERROR = "oci-error.schema.json"
+TAG_LIST = "tag-list.schema.json"
+RESULTS = "results.schema.json"
+
+
+def _local(name: str) -> Path:
+    for folder in (SCHEMA_DIR, IMAGE_SPEC_DIR):
+        if (folder / name).is_file():
+            return folder / name
+    raise NoSuchResource(ref=name)
+
+
+def _retrieve(uri: str) -> Resource:
+    basename = uri.rstrip("/").rsplit("/", 1)[-1].split("#", 1)[0]
+    if not basename.endswith(".json"):
+        raise NoSuchResource(ref=uri)
+    contents = json.loads(_local(basename).read_text(encoding="utf-8"))
+    return Resource.from_contents(contents, default_specification=_draft4())
+
+
+def _draft4() -> Any:
+    from referencing.jsonschema import DRAFT4
+
+    return DRAFT4
+
+
+@cache
+def validator(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(_local(name).read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, registry=Registry(retrieve=_retrieve))
+
+
+def schema_errors(instance: Any, name: str) -> list[str]:
+    """Every violation as `path: message`, empty when the instance is valid."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors]

@@ -1,0 +1,167 @@
+"""OCI §Listing Referrers (end-12a, end-12b) and §Pushing Manifests with Subject.
+
+OCI v1.1 puts the referrers API in the Content Discovery category, so these checks run whatever the
+profile's `referrers_api` says (as in the official suite): a registry without it fails them. The
+setup mirrors the official one: five referrers of one subject (artifactType from the manifest, from
+its config, an index without one) pushed partly before the subject exists, plus one referrer of a
+subject that is never pushed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from keelhaul.client import media_types as mt
+from keelhaul.conformance.oci import content
+from keelhaul.conformance.oci.content import Manifest
+from keelhaul.conformance.oci.expect import expect_error, expect_referrers, fail
+from keelhaul.conformance.oci.fixtures import push_image
+
+TYPE_A = "application/vnd.keelhaul.peanut.butter.bagel"
+TYPE_B = "application/vnd.keelhaul.cream.cheese"
+ANNOTATION = "org.keelhaul.referrer"
+
+
+@dataclass(frozen=True)
+class Referrers:
+    repo: str
+    subject: Manifest
+    referrers: dict[str, tuple[Manifest, str | None, dict[str, str]]]  # digest -> (manifest, artifactType, annotations)
+    orphan_subject: str
+    orphan: Manifest
+    subject_headers: dict[str, str | None]  # referrer digest -> OCI-Subject answered on PUT
+
+
+@pytest.fixture(scope="session")
+def referrers_setup(session_repo) -> Referrers:
+    repo, client = session_repo()
+    subject = content.image("referrers-subject")
+    referrers: dict[str, tuple[Manifest, str | None, dict[str, str]]] = {}
+    headers: dict[str, str | None] = {}
+
+    def put(manifest: Manifest, artifact_type: str | None, annotations: dict[str, str]) -> None:
+        answer = client.put_manifest(repo, manifest.digest, manifest.body, manifest.media_type)
+        if answer.status_code != 201:
+            raise RuntimeError(f"fixture could not push a referrer: {answer.status_code} {answer.text[:200]}")
+        headers[manifest.digest] = answer.headers.get("oci-subject")
+        referrers[manifest.digest] = (manifest, artifact_type, annotations)
+
+    def artifact(seed, subject_manifest, **kwargs):
+        annotations = {ANNOTATION: seed}
+        built = content.artifact(seed, subject_manifest, annotations=annotations, **kwargs)
+        for blob in built.all_blobs:
+            client.upload_monolithic(repo, blob.data).raise_for_status()
+        return built.manifest, annotations
+
+    # before the subject exists: artifactType from the manifest, from the config, and an index
+    a_type, a_ann = artifact("a-artifact-type", subject.manifest, artifact_type=TYPE_A)
+    put(a_type, TYPE_A, a_ann)
+    a_cfg, a_cfg_ann = artifact("a-config-type", subject.manifest, config_media_type=TYPE_A)
+    put(a_cfg, TYPE_A, a_cfg_ann)
+    index_ann = {ANNOTATION: "index"}
+    index = content.index_body([a_type.descriptor()], subject=subject.manifest.descriptor(), annotations=index_ann)
+    put(index, None, index_ann)
+    push_image(client, repo, subject, "subject")
+    b_type, b_ann = artifact("b-artifact-type", subject.manifest, artifact_type=TYPE_B)
+    put(b_type, TYPE_B, b_ann)
+    b_cfg, b_cfg_ann = artifact("b-config-type", subject.manifest, config_media_type=TYPE_B)
+    put(b_cfg, TYPE_B, b_cfg_ann)
+    orphan_subject = content.image("never-pushed").manifest
+    orphan, orphan_ann = artifact("orphan", orphan_subject, artifact_type=TYPE_B)
+    answer = client.put_manifest(repo, orphan.digest, orphan.body, orphan.media_type)
+    if answer.status_code != 201:
+        raise RuntimeError(f"fixture could not push a referrer of a missing subject: {answer.status_code}")
+    headers[orphan.digest] = answer.headers.get("oci-subject")
+    return Referrers(repo, subject.manifest, referrers, orphan_subject.digest, orphan, headers)
+
+
+def _check_descriptors(response, setup: Referrers, descriptors, expected_digests, requirement):
+    found = [d.get("digest") for d in descriptors]
+    if sorted(found) != sorted(expected_digests) or len(set(found)) != len(found):
+        fail(requirement, response, f"exactly the referrers {sorted(expected_digests)}", repr(found))
+    for descriptor in descriptors:
+        manifest, artifact_type, annotations = setup.referrers[descriptor["digest"]]
+        if descriptor.get("mediaType") != manifest.media_type or descriptor.get("size") != manifest.size:
+            fail(f"{requirement} (descriptor mediaType and size are the referrer's)", response,
+                 f"{manifest.media_type}, {manifest.size} bytes",
+                 f"{descriptor.get('mediaType')}, {descriptor.get('size')} bytes")
+        if descriptor.get("artifactType") != artifact_type:
+            fail("OCI-DISC-8: artifactType is the manifest's, else its config mediaType; omitted for an index "
+                 "without one", response, repr(artifact_type), repr(descriptor.get("artifactType")))
+        if descriptor.get("annotations") != annotations:
+            fail("OCI-DISC-8: descriptors MUST include the referrer's annotations", response, repr(annotations),
+                 repr(descriptor.get("annotations")))
+
+
+@pytest.mark.req("OCI-PUSH-16")
+def test_put_with_subject_answers_oci_subject(referrers_setup):
+    """Every PUT of a manifest with `subject` (subject pushed or not) answered `OCI-Subject`."""
+    for digest, header in referrers_setup.subject_headers.items():
+        wanted = referrers_setup.orphan_subject if digest == referrers_setup.orphan.digest else referrers_setup.subject.digest
+        if header != wanted:
+            fail("OCI-PUSH-16: a PUT with `subject` MUST answer OCI-Subject: <subject digest>", None,
+                 f"OCI-Subject: {wanted} for referrer {digest}", f"OCI-Subject: {header}")
+
+
+@pytest.mark.req("OCI-DISC-7")
+def test_referrers_of_unreferenced_digest_is_empty(client, referrers_setup):
+    """GET referrers/<digest nothing refers to> answers 200, an image index with no manifests."""
+    response = client.referrers(referrers_setup.repo, content.missing_digest("no-referrers"))
+    descriptors = expect_referrers(response, "OCI-DISC-7: the referrers API MUST answer 200 (never 404)")
+    if descriptors:
+        fail("OCI-DISC-7: no referrers means an empty `manifests`", response, "[]", repr(descriptors))
+
+
+@pytest.mark.req("OCI-DISC-8")
+def test_referrers_lists_every_referrer(client, referrers_setup):
+    """GET referrers/<subject> lists the five referrers with artifactType, size and annotations."""
+    response = client.referrers(referrers_setup.repo, referrers_setup.subject.digest)
+    descriptors = expect_referrers(response, "OCI-DISC-8: GET referrers MUST answer 200 with an image index")
+    _check_descriptors(response, referrers_setup, descriptors, list(referrers_setup.referrers),
+                       "OCI-DISC-8: every manifest whose subject is the digest is listed")
+
+
+@pytest.mark.req("OCI-DISC-9")
+def test_referrers_artifact_type_filter(client, referrers_setup):
+    """?artifactType= keeps only that type and the answer says `OCI-Filters-Applied: artifactType`."""
+    response = client.referrers(referrers_setup.repo, referrers_setup.subject.digest, artifact_type=TYPE_A)
+    descriptors = expect_referrers(response, "OCI-DISC-9: a filtered GET referrers MUST answer 200")
+    applied = response.headers.get("oci-filters-applied")
+    matching = [d for d, (_, kind, _) in referrers_setup.referrers.items() if kind == TYPE_A]
+    if applied is None:
+        fail("OCI-DISC-9: the registry SHOULD filter by artifactType and then MUST send OCI-Filters-Applied",
+             response, "OCI-Filters-Applied: artifactType", "no OCI-Filters-Applied header")
+    if [p.strip() for p in applied.split(",")] != ["artifactType"]:
+        fail("OCI-DISC-9: OCI-Filters-Applied names the filter", response, "artifactType", applied)
+    _check_descriptors(response, referrers_setup, descriptors, matching,
+                       f"OCI-DISC-9: only referrers of artifactType {TYPE_A}")
+
+
+@pytest.mark.req("OCI-DISC-10")
+def test_referrers_of_missing_subject(client, referrers_setup):
+    """The referrer of a subject that was never pushed is listed for that subject."""
+    response = client.referrers(referrers_setup.repo, referrers_setup.orphan_subject)
+    descriptors = expect_referrers(response, "OCI-DISC-10: GET referrers of a missing manifest MUST answer 200")
+    found = [d.get("digest") for d in descriptors]
+    if found != [referrers_setup.orphan.digest]:
+        fail("OCI-DISC-10: the referrer of a missing subject is listed", response,
+             repr([referrers_setup.orphan.digest]), repr(found))
+
+
+@pytest.mark.req("OCI-DISC-11")
+def test_referrers_bad_digest_is_400(client, referrers_setup):
+    """GET referrers/<digest with invalid syntax> answers 400."""
+    response = client.request("GET", f"/v2/{referrers_setup.repo}/referrers/sha256:not-a-digest")
+    expect_error(response, [400], None, "OCI-DISC-11: an invalid digest MUST answer 400")
+
+
+@pytest.mark.req("OCI-DISC-8", "FMT-2")
+def test_referrer_manifests_pull_back(client, referrers_setup):
+    """Each listed referrer is itself pullable by digest, byte for byte (index and manifests)."""
+    from keelhaul.conformance.oci.expect import expect_manifest
+
+    for manifest, _, _ in referrers_setup.referrers.values():
+        expect_manifest(client.get_manifest(referrers_setup.repo, manifest.digest), manifest,
+                        "OCI-PULL-2: a referrer pulls by digest", validate=manifest.media_type != mt.OCI_INDEX)

@@ -1,0 +1,46 @@
+"""The requirement matrix: one row per catalogued requirement with its verdict (untested included),
+as Markdown (for people and CI summaries) and CSV (for spreadsheets)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from keelhaul.conformance.reports.model import RequirementVerdict, RunResult
+
+VERDICT_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "untested": "untested"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _counts(verdict: RequirementVerdict) -> str:
+    parts = [f"{n} {outcome}" for outcome, n in verdict.counts.items() if n]
+    return ", ".join(parts) or "no checks"
+
+
+def matrix_markdown(run: RunResult) -> str:
+    lines = [
+        f"# Requirement matrix: {run.target.get('name', '')} (run {run.run_id})",
+        "",
+        "| Requirement | Level | Verdict | Checks | Promise |",
+        "|---|---|---|---|---|",
+    ]
+    for verdict in run.requirements:
+        reason = f" ({_cell('; '.join(verdict.reasons))})" if verdict.verdict == "skipped" and verdict.reasons else ""
+        lines.append(
+            f"| {verdict.id} | {verdict.level} | {VERDICT_MARK[verdict.verdict]}{reason} | "
+            f"{_counts(verdict)} | {_cell(verdict.text)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def matrix_csv(run: RunResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["requirement", "area", "level", "verdict", "passed", "failed", "error", "skipped", "text", "source"])
+    for v in run.requirements:
+        writer.writerow([v.id, v.area, v.level, v.verdict, v.counts.get("passed", 0), v.counts.get("failed", 0),
+                         v.counts.get("error", 0), v.counts.get("skipped", 0), v.text, v.source])
+    return buffer.getvalue()

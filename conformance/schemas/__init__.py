@@ -1,0 +1,1 @@
+"""JSON schemas the suite validates against (data only); see README.md."""

@@ -1,0 +1,1 @@
+"""OCI image-spec v1.1.1 JSON schemas (data only)."""

@@ -1,0 +1,266 @@
+"""Blob uploads in every shape the distribution spec allows, streaming from a BlobSource.
+
+Each helper returns an `UploadResult` holding every response, and stops at the first answer it did
+not expect instead of raising: conformance checks assert on that answer, load scenarios count it.
+`UploadResult.raise_for_status()` turns a failure into an `UploadError` for callers that just need
+the blob in place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+import httpx
+
+from keelhaul.client import media_types
+from keelhaul.client.content import BlobSource, RangeHasher, as_source
+from keelhaul.client.registry import add_query
+
+if TYPE_CHECKING:
+    from keelhaul.client.registry import RegistryClient
+
+_RANGE_RE = re.compile(r"^\s*(?:bytes=)?0-(\d+)\s*$")
+OCTET = {"Content-Type": media_types.OCTET_STREAM}
+
+
+class UploadError(Exception):
+    """An upload got an answer it could not go on from."""
+
+    def __init__(self, message: str, result: UploadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class UploadResult:
+    digest: str
+    size: int
+    location: str | None  # the blob's Location after success, else the last upload Location
+    responses: list[httpx.Response] = field(default_factory=list, repr=False)
+    resumes: int = 0  # times the upload went back to the server's Range (416 or dropped connection)
+
+    @property
+    def response(self) -> httpx.Response | None:
+        return self.responses[-1] if self.responses else None
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None and self.response.status_code == 201
+
+    def raise_for_status(self) -> UploadResult:
+        if not self.ok:
+            last = self.response
+            what = f"{last.request.method} -> {last.status_code} {last.text[:200]}" if last else "no response"
+            raise UploadError(f"upload of {self.digest} failed: {what}", self)
+        return self
+
+
+def location_of(response: httpx.Response) -> str | None:
+    """The response's `Location`, made absolute against the request URL (it may be relative)."""
+    location = response.headers.get("location")
+    return urljoin(str(response.request.url), location) if location else None
+
+
+def next_offset(range_header: str | None, confirmed: int = 0) -> int | None:
+    """First byte the server still needs, from `Range: 0-<last>`; None if absent or unreadable.
+
+    `0-0` is ambiguous (distribution sends it for 0 and for 1 byte): keep `confirmed` if that is 0.
+    """
+    match = _RANGE_RE.match(range_header or "")
+    if match is None:
+        return None
+    last = int(match.group(1))
+    return 0 if last == 0 and confirmed == 0 else last + 1
+
+
+def start_upload(client: RegistryClient, repo: str, query: str = "") -> httpx.Response:
+    """POST an upload session (`query` like `?digest=…` or `?mount=…` is appended as is)."""
+    return client.request("POST", f"/v2/{repo}/blobs/uploads/{query}", content=b"")
+
+
+def upload_status(client: RegistryClient, location: str) -> httpx.Response:
+    return client.request("GET", location)
+
+
+def cancel_upload(client: RegistryClient, location: str) -> httpx.Response:
+    return client.request("DELETE", location)
+
+
+def _begin(
+    client: RegistryClient, repo: str, source: BlobSource, digest: str
+) -> tuple[UploadResult, str | None]:
+    post = start_upload(client, repo)
+    result = UploadResult(digest, source.size, location_of(post), [post])
+    if post.status_code != 202 or result.location is None:
+        return result, None
+    return result, result.location
+
+
+def _keep(result: UploadResult, response: httpx.Response, keep: bool) -> None:
+    if keep:
+        result.responses.append(response)
+    else:
+        result.responses[:] = [response]
+
+
+def _finish(
+    client: RegistryClient, result: UploadResult, location: str, source: BlobSource, digest: str, keep: bool
+) -> UploadResult:
+    source.remember_digest(digest)
+    result.digest = digest
+    put = client.request("PUT", add_query(location, digest=digest), content=b"")
+    _keep(result, put, keep)
+    result.location = location_of(put) if put.status_code == 201 else location
+    return result
+
+
+def upload_monolithic(
+    client: RegistryClient, repo: str, data: bytes | BlobSource, *, keep_responses: bool = True
+) -> UploadResult:
+    """POST a session, then PUT the whole blob with `?digest=` (the digest is needed up front)."""
+    source = as_source(data)
+    digest = source.digest
+    result, location = _begin(client, repo, source, digest)
+    if location is None:
+        return result
+    put = client.request(
+        "PUT",
+        add_query(location, digest=digest),
+        headers=OCTET,
+        content=lambda: source.iter_range(0, source.size),
+        content_length=source.size,
+    )
+    _keep(result, put, keep_responses)
+    result.location = location_of(put) if put.status_code == 201 else location
+    return result
+
+
+def upload_single_post(client: RegistryClient, repo: str, data: bytes | BlobSource) -> UploadResult:
+    """One POST carrying the blob and `?digest=` (optional in the spec: 202 means unsupported)."""
+    source = as_source(data)
+    digest = source.digest
+    response = client.request(
+        "POST",
+        add_query(f"/v2/{repo}/blobs/uploads/", digest=digest),
+        headers=OCTET,
+        content=lambda: source.iter_range(0, source.size),
+        content_length=source.size,
+    )
+    return UploadResult(digest, source.size, location_of(response), [response])
+
+
+def upload_chunked(
+    client: RegistryClient,
+    repo: str,
+    data: bytes | BlobSource,
+    chunk_size: int,
+    *,
+    max_resumes: int = 3,
+    honor_min_chunk: bool = True,
+    keep_responses: bool = True,
+) -> UploadResult:
+    """POST, PATCH each chunk with `Content-Range` and `Content-Length`, PUT `?digest=`.
+
+    After a 416 (or a dropped connection) it asks where the server is (its `Range`) and resumes
+    from there, at most `max_resumes` times. The digest is computed while the chunks stream when
+    the source does not know it yet.
+    """
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    source = as_source(data)
+    hasher = RangeHasher(source) if source.known_digest is None else None
+    result, location = _begin(client, repo, source, source.known_digest or "")
+    if location is None:
+        return result
+    minimum = result.responses[0].headers.get("oci-chunk-min-length", "")
+    if honor_min_chunk and minimum.isdigit():
+        chunk_size = max(chunk_size, int(minimum))
+    offset = 0
+    while offset < source.size:
+        length = min(chunk_size, source.size - offset)
+
+        def body(start: int = offset, size: int = length):  # type: ignore[no-untyped-def]
+            pieces = source.iter_range(start, size)
+            return hasher.tee(start, pieces) if hasher else pieces
+
+        headers = {**OCTET, "Content-Range": f"{offset}-{offset + length - 1}"}
+        try:
+            patch = client.request("PATCH", location, headers=headers, content=body, content_length=length)
+        except httpx.TransportError:
+            if result.resumes >= max_resumes:
+                raise
+            result.resumes += 1
+            status = upload_status(client, location)
+            _keep(result, status, keep_responses)
+            resumed = next_offset(status.headers.get("range"), offset)
+            if status.status_code != 204 or resumed is None:
+                return result
+            location, offset = location_of(status) or location, resumed
+            continue
+        _keep(result, patch, keep_responses)
+        if patch.status_code == 202:
+            location = location_of(patch) or location
+            offset += length
+        elif patch.status_code == 416 and result.resumes < max_resumes:
+            result.resumes += 1
+            resumed = next_offset(patch.headers.get("range"), offset)
+            if resumed is None:
+                status = upload_status(client, location)
+                _keep(result, status, keep_responses)
+                resumed = next_offset(status.headers.get("range"), offset)
+                if resumed is None:
+                    return result
+            location, offset = location_of(patch) or location, resumed
+        else:
+            result.location = location
+            return result
+    digest = source.known_digest or (hasher.hexdigest_complete() if hasher else source.digest)
+    return _finish(client, result, location, source, digest, keep_responses)
+
+
+def upload_streamed(
+    client: RegistryClient,
+    repo: str,
+    data: bytes | BlobSource,
+    *,
+    chunked_encoding: bool = False,
+    keep_responses: bool = True,
+) -> UploadResult:
+    """POST, one PATCH with the whole blob and no `Content-Range`, PUT `?digest=`.
+
+    `chunked_encoding=True` omits `Content-Length` (Transfer-Encoding: chunked), as Docker does.
+    """
+    source = as_source(data)
+    hasher = RangeHasher(source) if source.known_digest is None else None
+    result, location = _begin(client, repo, source, source.known_digest or "")
+    if location is None:
+        return result
+
+    def body():  # type: ignore[no-untyped-def]
+        pieces = source.iter_range(0, source.size)
+        return hasher.tee(0, pieces) if hasher else pieces
+
+    patch = client.request(
+        "PATCH", location, headers=OCTET, content=body,
+        content_length=None if chunked_encoding else source.size,
+    )
+    _keep(result, patch, keep_responses)
+    if patch.status_code != 202:
+        return result
+    location = location_of(patch) or location
+    digest = source.known_digest or (hasher.hexdigest_complete() if hasher else source.digest)
+    return _finish(client, result, location, source, digest, keep_responses)
+
+
+def push_blob(
+    client: RegistryClient, repo: str, data: bytes | BlobSource, *, skip_existing: bool = True
+) -> str:
+    """Make sure the blob is in `repo` (monolithic upload unless HEAD finds it); returns its digest.
+    Raises UploadError when it cannot."""
+    source = as_source(data)
+    if skip_existing and client.head_blob(repo, source.digest).status_code == 200:
+        return source.digest
+    return upload_monolithic(client, repo, source).raise_for_status().digest

@@ -1,0 +1,171 @@
+"""Wires the load suite into Locust's events: options, web UI tab, worker reports, end-of-run work.
+
+Imported by the locustfile; everything here is a Locust event listener, so the same behaviour holds
+for a local run, `--processes N`, and `--master` / `--worker` on several machines.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import gevent
+from keelhaul.load import webui
+from keelhaul.load.options import add_options
+from keelhaul.load.run import load_run
+from keelhaul.load.summary import build_summary, one_line, write_reports
+from keelhaul.load.target import usable_role
+from keelhaul.load.verify import Cleanup, delete_uploads, verify_uploads
+from locust import events
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+
+from keelhaul.errors import UsageError
+
+log = logging.getLogger("keelhaul.load")
+REPORT_KEY = "keelhaul"
+BUDGET_POLL_SECONDS = 1.0
+
+
+def is_worker(environment) -> bool:  # type: ignore[no-untyped-def]
+    return isinstance(environment.runner, WorkerRunner)
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:  # type: ignore[no-untyped-def]
+    add_options(parser)
+
+
+@events.init.add_listener
+def _init(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    run = load_run(environment)
+    webui.install(environment, run.ledger)
+    options = environment.parsed_options
+    if isinstance(environment.runner, MasterRunner) and options and options.headless and options.run_time:
+        # A headless master takes over --run-time so that the run ends through graceful_quit.
+        run.run_time, options.run_time = options.run_time, None
+
+
+@events.test_start.add_listener
+def _test_start(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    run = load_run(environment)
+    run.forget_settings()  # the web UI may have changed options since the last test
+    if is_worker(environment):
+        return
+    run.ledger.reset()
+    try:
+        settings = run.settings
+        run.profile  # noqa: B018 - fail now, with one line, rather than in every user
+    except UsageError as error:
+        log.error("keelhaul: %s", error)
+        environment.process_exit_code = 2
+        gevent.spawn(environment.runner.quit)
+        return
+    if settings.stop_after_bytes:
+        gevent.spawn(_stop_after_bytes, environment, settings.stop_after_bytes)
+    if run.run_time:
+        gevent.spawn_later(run.run_time, graceful_quit, environment, "--run-time limit reached")
+
+
+def _stop_after_bytes(environment, budget: int) -> None:  # type: ignore[no-untyped-def]
+    """Stop gracefully (users finish the upload in hand, within --stop-timeout) once uploads
+    committed `budget` bytes, then quit: the run ends with every committed upload accounted for."""
+    ledger = load_run(environment).ledger
+    while ledger.committed_bytes() < budget:
+        gevent.sleep(BUDGET_POLL_SECONDS)
+    graceful_quit(environment, f"{ledger.committed_bytes()} bytes committed (budget {budget})")
+
+
+def graceful_quit(environment, reason: str) -> None:  # type: ignore[no-untyped-def]
+    """Stop users (each finishes the upload in hand within --stop-timeout), collect the workers' last
+    reports, then quit. Locust's own headless quit gives workers 0.5 s to report, which loses the
+    uploads that finish during --stop-timeout; a worker's stats reporter keeps reporting after stop."""
+    log.info("keelhaul: %s: stopping", reason)
+    runner = environment.runner
+    runner.stop()
+    if isinstance(runner, MasterRunner):
+        gevent.sleep(WORKER_REPORT_INTERVAL + 1)
+    runner.quit()
+
+
+@events.report_to_master.add_listener
+def _report_to_master(client_id, data, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    # Runs on workers only. Locust passes no environment here, so the ledger comes from the runner's.
+    from locust import runners
+
+    environment = getattr(runners, "_keelhaul_environment", None)
+    if environment is not None:
+        data[REPORT_KEY] = load_run(environment).ledger.drain()
+
+
+@events.worker_report.add_listener
+def _worker_report(client_id, data, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    from locust import runners
+
+    environment = getattr(runners, "_keelhaul_environment", None)
+    if environment is not None and REPORT_KEY in data:
+        load_run(environment).ledger.merge(data[REPORT_KEY])
+
+
+@events.init.add_listener
+def _remember_environment(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    from locust import runners
+
+    runners._keelhaul_environment = environment  # type: ignore[attr-defined]
+
+
+@events.quitting.add_listener
+def _quitting(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    if is_worker(environment):
+        return
+    finish_run(environment)
+
+
+def finish_run(environment) -> dict | None:  # type: ignore[no-untyped-def]
+    """Verify every committed digest on the target, clean up, write summary.json; returns the summary."""
+    run = load_run(environment)
+    try:
+        settings, profile = run.settings, run.profile
+    except UsageError:
+        return None
+    ledger = run.ledger
+    verification = cleanup = None
+    if ledger.uploads:
+        with profile.client(usable_role(profile, "reader")) as client:
+            verification = verify_uploads(client, ledger.uploads)
+    if not settings.keep_data and (ledger.uploads or ledger.manifests):
+        cleanup = clean_up(environment)
+    summary = build_summary(
+        run_id=settings.run_id,
+        target={
+            "name": profile.name,
+            "kind": profile.kind,
+            "url": profile.url,
+            "runner": "distributed" if isinstance(environment.runner, MasterRunner) else "local",
+        },
+        stats=environment.runner.stats,
+        ledger=ledger,
+        verification=verification,
+        cleanup=cleanup,
+        stop_after_bytes=settings.stop_after_bytes,
+    )
+    log.info(one_line(summary))
+    print(one_line(summary), flush=True)
+    if settings.report_dir:
+        path = write_reports(Path(settings.report_dir), summary, ledger.uploads)
+        print(f"keelhaul load: summary written to {path}", flush=True)
+    if not summary["ok"]:
+        environment.process_exit_code = max(environment.process_exit_code or 0, 1)
+    return summary
+
+
+def clean_up(environment) -> Cleanup:  # type: ignore[no-untyped-def]
+    """Delete the manifests, then the blobs, this run left; with the deleter role when the profile has one."""
+    run = load_run(environment)
+    profile = run.profile
+    with profile.client(usable_role(profile, "deleter")) as client:
+        for repository, digest in run.ledger.manifests:
+            try:
+                client.delete_manifest(repository, digest)
+            except Exception as error:  # best effort: the target may be gone already
+                log.warning("keelhaul: could not delete %s@%s: %s", repository, digest, type(error).__name__)
+        return delete_uploads(client, run.ledger.uploads)

@@ -1,0 +1,61 @@
+"""Per-process state of a load run: settings, target profile, ledger and repository names.
+
+One `LoadRun` hangs off Locust's Environment. Settings are read lazily because a worker receives its
+option values from the master only with the first spawn message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from functools import cached_property
+
+from keelhaul.load.ledger import Ledger
+from keelhaul.load.options import LoadSettings
+from keelhaul.load.target import resolve_profile
+
+_ATTRIBUTE = "keelhaul_run"
+
+
+class LoadRun:
+    def __init__(self, environment) -> None:  # type: ignore[no-untyped-def]
+        self.environment = environment
+        self.ledger = Ledger()
+        self._numbers = itertools.count(1)
+        # Tells this process's repositories apart from other workers' within one run id.
+        self.process_tag = secrets.token_hex(3)
+        self.run_time: int | None = None  # seconds, when a headless master took over --run-time
+
+    @cached_property
+    def settings(self) -> LoadSettings:
+        return LoadSettings.from_environment(self.environment)
+
+    @cached_property
+    def profile(self):  # type: ignore[no-untyped-def]
+        return resolve_profile(self.settings)
+
+    def forget_settings(self) -> None:
+        """Drop cached settings/profile (a new test started, maybe with new options from the UI)."""
+        self.__dict__.pop("settings", None)
+        self.__dict__.pop("profile", None)
+
+    def next_number(self) -> int:
+        return next(self._numbers)
+
+    def new_repository(self, scenario: str) -> str:
+        """`<namespace>/keelhaul-<run-id>-<n>`: the only repositories the suite ever writes to."""
+        name = f"keelhaul-{self.settings.run_id}-{self.process_tag}{self.next_number()}-{scenario}"
+        namespace = (getattr(self.profile, "namespace", "") or "").strip("/")
+        return f"{namespace}/{name}" if namespace else name
+
+    def content_seed(self, repository: str, number: int) -> str:
+        """Unique per layer (no dedupe between layers, workers or runs), reproducible from the options."""
+        return f"{self.settings.seed}:{repository}:{number}"
+
+
+def load_run(environment) -> LoadRun:  # type: ignore[no-untyped-def]
+    run = getattr(environment, _ATTRIBUTE, None)
+    if run is None:
+        run = LoadRun(environment)
+        setattr(environment, _ATTRIBUTE, run)
+    return run

@@ -1,0 +1,250 @@
+"""`keelhaul admin --data DIR ...`: users, organisations, repositories, tokens and package settings
+of the reference server's ghcr.io model. Works while the server runs (SQLite WAL; the server notices).
+
+`token create` and `workflow-token create` print only the token on stdout, so scripts can capture it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+
+from keelhaul.reference_server.config import default_data_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    admin = subparsers.add_parser(
+        "admin", help="manage accounts, tokens and packages of the reference server (ghcr.io model)"
+    )
+    admin.add_argument("--data", type=Path, default=None, help="the server's data directory")
+    topics = admin.add_subparsers(dest="topic", metavar="TOPIC", required=True)
+
+    user = topics.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
+    _verb(user, "create", _user_create, help="create a user").add_argument("login")
+    _verb(user, "list", _user_list, help="list users")
+
+    org = topics.add_parser("org", help="organisations").add_subparsers(dest="verb", required=True)
+    create = _verb(org, "create", _org_create, help="create an organisation")
+    create.add_argument("login")
+    create.add_argument("--owner", help="a user to make its first owner")
+    _verb(org, "list", _org_list, help="list organisations")
+    member = org.add_parser("member", help="organisation members").add_subparsers(
+        dest="member_verb", required=True
+    )
+    add = _verb(member, "add", _member_add, help="add a member or change their role")
+    add.add_argument("org")
+    add.add_argument("user")
+    add.add_argument("--role", default="writer", choices=("owner", "writer", "reader"))
+    remove = _verb(member, "remove", _member_remove, help="remove a member")
+    remove.add_argument("org")
+    remove.add_argument("user")
+    _verb(member, "list", _member_list, help="list members").add_argument("org")
+
+    repo = topics.add_parser("repo", help="source repositories").add_subparsers(dest="verb", required=True)
+    create = _verb(repo, "create", _repo_create, help="create a source repository OWNER/NAME")
+    create.add_argument("full_name", metavar="OWNER/NAME")
+    create.add_argument("--url", help="its URL (default https://github.com/OWNER/NAME)")
+    create.add_argument("--visibility", default="private", choices=("private", "internal", "public"))
+    _verb(repo, "list", _repo_list, help="list repositories").add_argument("--owner")
+    collaborator = repo.add_parser("collaborator", help="repository collaborators").add_subparsers(
+        dest="collaborator_verb", required=True
+    )
+    add = _verb(collaborator, "add", _collaborator_add, help="add a collaborator or change their role")
+    add.add_argument("repository", metavar="OWNER/NAME")
+    add.add_argument("user")
+    add.add_argument("--role", default="read", choices=("read", "write", "admin"))
+    remove = _verb(collaborator, "remove", _collaborator_remove, help="remove a collaborator")
+    remove.add_argument("repository", metavar="OWNER/NAME")
+    remove.add_argument("user")
+
+    token = topics.add_parser("token", help="personal access tokens").add_subparsers(
+        dest="verb", required=True
+    )
+    create = _verb(token, "create", _token_create, help="create a token; prints only the token")
+    create.add_argument("--user", required=True)
+    create.add_argument(
+        "--scopes", required=True, help="comma-separated: read:packages,write:packages,delete:packages"
+    )
+    create.add_argument("--expires-in", default="30d", help="e.g. 3600, 90m, 12h, 30d or never (default 30d)")
+    create.add_argument("--note", default="")
+    _verb(token, "revoke", _token_revoke, help="revoke a token (by id or by the token itself)").add_argument(
+        "token"
+    )
+    _verb(token, "list", _token_list, help="list tokens (never their secrets)").add_argument("--user")
+
+    workflow = topics.add_parser("workflow-token", help="workflow (GITHUB_TOKEN-like) tokens").add_subparsers(
+        dest="verb", required=True
+    )
+    create = _verb(
+        workflow, "create", _workflow_create, help="create a workflow token; prints only the token"
+    )
+    create.add_argument("--repository", required=True, metavar="OWNER/NAME")
+    create.add_argument(
+        "--permission", default="write", choices=("read", "write"), help="packages permission"
+    )
+    create.add_argument("--expires-in", default="1h", help="at most 24h (default 1h)")
+
+    package = topics.add_parser("package", help="packages").add_subparsers(dest="verb", required=True)
+    _verb(package, "list", _package_list, help="list packages").add_argument("--namespace")
+    visibility = _verb(package, "visibility", _package_visibility, help="change a package's visibility")
+    visibility.add_argument("package", metavar="NAMESPACE/IMAGE")
+    visibility.add_argument("visibility", choices=("private", "internal", "public"))
+    grant = _verb(package, "grant", _package_grant, help="give a user or a repository's workflows a role")
+    grant.add_argument("package", metavar="NAMESPACE/IMAGE")
+    who = grant.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user")
+    who.add_argument("--repository", metavar="OWNER/NAME")
+    grant.add_argument("--role", required=True, choices=("read", "write", "admin", "none"))
+    connect = _verb(package, "connect", _package_connect, help="connect a package to a repository")
+    connect.add_argument("package", metavar="NAMESPACE/IMAGE")
+    connect.add_argument("repository", metavar="OWNER/NAME|none")
+    inherit = _verb(package, "inherit", _package_inherit, help="inherit access from the connected repository")
+    inherit.add_argument("package", metavar="NAMESPACE/IMAGE")
+    inherit.add_argument("mode", choices=("on", "off"))
+
+
+def _verb(parent: argparse._SubParsersAction, name: str, handler, **kwargs) -> argparse.ArgumentParser:
+    parser = parent.add_parser(name, **kwargs)
+    parser.set_defaults(run=lambda args: _run(handler, args))
+    return parser
+
+
+def _run(handler, args: argparse.Namespace) -> int:
+    from keelhaul.reference_server.ghcr.admin import Admin
+
+    admin = Admin(args.data or default_data_dir())
+    try:
+        handler(admin, args)
+    finally:
+        admin.close()
+    return 0
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _table(rows: list[list[str]]) -> None:
+    if not rows:
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _user_create(admin, args) -> None:
+    print(admin.create_user(args.login).login)
+
+
+def _user_list(admin, args) -> None:
+    for account in admin.users():
+        print(account.login)
+
+
+def _org_create(admin, args) -> None:
+    print(admin.create_org(args.login, owner=args.owner).login)
+
+
+def _org_list(admin, args) -> None:
+    for account in admin.orgs():
+        print(account.login)
+
+
+def _member_add(admin, args) -> None:
+    admin.add_member(args.org, args.user, args.role)
+
+
+def _member_remove(admin, args) -> None:
+    admin.remove_member(args.org, args.user)
+
+
+def _member_list(admin, args) -> None:
+    _table([[account.login, role] for account, role in admin.members(args.org)])
+
+
+def _repo_create(admin, args) -> None:
+    print(admin.create_repository(args.full_name, url=args.url, visibility=args.visibility).full_name)
+
+
+def _repo_list(admin, args) -> None:
+    _table([[repo.full_name, repo.visibility, repo.url] for repo in admin.repositories(args.owner)])
+
+
+def _collaborator_add(admin, args) -> None:
+    admin.add_collaborator(args.repository, args.user, args.role)
+
+
+def _collaborator_remove(admin, args) -> None:
+    admin.remove_collaborator(args.repository, args.user)
+
+
+def _token_create(admin, args) -> None:
+    from keelhaul.reference_server.ghcr.admin import parse_duration
+
+    scopes = [scope for part in args.scopes.split(",") for scope in part.split()]
+    print(admin.create_token(args.user, scopes, parse_duration(args.expires_in), note=args.note).token)
+
+
+def _token_revoke(admin, args) -> None:
+    admin.revoke_token(args.token)
+
+
+def _token_list(admin, args) -> None:
+    rows = [["ID", "KIND", "OWNER", "SCOPES", "CREATED", "EXPIRES", "REVOKED", "NOTE"]]
+    for record in admin.tokens(args.user):
+        if record.kind == "pat":
+            owner = admin.store.account_by_id(record.user_id).login
+        else:
+            owner = admin.store.repository_by_id(record.repository_id).full_name
+        rows.append(
+            [
+                record.id,
+                record.kind,
+                owner,
+                ",".join(sorted(record.scopes)),
+                _when(record.created_at),
+                _when(record.expires_at),
+                _when(record.revoked_at),
+                record.note,
+            ]
+        )
+    _table(rows)
+
+
+def _workflow_create(admin, args) -> None:
+    from keelhaul.reference_server.ghcr.admin import AdminError, parse_duration
+
+    lifetime = parse_duration(args.expires_in)
+    if lifetime is None:
+        raise AdminError("a workflow token cannot live forever")
+    print(admin.create_workflow_token(args.repository, args.permission, lifetime).token)
+
+
+def _package_list(admin, args) -> None:
+    rows = []
+    for package in admin.packages(args.namespace):
+        repository = (
+            admin.store.repository_by_id(package.repository_id).full_name if package.repository_id else "-"
+        )
+        rows.append([package.registry_name, package.visibility, repository])
+    _table(rows)
+
+
+def _package_visibility(admin, args) -> None:
+    admin.set_visibility(args.package, args.visibility)
+
+
+def _package_grant(admin, args) -> None:
+    role = None if args.role == "none" else args.role
+    admin.grant(args.package, role, user=args.user, repository=args.repository)
+
+
+def _package_connect(admin, args) -> None:
+    admin.connect(args.package, None if args.repository == "none" else args.repository)
+
+
+def _package_inherit(admin, args) -> None:
+    admin.set_inherit(args.package, args.mode == "on")

@@ -1,0 +1,164 @@
+"""The aiohttp application: one catch-all /v2 route, explicit dispatch, one error middleware.
+
+Every /v2 request goes: parse the route (name validated) → look up the required actions in the
+explicit table (deny by default: 405) → policy.authenticate → policy.authorize for each action →
+handler. Any OCIError becomes the spec's JSON error body; any other exception a 500 with an OCI
+body and a logged traceback, never a stack trace to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from keelhaul.reference_server import http_blobs, http_discovery, http_manifests
+from keelhaul.reference_server.access import AccessPolicy, Principal
+from keelhaul.reference_server.config import ServerConfig
+from keelhaul.reference_server.errors import ErrorCode, OCIError
+from keelhaul.reference_server.registry import Registry
+from keelhaul.reference_server.routing import (
+    ACCESS,
+    CATALOG_ACCESS,
+    Endpoint,
+    Route,
+    allowed_methods,
+    parse_route,
+)
+
+log = logging.getLogger("keelhaul.reference_server")
+
+REGISTRY_KEY = web.AppKey("registry", Registry)
+SWEEP_INTERVAL_SECONDS = 30.0
+
+Handler = Callable[[web.Request, Registry, Route, Principal], Awaitable[web.StreamResponse]]
+
+HANDLERS: dict[tuple[Endpoint, str], Handler] = {
+    (Endpoint.PING, "GET"): http_discovery.ping,
+    (Endpoint.PING, "HEAD"): http_discovery.ping,
+    (Endpoint.CATALOG, "GET"): http_discovery.catalog,
+    (Endpoint.CATALOG, "HEAD"): http_discovery.catalog,
+    (Endpoint.TAGS, "GET"): http_discovery.list_tags,
+    (Endpoint.TAGS, "HEAD"): http_discovery.list_tags,
+    (Endpoint.REFERRERS, "GET"): http_discovery.referrers,
+    (Endpoint.REFERRERS, "HEAD"): http_discovery.referrers,
+    (Endpoint.MANIFEST, "GET"): http_manifests.get_manifest,
+    (Endpoint.MANIFEST, "HEAD"): http_manifests.get_manifest,
+    (Endpoint.MANIFEST, "PUT"): http_manifests.put_manifest,
+    (Endpoint.MANIFEST, "DELETE"): http_manifests.delete_manifest,
+    (Endpoint.BLOB, "GET"): http_blobs.get_blob,
+    (Endpoint.BLOB, "HEAD"): http_blobs.get_blob,
+    (Endpoint.BLOB, "DELETE"): http_blobs.delete_blob,
+    (Endpoint.UPLOADS, "POST"): http_blobs.start_upload,
+    (Endpoint.UPLOAD, "GET"): http_blobs.upload_status,
+    (Endpoint.UPLOAD, "PATCH"): http_blobs.upload_chunk,
+    (Endpoint.UPLOAD, "PUT"): http_blobs.finish_upload,
+    (Endpoint.UPLOAD, "DELETE"): http_blobs.cancel_upload,
+}
+assert HANDLERS.keys() == ACCESS.keys(), "every allowed (endpoint, method) needs a handler and vice versa"
+
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+
+
+def error_response(error: OCIError) -> web.Response:
+    response = web.Response(status=error.status, body=error.body(), content_type="application/json")
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return response
+
+
+_HTTP_STATUS_CODES = {
+    400: ErrorCode.UNSUPPORTED,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.DENIED,
+    404: ErrorCode.NAME_UNKNOWN,
+    405: ErrorCode.UNSUPPORTED,
+    413: ErrorCode.SIZE_INVALID,
+    429: ErrorCode.TOOMANYREQUESTS,
+}
+
+
+@web.middleware
+async def oci_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except OCIError as error:
+        return error_response(error)
+    except web.HTTPException as error:
+        if error.status < 400 or not request.path.startswith("/v2"):
+            raise  # redirects, and the auth layer's own pages/REST API, keep their responses
+        code = _HTTP_STATUS_CODES.get(error.status, ErrorCode.UNSUPPORTED)
+        return error_response(OCIError(code, error.reason, status=error.status))
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path[:200])
+        return error_response(OCIError(ErrorCode.UNSUPPORTED, "internal server error", status=500))
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    """The single /v2 entry point (see module docstring)."""
+    registry = request.app[REGISTRY_KEY]
+    path = request.raw_path.split("?", 1)[0]
+    route = parse_route(path)
+    method = request.method
+    access = ACCESS.get((route.endpoint, method))
+    if access is None:
+        allowed = allowed_methods(route.endpoint)
+        raise OCIError(
+            ErrorCode.UNSUPPORTED,
+            f"{method[:20]} is not supported here",
+            status=405,
+            headers={"Allow": ", ".join(allowed)},
+        )
+    policy = registry.policy
+    principal = await policy.authenticate(request)
+    if access == CATALOG_ACCESS:
+        policy.authorize_catalog(request, principal)
+    elif route.endpoint is Endpoint.PING:
+        authorize_ping = getattr(policy, "authorize_ping", None)
+        if authorize_ping is not None:
+            authorize_ping(request, principal)
+    else:
+        for action in access:
+            policy.authorize(request, principal, route.name, action)
+    response = await HANDLERS[(route.endpoint, method)](request, registry, route, principal)
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return response
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    registry = app[REGISTRY_KEY]
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            try:
+                registry.uploads.sweep_expired()
+            except Exception:
+                log.exception("upload sweep failed")
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    registry.close()
+
+
+def create_app(config: ServerConfig, policy: AccessPolicy) -> web.Application:
+    """The registry application for `config`, with `policy` deciding access (and adding its routes)."""
+    app = web.Application(middlewares=[oci_errors], client_max_size=1024**2)
+    registry = Registry.open(config, policy)
+    registry.uploads.sweep_expired()
+    app[REGISTRY_KEY] = registry
+    app.router.add_route("*", "/v2", dispatch)
+    app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
+    app.cleanup_ctx.append(_lifecycle)
+    policy.install(app)
+    return app

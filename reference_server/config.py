@@ -1,0 +1,54 @@
+"""The reference server's settings, shared by `keelhaul serve`, EmbeddedServer and ServerProcess."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MAX_LAYER_BYTES = 10_000_000_000  # ghcr.io: "10 GB size limit for each layer"
+DEFAULT_UPLOAD_TIMEOUT_SECONDS = 600  # ghcr.io: "10 minute timeout limit for uploads"
+DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # spec: SHOULD accept at least 4 MB; distribution: 4 MiB
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder: $XDG_DATA_HOME/keelhaul/registry (~/.local/share/... when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "keelhaul" / "registry"
+
+
+@dataclass
+class ServerConfig:
+    """What one registry instance needs to run. Upload expiry counts from the session's start."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 5000
+    data_dir: Path = field(default_factory=default_data_dir)
+    auth: bool = True
+    max_layer_bytes: int = DEFAULT_MAX_LAYER_BYTES
+    upload_timeout_seconds: float = DEFAULT_UPLOAD_TIMEOUT_SECONDS
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+
+    def to_cli_args(self) -> list[str]:
+        """The `keelhaul serve` arguments that reproduce this configuration (for ServerProcess)."""
+        args = [
+            "--listen",
+            f"{self.listen_host}:{self.listen_port}",
+            "--data",
+            str(self.data_dir),
+            "--max-layer-size",
+            str(self.max_layer_bytes),
+            "--upload-timeout",
+            str(self.upload_timeout_seconds),
+            "--max-manifest-size",
+            str(self.max_manifest_bytes),
+        ]
+        if not self.auth:
+            args.append("--no-auth")
+        if self.public_url:
+            args += ["--public-url", self.public_url]
+        return args

@@ -1,0 +1,21 @@
+"""The ghcr.io model of the reference server: accounts, personal access tokens and workflow tokens,
+the Docker token service, visibility and package permissions, repository links from labels, the
+GitHub-shaped packages REST API and the package pages. See README.md in this folder for every choice
+made where ghcr.io's documentation is silent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keelhaul.reference_server.config import ServerConfig
+
+    from .policy import GhcrPolicy
+
+
+def build_policy(config: ServerConfig) -> GhcrPolicy:
+    """The AccessPolicy `keelhaul serve` uses unless `--no-auth`; its data is DATA/accounts.db."""
+    from .policy import GhcrPolicy
+
+    return GhcrPolicy(config)

@@ -1,0 +1,181 @@
+"""`GhcrPolicy`: the ghcr.io model as the registry core's AccessPolicy.
+
+Every registry request carries a bearer JWT from our token service (or none). A request may go on
+only if both the token's `access` claim and the caller's live permission allow it: the token proves
+what was asked and granted, the live check makes revocations, expiries, visibility and membership
+changes take effect on the next request rather than when the token expires.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from keelhaul.reference_server.access import ANONYMOUS, Action, Principal, StoredManifest
+from keelhaul.reference_server.errors import ErrorCode, OCIError
+
+from . import permissions
+from .identity import Identities, Identity
+from .packages import PackageService
+from .permissions import ANONYMOUS_CALLER, Caller
+from .signing import ACCESS_USE, InvalidToken, TokenSigner
+from .store import AccountsStore
+from .token_service import TokenService
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from keelhaul.reference_server.config import ServerConfig
+
+SIGNING_KEY_FILE = "token-signing-key.pem"
+CHALLENGE_ACTIONS = {Action.PULL: "pull", Action.PUSH: "pull,push", Action.DELETE: "delete"}
+DECISION_CACHE_ENTRIES = 100_000
+
+
+class GhcrPolicy:
+    def __init__(self, config: ServerConfig) -> None:
+        from .admin import accounts_path
+
+        self.config = config
+        self.store = AccountsStore(accounts_path(config.data_dir))
+        self.identities = Identities(self.store)
+        self.signer = TokenSigner(Path(config.data_dir) / SIGNING_KEY_FILE)
+        self.tokens = TokenService(self.store, self.identities, self.signer, self.service_of)
+        self.packages = PackageService(self.store, config)
+        self._decisions: dict[tuple[Caller, str], frozenset[Action]] = {}
+        self._generation: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    # -- where we are -----------------------------------------------------------------------
+    def base_url(self, request: web.Request) -> str:
+        if self.config.public_url:
+            return self.config.public_url.rstrip("/")
+        return f"{request.scheme}://{request.host}"
+
+    def service_of(self, request: web.Request) -> str:
+        """The token audience: the registry's host, as ghcr.io uses `ghcr.io`."""
+        if self.config.public_url:
+            return urlsplit(self.config.public_url).netloc
+        return request.host
+
+    def challenge(self, request: web.Request, scope: str | None, error: str | None = None) -> dict[str, str]:
+        value = f'Bearer realm="{self.base_url(request)}/token",service="{self.service_of(request)}"'
+        if scope:
+            value += f',scope="{scope}"'
+        if error:
+            value += f',error="{error}"'
+        return {"WWW-Authenticate": value}
+
+    def unauthorized(self, request: web.Request, scope: str | None, error: str | None = None) -> OCIError:
+        return OCIError(ErrorCode.UNAUTHORIZED, headers=self.challenge(request, scope, error))
+
+    # -- AccessPolicy --------------------------------------------------------------------------
+    async def authenticate(self, request: web.Request) -> Principal:
+        values = request.headers.getall("Authorization", [])
+        if not values:
+            return ANONYMOUS
+        scheme, _, token = values[0].strip().partition(" ")
+        token = token.strip()
+        if len(values) > 1 or scheme.lower() != "bearer" or not token:
+            raise self.unauthorized(request, self._request_scope(request), "invalid_token")
+        try:
+            claims = self.signer.verify(token, audience=self.service_of(request), use=ACCESS_USE)
+        except InvalidToken:
+            raise self.unauthorized(request, self._request_scope(request), "invalid_token") from None
+        credential = claims.get("cred")
+        if credential is None:
+            identity: Identity | None = Identity(ANONYMOUS_CALLER, None)
+        else:
+            identity = self.identities.from_credential_id(str(credential))
+        if identity is None:  # revoked or expired since the token was issued
+            raise self.unauthorized(request, self._request_scope(request), "invalid_token")
+        access: dict[str, frozenset[str]] = {}
+        catalog = False
+        for entry in claims.get("access") or []:
+            if not isinstance(entry, dict):
+                continue
+            actions = frozenset(str(a) for a in entry.get("actions") or [])
+            if entry.get("type") == "repository":
+                access[str(entry.get("name"))] = access.get(str(entry.get("name")), frozenset()) | actions
+            elif entry.get("type") == "registry" and entry.get("name") == "catalog":
+                catalog = "*" in actions
+        return Principal(
+            subject=identity.subject,
+            kind=identity.caller.kind,
+            claims={"caller": identity.caller, "access": access, "catalog": catalog, "bearer": True},
+        )
+
+    def authorize(self, request: web.Request, principal: Principal, repository: str, action: Action) -> None:
+        caller = _caller(principal)
+        allowed = self.allowed(caller, repository)
+        granted = principal.claims.get("access", {}).get(repository, frozenset())
+        if action in allowed and str(action) in granted:
+            return
+        has_token = bool(principal.claims.get("bearer"))
+        scope = f"repository:{repository}:{CHALLENGE_ACTIONS[action]}"
+        if action in allowed or caller.is_anonymous:
+            # The caller may (or, anonymous, might once logged in): send them for a fitting token.
+            raise self.unauthorized(request, scope, "insufficient_scope" if has_token else None)
+        # Same refusal whether the package is missing, invisible or merely not writable (AUTH-11).
+        raise OCIError(ErrorCode.DENIED)
+
+    def authorize_ping(self, request: web.Request, principal: Principal) -> None:
+        """`/v2/` answers 401 with the challenge until a token (even an anonymous one) is shown:
+        that is how clients discover the token service, and how `login` checks credentials."""
+        if not principal.claims.get("bearer"):
+            raise self.unauthorized(request, None)
+
+    def authorize_catalog(self, request: web.Request, principal: Principal) -> None:
+        if principal.claims.get("catalog"):
+            return
+        has_token = bool(principal.claims.get("bearer"))
+        raise self.unauthorized(request, "registry:catalog:*", "insufficient_scope" if has_token else None)
+
+    def may_read(self, principal: Principal, repository: str) -> bool:
+        return Action.PULL in self.allowed(_caller(principal), repository)
+
+    def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
+        return self.packages.manifest_stored(_caller(principal), principal.subject, stored)
+
+    def install(self, app: web.Application) -> None:
+        self.tokens.install(app)
+        self.packages.attach(app)
+        from .packages_api import PackagesApi
+        from .pages import PackagePages
+
+        PackagesApi(self).install(app)
+        PackagePages(self).install(app)
+
+    # -- decisions ----------------------------------------------------------------------------
+    def allowed(self, caller: Caller, repository: str) -> frozenset[Action]:
+        """Live permission, cached until the accounts database changes."""
+        generation = self.store.generation()
+        key = (caller, repository)
+        with self._lock:
+            if generation != self._generation:
+                self._decisions.clear()
+                self._generation = generation
+            cached = self._decisions.get(key)
+        if cached is not None:
+            return cached
+        result = permissions.allowed_actions(self.store, caller, repository)
+        with self._lock:
+            if len(self._decisions) >= DECISION_CACHE_ENTRIES:
+                self._decisions.clear()
+            self._decisions[key] = result
+        return result
+
+    def _request_scope(self, request: web.Request) -> str | None:
+        name = request.match_info.get("name")
+        if not name:
+            return None
+        action = {"GET": Action.PULL, "HEAD": Action.PULL, "DELETE": Action.DELETE}.get(
+            request.method, Action.PUSH
+        )
+        return f"repository:{name}:{CHALLENGE_ACTIONS[action]}"
+
+
+def _caller(principal: Principal) -> Caller:
+    caller: Any = principal.claims.get("caller")
+    return caller if isinstance(caller, Caller) else ANONYMOUS_CALLER

@@ -1,0 +1,186 @@
+"""HTTP handlers for blobs and blob uploads. Rules live in uploads.py and registry.py; these
+functions only translate between HTTP and those calls."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from keelhaul.reference_server.access import Principal
+from keelhaul.reference_server.errors import ErrorCode, OCIError
+from keelhaul.reference_server.grammar import parse_digest, validate_name
+from keelhaul.reference_server.registry import Registry
+from keelhaul.reference_server.routing import Route
+from keelhaul.reference_server.uploads import range_header
+
+_RANGE_RE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})", re.ASCII | re.IGNORECASE)
+
+
+def unsatisfiable_range(header: str | None, size: int) -> OCIError | None:
+    """An OCI 416 error when a blob GET's Range cannot be served, else None (RFC 9110 rules)."""
+    if header is None:
+        return None
+    match = _RANGE_RE.fullmatch(header.strip()) if len(header) <= 100 else None
+    ok = match is not None
+    if match is not None:
+        first, last = match.group(1), match.group(2)
+        if not first and not last:
+            ok = False
+        elif first:
+            start = int(first)
+            ok = start < size and (not last or int(last) >= start)
+    if ok:
+        return None
+    return OCIError(
+        ErrorCode.BLOB_UNKNOWN,
+        "requested range not satisfiable",
+        status=416,
+        detail={"range": header[:100], "size": size},
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+
+
+async def get_blob(
+    request: web.Request, registry: Registry, route: Route, principal: Principal
+) -> web.StreamResponse:
+    digest = parse_digest(route.argument)
+    text = str(digest)
+    size = registry.metadata.linked_blob_size(route.name, text)
+    if size is None or registry.blobs.size(digest) is None:
+        raise OCIError(ErrorCode.BLOB_UNKNOWN, detail={"digest": text})
+    error = unsatisfiable_range(request.headers.get("Range"), size)
+    if error is not None:
+        raise error
+    headers = {"Docker-Content-Digest": text, "Content-Type": "application/octet-stream", "ETag": f'"{text}"'}
+    return web.FileResponse(registry.blobs.path(digest), chunk_size=1024 * 1024, headers=headers)
+
+
+async def delete_blob(
+    request: web.Request, registry: Registry, route: Route, principal: Principal
+) -> web.StreamResponse:
+    digest = str(parse_digest(route.argument))
+    if not registry.metadata.unlink_blob(route.name, digest):
+        raise OCIError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
+    return web.Response(status=202, headers={"Docker-Content-Digest": digest})
+
+
+def _upload_headers(route_name: str, upload_id: str, offset: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{route_name}/blobs/uploads/{upload_id}",
+        "Range": range_header(offset),
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _created(route_name: str, digest: str) -> web.Response:
+    return web.Response(
+        status=201,
+        headers={"Location": f"/v2/{route_name}/blobs/{digest}", "Docker-Content-Digest": digest},
+    )
+
+
+def _check_octet_stream(request: web.Request) -> None:
+    content_type = request.headers.get("Content-Type")
+    if content_type is None:
+        return
+    if content_type.split(";", 1)[0].strip().lower() not in ("application/octet-stream", ""):
+        raise OCIError(
+            ErrorCode.BLOB_UPLOAD_INVALID,
+            "blob data must be sent as application/octet-stream",
+            detail={"Content-Type": content_type[:100]},
+        )
+
+
+def _has_body(request: web.Request) -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+async def start_upload(
+    request: web.Request, registry: Registry, route: Route, principal: Principal
+) -> web.StreamResponse:
+    query = request.query
+    mount = query.get("mount")
+    if mount is not None:
+        digest = str(parse_digest(mount))
+        source = query.get("from")
+        if source is not None:
+            validate_name(source)
+        if registry.readable_source(principal, digest, source) is not None:
+            size = registry.blobs.size(parse_digest(digest))
+            if size is not None:
+                registry.metadata.link_blob(route.name, digest, size)
+                return _created(route.name, digest)
+        # Not mountable (unknown, unreadable or absent): a fresh session, the same answer in
+        # every case so the response reveals nothing about other repositories.
+    elif "digest" in query:
+        digest_value = parse_digest(query["digest"])
+        _check_octet_stream(request)
+        await registry.uploads.upload_whole(route.name, digest_value, request.content, request.content_length)
+        return _created(route.name, str(digest_value))
+    if mount is None and _has_body(request):
+        raise OCIError(
+            ErrorCode.BLOB_UPLOAD_INVALID,
+            "a POST with a body needs ?digest= (single-request upload)",
+        )
+    upload_id = registry.uploads.create(route.name)
+    return web.Response(status=202, headers=_upload_headers(route.name, upload_id, 0))
+
+
+async def upload_status(
+    request: web.Request, registry: Registry, route: Route, principal: Principal
+) -> web.StreamResponse:
+    session = registry.uploads.session(route.name, route.argument)
+    offset = registry.uploads.offset(session)
+    return web.Response(status=204, headers=_upload_headers(route.name, session.id, offset))
+
+
+async def upload_chunk(
+    request: web.Request, registry: Registry, route: Route, principal: Principal
+) -> web.StreamResponse:
+    session = registry.uploads.session(route.name, route.argument)
+    _check_octet_stream(request)
+    async with registry.uploads.lock(session.id):
+        session = registry.uploads.session(route.name, route.argument)
+        offset = await registry.uploads.append(
+            session,
+            request.content,
+            content_range=request.headers.get("Content-Range"),
+            content_length=request.content_length,
+        )
+    return web.Response(status=202, headers=_upload_headers(route.name, session.id, offset))
+
+
+async def finish_upload(
+    request: web.Request, registry: Registry, route: Route, principal: Principal
+) -> web.StreamResponse:
+    session = registry.uploads.session(route.name, route.argument, allow_done=True)
+    raw_digest = request.query.get("digest")
+    if raw_digest is None:
+        raise OCIError(ErrorCode.DIGEST_INVALID, "the final PUT needs ?digest=")
+    digest = parse_digest(raw_digest)
+    if session.state == "done":
+        if session.digest == str(digest) and not _has_body(request):
+            return _created(route.name, str(digest))  # a retried final PUT: same answer again
+        raise OCIError(
+            ErrorCode.BLOB_UPLOAD_UNKNOWN, "upload already completed", detail={"upload": session.id}
+        )
+    _check_octet_stream(request)
+    async with registry.uploads.lock(session.id):
+        session = registry.uploads.session(route.name, route.argument)
+        if _has_body(request) or request.headers.get("Content-Range"):
+            await registry.uploads.append(
+                session,
+                request.content,
+                content_range=request.headers.get("Content-Range"),
+                content_length=request.content_length,
+            )
+        await registry.uploads.finish(session, digest)
+    return _created(route.name, str(digest))
+
+
+async def cancel_upload(
+    request: web.Request, registry: Registry, route: Route, principal: Principal
+) -> web.StreamResponse:
+    session = registry.uploads.session(route.name, route.argument)
+    registry.uploads.discard(session.id)
+    return web.Response(status=204)

@@ -1,0 +1,49 @@
+"""`n` / `last` paging for tag lists and the catalog, and the `Link` header that announces more.
+
+`last` is exclusive; results are in byte order; `n=0` gives an empty list and no Link (spec MUST);
+a malformed `n` is 400; an `n` above the page cap is clamped and the Link says where to go on.
+Nothing is ever allocated in proportion to `n` (CVE-2023-2253).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from keelhaul.reference_server.errors import ErrorCode, OCIError
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    n: int | None  # None: the caller asked for everything
+    last: str | None
+
+
+def parse_page(query: dict[str, str] | object) -> Page:
+    """Read `n` and `last` from a request's query mapping."""
+    raw_n = query.get("n")  # type: ignore[attr-defined]
+    last = query.get("last")  # type: ignore[attr-defined]
+    n: int | None = None
+    if raw_n is not None:
+        if not (0 < len(raw_n) <= 12 and raw_n.isascii() and raw_n.isdigit()):
+            raise OCIError(
+                ErrorCode.UNSUPPORTED,
+                "pagination parameter n must be a non-negative integer",
+                status=400,
+                detail={"n": raw_n[:40]},
+            )
+        n = int(raw_n)
+    return Page(n, last or None)
+
+
+def page_limit(page: Page, default: int | None) -> int | None:
+    """How many items to return at most: n clamped to MAX_PAGE, or `default` when n is absent."""
+    if page.n is None:
+        return default
+    return min(page.n, MAX_PAGE)
+
+
+def link_header(path: str, limit: int, last_item: str) -> str:
+    return f'<{path}?n={limit}&last={quote(last_item, safe="")}>; rel="next"'

@@ -1,0 +1,1 @@
+"""Persistence: content-addressed blob files and the SQLite metadata store."""

@@ -1,0 +1,72 @@
+"""Content-addressed blob files under DATA/blobs/<algorithm>/<first two hex>/<hex>.
+
+A blob file appears only by rename of a complete, fsynced temp file, followed by an fsync of the
+directory, so a crash never leaves a partial blob visible. Whether a repository may *see* a blob is
+decided by the metadata store's links, never by the file's existence. All methods block: call them
+from a worker thread when they touch big files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from keelhaul.reference_server.grammar import Digest
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a rename or a new entry in `path` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Blob files on the local filesystem. Paths are built only from parsed Digests (hex only)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "blobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: Digest) -> Path:
+        return self.root / digest.algorithm / digest.hex[:2] / digest.hex
+
+    def size(self, digest: Digest) -> int | None:
+        try:
+            return os.stat(self.path(digest)).st_size
+        except FileNotFoundError:
+            return None
+
+    def commit(self, source: Path, digest: Digest) -> None:
+        """Move the complete, already fsynced file `source` into place as `digest`.
+
+        Idempotent: when the blob already exists the same bytes are simply replaced."""
+        target = self.path(digest)
+        parent = target.parent
+        if not parent.is_dir():
+            parent.mkdir(parents=True, exist_ok=True)
+            fsync_directory(parent.parent)
+            fsync_directory(parent.parent.parent)
+        os.replace(source, target)
+        fsync_directory(parent)
+
+    def write(self, digest: Digest, data: bytes, temp_dir: Path) -> None:
+        """Store small content (tests, manifests-as-blobs) with the same temp+fsync+rename rule."""
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        temp = temp_dir / f"write-{digest.hex[:16]}-{os.getpid()}-{id(data)}"
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.commit(temp, digest)
+
+    def read_small(self, digest: Digest, limit: int) -> bytes | None:
+        """The blob's bytes when it exists and is at most `limit` bytes, else None."""
+        try:
+            with open(self.path(digest), "rb") as handle:
+                data = handle.read(limit + 1)
+        except FileNotFoundError:
+            return None
+        return data if len(data) <= limit else None

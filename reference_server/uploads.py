@@ -1,0 +1,402 @@
+"""Blob upload sessions: POST/PATCH/PUT/GET/DELETE on /v2/<name>/blobs/uploads/<id>.
+
+Rules (all in plain methods so tests and fault injection can drive them without HTTP):
+- A session belongs to one repository; its id is a random UUID. The same id under another
+  repository's path is unknown (404 BLOB_UPLOAD_UNKNOWN).
+- Received bytes go to DATA/uploads/<id>; the session row lives in SQLite, so sessions survive a
+  restart. The running sha256 state is kept in memory and rebuilt by re-hashing the file when the
+  process restarted.
+- A PATCH either appends exactly what it declared or nothing: on a short body, a wrong length, a
+  disconnect or any error the file is truncated back and the hash state restored.
+- Content-Range must start at the current offset, else 416 with the true `Range`.
+- Expiry counts from the session's start (`upload_timeout_seconds`), like ghcr.io's 10 minute limit.
+- The per-layer size limit is enforced while streaming: 413 SIZE_INVALID, and the session and its
+  data are gone.
+- A finished upload is verified against `?digest=`: a mismatch gives DIGEST_INVALID, discards the
+  session and links nothing. A repeated final PUT with the same digest answers 201 again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from keelhaul.reference_server.errors import ErrorCode, OCIError
+from keelhaul.reference_server.grammar import Digest
+from keelhaul.reference_server.storage.blobs import BlobStore
+from keelhaul.reference_server.storage.metadata import MetadataStore
+
+BUFFER_BYTES = 4 * 1024 * 1024  # handed to the worker thread at once: hashlib and write release the GIL
+_UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CONTENT_RANGE_RE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class ByteStream(Protocol):
+    """What the receiver needs from a request body (aiohttp's StreamReader fits)."""
+
+    async def readany(self) -> bytes: ...
+
+
+def parse_content_range(value: str) -> tuple[int, int]:
+    """`<start>-<end>` (inclusive). Malformed → 400 BLOB_UPLOAD_INVALID; end < start → 416."""
+    match = _CONTENT_RANGE_RE.fullmatch(value.strip()) if len(value) <= 64 else None
+    if match is None:
+        raise OCIError(
+            ErrorCode.BLOB_UPLOAD_INVALID,
+            "malformed Content-Range: expected <start>-<end>",
+            detail={"Content-Range": value[:80]},
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def range_header(offset: int) -> str:
+    """The `Range` header for `offset` bytes received (distribution's convention: 0-0 when empty)."""
+    return f"0-{max(offset - 1, 0)}"
+
+
+@dataclass(slots=True)
+class _HashState:
+    """The sha256 of the first `offset` bytes of the session file."""
+
+    hasher: hashlib._Hash
+    offset: int
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    repository: str
+    started_at: float
+    path: Path
+    state: str
+    digest: str | None
+
+
+class UploadTooLarge(Exception):
+    pass
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _append_and_hash(fd: int, hasher: hashlib._Hash, data: bytes) -> None:
+    _write_all(fd, data)
+    hasher.update(data)
+
+
+def _hash_file(path: Path, algorithm: str, limit: int | None = None) -> tuple[hashlib._Hash, int]:
+    hasher = hashlib.new(algorithm)
+    total = 0
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            block = handle.read(BUFFER_BYTES)
+            if not block:
+                break
+            if limit is not None and total + len(block) > limit:
+                block = block[: limit - total]
+            hasher.update(block)
+            total += len(block)
+            if limit is not None and total >= limit:
+                break
+    return hasher, total
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def receive_body(
+    body: ByteStream,
+    fd: int,
+    hasher: hashlib._Hash,
+    executor: concurrent.futures.Executor,
+    room: int,
+) -> int:
+    """Stream `body` into `fd` and `hasher` through the worker thread; return the byte count.
+
+    Raises UploadTooLarge as soon as more than `room` bytes arrived. Double buffering: while the
+    worker writes and hashes one buffer, this coroutine reads the next from the socket."""
+    loop = asyncio.get_running_loop()
+    pending: concurrent.futures.Future | None = None
+    parts: list[bytes] = []
+    buffered = 0
+    total = 0
+    try:
+        while True:
+            chunk = await body.readany()
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > room:
+                raise UploadTooLarge
+            parts.append(chunk)
+            buffered += len(chunk)
+            if buffered >= BUFFER_BYTES:
+                data = parts[0] if len(parts) == 1 else b"".join(parts)
+                parts = []
+                buffered = 0
+                if pending is not None:
+                    await asyncio.wrap_future(pending, loop=loop)
+                pending = executor.submit(_append_and_hash, fd, hasher, data)
+        if pending is not None:
+            await asyncio.wrap_future(pending, loop=loop)
+            pending = None
+        if parts:
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            if len(data) < 256 * 1024:
+                _append_and_hash(fd, hasher, data)
+            else:
+                await loop.run_in_executor(executor, _append_and_hash, fd, hasher, data)
+        return total
+    finally:
+        if pending is not None:
+            # An error or cancellation while the worker still writes: let it finish before anyone
+            # truncates the file, so no write lands after the rollback.
+            concurrent.futures.wait([pending])
+
+
+class UploadManager:
+    """Owns upload sessions, their files and their hash states."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        executor: concurrent.futures.Executor,
+        *,
+        max_layer_bytes: int,
+        timeout_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.dir = Path(data_dir) / "uploads"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.metadata = metadata
+        self.blobs = blobs
+        self.executor = executor
+        self.max_layer_bytes = max_layer_bytes
+        self.timeout_seconds = timeout_seconds
+        self.clock = clock
+        self._hash_states: dict[str, _HashState] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._remove_stray_temp_files()
+
+    # -- session bookkeeping -------------------------------------------------------------------
+
+    def _remove_stray_temp_files(self) -> None:
+        """Single-request uploads interrupted by a crash leave tmp-* files; nothing refers to them."""
+        for path in self.dir.glob("tmp-*"):
+            path.unlink(missing_ok=True)
+
+    def _path(self, upload_id: str) -> Path:
+        return self.dir / upload_id
+
+    def create(self, repository: str) -> str:
+        upload_id = str(uuid.uuid4())
+        self._path(upload_id).touch()
+        self.metadata.create_upload(upload_id, repository, self.clock())
+        self._hash_states[upload_id] = _HashState(hashlib.sha256(), 0)
+        return upload_id
+
+    def lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    def discard(self, upload_id: str) -> None:
+        """Forget a session and delete its data (cancel, expiry, failed verification, too large)."""
+        self._hash_states.pop(upload_id, None)
+        self._locks.pop(upload_id, None)
+        self._path(upload_id).unlink(missing_ok=True)
+        self.metadata.delete_upload(upload_id)
+
+    def session(self, repository: str, upload_id: str, *, allow_done: bool = False) -> Session:
+        """The live session `upload_id` of `repository`, or 404 BLOB_UPLOAD_UNKNOWN."""
+        unknown = OCIError(ErrorCode.BLOB_UPLOAD_UNKNOWN, detail={"upload": upload_id[:64]})
+        if _UPLOAD_ID_RE.fullmatch(upload_id) is None:
+            raise unknown
+        row = self.metadata.get_upload(upload_id)
+        if row is None or row.repository != repository:
+            raise unknown
+        if row.started_at + self.timeout_seconds <= self.clock():
+            self.discard(upload_id)
+            raise OCIError(
+                ErrorCode.BLOB_UPLOAD_UNKNOWN,
+                f"upload session expired ({self.timeout_seconds:g} s after it started)",
+                detail={"upload": upload_id},
+            )
+        if row.state != "open" and not allow_done:
+            raise unknown
+        return Session(row.id, row.repository, row.started_at, self._path(upload_id), row.state, row.digest)
+
+    def offset(self, session: Session) -> int:
+        state = self._hash_states.get(session.id)
+        if state is not None:
+            return state.offset
+        try:
+            return os.stat(session.path).st_size
+        except FileNotFoundError:
+            return 0
+
+    async def _hash_state(self, session: Session) -> _HashState:
+        state = self._hash_states.get(session.id)
+        if state is None:
+            # After a restart: rebuild the running hash from what the file holds.
+            hasher, size = await asyncio.get_running_loop().run_in_executor(
+                self.executor, _hash_file, session.path, "sha256", None
+            )
+            state = self._hash_states[session.id] = _HashState(hasher, size)
+        return state
+
+    def sweep_expired(self) -> int:
+        """Remove every session (open or finished) older than the timeout; returns how many."""
+        expired = self.metadata.uploads_started_before(self.clock() - self.timeout_seconds)
+        for upload_id in expired:
+            self.discard(upload_id)
+        return len(expired)
+
+    # -- data ----------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        session: Session,
+        body: ByteStream,
+        *,
+        content_range: str | None,
+        content_length: int | None,
+    ) -> int:
+        """Append one chunk (PATCH, or the body of the final PUT); return the new offset."""
+        state = await self._hash_state(session)
+        start = state.offset
+        expected: int | None = content_length
+        if content_range is not None:
+            first, last = parse_content_range(content_range)
+            if first != start or last < first:
+                raise OCIError(
+                    ErrorCode.BLOB_UPLOAD_INVALID,
+                    f"Content-Range {first}-{last} does not continue the upload at offset {start}",
+                    status=416,
+                    headers={"Range": range_header(start)},
+                )
+            expected = last - first + 1
+            if content_length is not None and content_length != expected:
+                raise OCIError(
+                    ErrorCode.SIZE_INVALID,
+                    f"Content-Length {content_length} differs from the Content-Range length {expected}",
+                )
+        room = self.max_layer_bytes - start
+        if expected is not None and expected > room:
+            self.discard(session.id)
+            raise self._too_large()
+        saved = state.hasher.copy()
+        fd = os.open(session.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            try:
+                received = await receive_body(body, fd, state.hasher, self.executor, room)
+            except UploadTooLarge:
+                self.discard(session.id)
+                raise self._too_large() from None
+            if expected is not None and received != expected:
+                raise OCIError(
+                    ErrorCode.SIZE_INVALID,
+                    f"received {received} bytes, the request declared {expected}",
+                )
+        except BaseException:
+            if session.id in self._hash_states:
+                os.ftruncate(fd, start)
+                state.hasher = saved
+                state.offset = start
+            raise
+        finally:
+            os.close(fd)
+        state.offset = start + received
+        return state.offset
+
+    def _too_large(self) -> OCIError:
+        return OCIError(
+            ErrorCode.SIZE_INVALID,
+            f"blob exceeds the registry's limit of {self.max_layer_bytes} bytes per layer;"
+            " the upload was discarded",
+            status=413,
+            detail={"limit": self.max_layer_bytes},
+        )
+
+    async def finish(self, session: Session, digest: Digest) -> int:
+        """Verify the session's content against `digest`, store and link it; return its size."""
+        state = await self._hash_state(session)
+        size = state.offset
+        loop = asyncio.get_running_loop()
+        if digest.algorithm == "sha256":
+            actual = state.hasher.hexdigest()
+        else:
+            hasher, _ = await loop.run_in_executor(self.executor, _hash_file, session.path, digest.algorithm)
+            actual = hasher.hexdigest()
+        if actual != digest.hex:
+            self.discard(session.id)
+            raise OCIError(
+                ErrorCode.DIGEST_INVALID,
+                "the uploaded content does not match the digest; the upload was discarded",
+                detail={"expected": str(digest), "actual": f"{digest.algorithm}:{actual}", "size": size},
+            )
+        await loop.run_in_executor(self.executor, self._commit_file, session.path, digest)
+        self.metadata.link_blob(session.repository, str(digest), size)
+        self.metadata.finish_upload(session.id, str(digest))
+        self._hash_states.pop(session.id, None)
+        self._locks.pop(session.id, None)
+        return size
+
+    def _commit_file(self, path: Path, digest: Digest) -> None:
+        _fsync_path(path)
+        self.blobs.commit(path, digest)
+
+    async def upload_whole(
+        self, repository: str, digest: Digest, body: ByteStream, content_length: int | None
+    ) -> int:
+        """Single-request upload (POST ?digest=): stream, verify, store and link; no session."""
+        if content_length is not None and content_length > self.max_layer_bytes:
+            raise self._too_large()
+        path = self.dir / f"tmp-{uuid.uuid4()}"
+        hasher = hashlib.sha256() if digest.algorithm == "sha256" else hashlib.new(digest.algorithm)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        committed = False
+        try:
+            try:
+                size = await receive_body(body, fd, hasher, self.executor, self.max_layer_bytes)
+            except UploadTooLarge:
+                raise self._too_large() from None
+            finally:
+                os.close(fd)
+            if content_length is not None and size != content_length:
+                raise OCIError(ErrorCode.SIZE_INVALID, f"received {size} bytes, declared {content_length}")
+            if hasher.hexdigest() != digest.hex:
+                raise OCIError(
+                    ErrorCode.DIGEST_INVALID,
+                    "the uploaded content does not match the digest",
+                    detail={"expected": str(digest), "actual": f"{digest.algorithm}:{hasher.hexdigest()}"},
+                )
+            await asyncio.get_running_loop().run_in_executor(self.executor, self._commit_file, path, digest)
+            committed = True
+        finally:
+            if not committed:
+                path.unlink(missing_ok=True)
+        self.metadata.link_blob(repository, str(digest), size)
+        return size

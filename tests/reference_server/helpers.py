@@ -1,0 +1,69 @@
+"""Small raw-HTTP helpers for the reference server's tests (single requests, exact bytes)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import httpx
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+EMPTY_JSON = b"{}"
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def assert_oci_error(response: httpx.Response, status: int, code: str) -> dict:
+    """The response has `status` and an OCI error body whose first code is `code`."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    body = response.json()
+    assert isinstance(body.get("errors"), list) and body["errors"], body
+    codes = [entry["code"] for entry in body["errors"]]
+    assert codes[0] == code, codes
+    assert all(isinstance(entry.get("message"), str) for entry in body["errors"])
+    return body
+
+
+def push_blob(http: httpx.Client, repo: str, data: bytes) -> str:
+    """POST + PUT ?digest= (monolithic); returns the digest."""
+    digest = sha256(data)
+    start = http.post(f"/v2/{repo}/blobs/uploads/")
+    assert start.status_code == 202, start.text
+    location = start.headers["Location"]
+    done = http.put(f"{location}?digest={digest}", content=data, headers={"Content-Type": "application/octet-stream"})
+    assert done.status_code == 201, done.text
+    return digest
+
+
+def descriptor(media_type: str, data: bytes, **extra: object) -> dict:
+    return {"mediaType": media_type, "digest": sha256(data), "size": len(data), **extra}
+
+
+def oci_manifest(config: bytes, layers: list[bytes], **extra: object) -> bytes:
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, config),
+        "layers": [descriptor(OCI_LAYER, layer) for layer in layers],
+        **extra,
+    }
+    return json.dumps(document, indent=1).encode()
+
+
+def push_image(http: httpx.Client, repo: str, reference: str, *, seed: str = "x", **extra: object) -> tuple[str, bytes]:
+    """Push a small OCI image (config + one layer) under `reference`; returns (digest, manifest bytes)."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
+    layer = f"layer {seed}".encode()
+    push_blob(http, repo, config)
+    push_blob(http, repo, layer)
+    body = oci_manifest(config, [layer], **extra)
+    response = http.put(f"/v2/{repo}/manifests/{reference}", content=body, headers={"Content-Type": OCI_MANIFEST})
+    assert response.status_code == 201, response.text
+    return sha256(body), body

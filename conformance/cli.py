@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
         "server is started and checked.",
     )
     check.add_argument("--target", metavar="PROFILE", help="target profile (TOML or YAML)")
-    check.add_argument("--read-only", action="store_true", help="only pull/list the profile's [read_only] content")
+    check.add_argument(
+        "--read-only", action="store_true", help="only pull/list the profile's [read_only] content"
+    )
     check.add_argument("--run-slow", action="store_true", help="also run slow checks (real-size limits)")
     check.add_argument("--report-dir", default="reports", metavar="DIR", help="reports go to DIR/<run-id>/")
     check.add_argument("--run-id", metavar="ID", help="run identifier (default: timestamp + random)")
@@ -33,7 +35,8 @@ def register(subparsers: Any) -> None:
     compare = report_commands.add_parser(
         "compare",
         help="merge runs of several targets into one requirement × target matrix",
-        description="RUN is a run folder (reports/<run-id>), its results.json, or a run id under --report-dir.",
+        description="RUN is a run folder (reports/<run-id>), its results.json, or a run id under "
+        "--report-dir.",
     )
     compare.add_argument("runs", nargs="+", metavar="RUN")
     compare.add_argument("--report-dir", default="reports", metavar="DIR", help="where run ids are looked up")
@@ -87,7 +90,10 @@ def run_check(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.USAGE_ERROR:
         return 2
     if locator.report_dir is not None:
-        print(f"keelhaul: reports in {locator.report_dir}/ (report.html, results.json, junit.xml, requirements.md)")
+        print(
+            f"keelhaul: reports in {locator.report_dir}/ "
+            "(report.html, results.json, junit.xml, requirements.md)"
+        )
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         print("keelhaul: no check matched")
     return code

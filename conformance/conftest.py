@@ -4,6 +4,7 @@ root and `keelhaul check` (which runs pytest on this folder) behaves exactly the
 from keelhaul.conformance.harness.plugin import (  # noqa: F401  (pytest finds hooks and fixtures by name)
     client,
     client_for,
+    deleting_client,
     exchange_recorder,
     harness,
     new_repo,

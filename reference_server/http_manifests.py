@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from aiohttp import web
@@ -14,7 +15,8 @@ from keelhaul.reference_server.routing import Route
 from keelhaul.reference_server.storage.metadata import ManifestRecord
 
 MAX_TAGS_PER_PUT = 64
-MAX_WARNING_BYTES = 4096  # spec: no more than 4096 bytes of warning data
+MAX_WARNING_BYTES = 4096
+MANIFEST_READ_SECONDS = 60  # spec: no more than 4096 bytes of warning data
 
 
 def _unknown(reference: str) -> OCIError:
@@ -60,14 +62,22 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
         raise too_big
     parts: list[bytes] = []
     total = 0
-    while True:
-        chunk = await request.content.readany()
-        if not chunk:
-            break
-        total += len(chunk)
-        if total > limit:
-            raise too_big
-        parts.append(chunk)
+    try:
+        async with asyncio.timeout(MANIFEST_READ_SECONDS):
+            while True:
+                chunk = await request.content.readany()
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise too_big
+                parts.append(chunk)
+    except TimeoutError:
+        raise OCIError(
+            ErrorCode.MANIFEST_INVALID,
+            f"manifest body not received within {MANIFEST_READ_SECONDS} s",
+            status=408,
+        ) from None
     return b"".join(parts)
 
 
@@ -77,7 +87,9 @@ def _tags_to_apply(request: web.Request, reference: str) -> tuple[list[str], str
         expected = str(parse_digest(reference))
         tags = request.query.getall("tag", [])
         if len(tags) > MAX_TAGS_PER_PUT:
-            raise OCIError(ErrorCode.MANIFEST_INVALID, f"at most {MAX_TAGS_PER_PUT} tag parameters per PUT")
+            raise OCIError(
+                ErrorCode.MANIFEST_INVALID, f"at most {MAX_TAGS_PER_PUT} tag parameters per PUT", status=414
+            )
     else:
         expected = None
         tags = [reference]

@@ -42,9 +42,10 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class ByteStream(Protocol):
-    """What the receiver needs from a request body (aiohttp's StreamReader fits)."""
+    """What the receiver needs from a request body (aiohttp's StreamReader fits): `readchunk`
+    hands over the buffered pieces one by one without joining (copying) them."""
 
-    async def readany(self) -> bytes: ...
+    async def readchunk(self) -> tuple[bytes, bool]: ...
 
 
 def parse_content_range(value: str) -> tuple[int, int]:
@@ -86,16 +87,38 @@ class UploadTooLarge(Exception):
     pass
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+class UploadStalled(Exception):
+    """No body bytes arrived for IDLE_SECONDS (slow-loris) ."""
 
 
-def _append_and_hash(fd: int, hasher: hashlib._Hash, data: bytes) -> None:
-    _write_all(fd, data)
-    hasher.update(data)
+class UploadDeadlinePassed(Exception):
+    """The session's lifetime ended while its data was still arriving."""
+
+
+IDLE_SECONDS = 60.0  # a body that sends nothing for this long is abandoned
+
+
+def _write_all(fd: int, pieces: list[bytes]) -> None:
+    """Write every piece in order: writev, finishing piece by piece after a partial write."""
+    for start in range(0, len(pieces), 512):  # IOV_MAX is 1024 on Linux
+        batch = pieces[start : start + 512]
+        written = os.writev(fd, batch)
+        if written == sum(len(piece) for piece in batch):
+            continue
+        for piece in batch:
+            if written >= len(piece):
+                written -= len(piece)
+                continue
+            view = memoryview(piece)[written:]
+            written = 0
+            while view:
+                view = view[os.write(fd, view) :]
+
+
+def _append_and_hash(fd: int, hasher: hashlib._Hash, pieces: list[bytes]) -> None:
+    _write_all(fd, pieces)
+    for piece in pieces:
+        hasher.update(piece)
 
 
 def _hash_file(path: Path, algorithm: str, limit: int | None = None) -> tuple[hashlib._Hash, int]:
@@ -129,42 +152,55 @@ async def receive_body(
     hasher: hashlib._Hash,
     executor: concurrent.futures.Executor,
     room: int,
+    deadline: float | None = None,
+    idle_seconds: float = IDLE_SECONDS,
 ) -> int:
     """Stream `body` into `fd` and `hasher` through the worker thread; return the byte count.
 
-    Raises UploadTooLarge as soon as more than `room` bytes arrived. Double buffering: while the
-    worker writes and hashes one buffer, this coroutine reads the next from the socket."""
+    Raises UploadTooLarge as soon as more than `room` bytes arrived, UploadStalled when nothing
+    arrives for `idle_seconds`, UploadDeadlinePassed at `deadline` (wall clock). Double buffering: while the
+    worker writes and hashes one batch of pieces, this coroutine collects the next from the
+    socket. Pieces are never joined: copying big buffers costs more than the hashing."""
     loop = asyncio.get_running_loop()
     pending: concurrent.futures.Future | None = None
-    parts: list[bytes] = []
+    pieces: list[bytes] = []
     buffered = 0
     total = 0
+    wall_to_loop = loop.time() - time.time()
+    hard_stop = deadline + wall_to_loop if deadline is not None else float("inf")
     try:
         while True:
-            chunk = await body.readany()
+            now = loop.time()
+            if now >= hard_stop:
+                raise UploadDeadlinePassed
+            try:
+                async with asyncio.timeout_at(min(now + idle_seconds, hard_stop)):
+                    chunk, end_of_http_chunk = await body.readchunk()
+            except TimeoutError:
+                raise (UploadDeadlinePassed if loop.time() >= hard_stop else UploadStalled) from None
             if not chunk:
+                if end_of_http_chunk:
+                    continue  # an empty marker at a chunked-encoding boundary, not the end
                 break
             total += len(chunk)
             if total > room:
                 raise UploadTooLarge
-            parts.append(chunk)
+            pieces.append(chunk)
             buffered += len(chunk)
             if buffered >= BUFFER_BYTES:
-                data = parts[0] if len(parts) == 1 else b"".join(parts)
-                parts = []
-                buffered = 0
                 if pending is not None:
                     await asyncio.wrap_future(pending, loop=loop)
-                pending = executor.submit(_append_and_hash, fd, hasher, data)
+                pending = executor.submit(_append_and_hash, fd, hasher, pieces)
+                pieces = []
+                buffered = 0
         if pending is not None:
             await asyncio.wrap_future(pending, loop=loop)
             pending = None
-        if parts:
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
-            if len(data) < 256 * 1024:
-                _append_and_hash(fd, hasher, data)
+        if pieces:
+            if buffered < 256 * 1024:
+                _append_and_hash(fd, hasher, pieces)
             else:
-                await loop.run_in_executor(executor, _append_and_hash, fd, hasher, data)
+                await loop.run_in_executor(executor, _append_and_hash, fd, hasher, pieces)
         return total
     finally:
         if pending is not None:
@@ -195,6 +231,7 @@ class UploadManager:
         self.max_layer_bytes = max_layer_bytes
         self.timeout_seconds = timeout_seconds
         self.clock = clock
+        self.idle_seconds = IDLE_SECONDS
         self._hash_states: dict[str, _HashState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._remove_stray_temp_files()
@@ -239,11 +276,7 @@ class UploadManager:
             raise unknown
         if row.started_at + self.timeout_seconds <= self.clock():
             self.discard(upload_id)
-            raise OCIError(
-                ErrorCode.BLOB_UPLOAD_UNKNOWN,
-                f"upload session expired ({self.timeout_seconds:g} s after it started)",
-                detail={"upload": upload_id},
-            )
+            raise self._expired(upload_id)
         if row.state != "open" and not allow_done:
             raise unknown
         return Session(row.id, row.repository, row.started_at, self._path(upload_id), row.state, row.digest)
@@ -311,10 +344,23 @@ class UploadManager:
         fd = os.open(session.path, os.O_WRONLY | os.O_APPEND)
         try:
             try:
-                received = await receive_body(body, fd, state.hasher, self.executor, room)
+                received = await receive_body(
+                    body,
+                    fd,
+                    state.hasher,
+                    self.executor,
+                    room,
+                    session.started_at + self.timeout_seconds,
+                    self.idle_seconds,
+                )
             except UploadTooLarge:
                 self.discard(session.id)
                 raise self._too_large() from None
+            except UploadDeadlinePassed:
+                self.discard(session.id)
+                raise self._expired(session.id) from None
+            except UploadStalled:
+                raise self._stalled() from None
             if expected is not None and received != expected:
                 raise OCIError(
                     ErrorCode.SIZE_INVALID,
@@ -330,6 +376,20 @@ class UploadManager:
             os.close(fd)
         state.offset = start + received
         return state.offset
+
+    def _expired(self, upload_id: str) -> OCIError:
+        return OCIError(
+            ErrorCode.BLOB_UPLOAD_UNKNOWN,
+            f"upload session expired ({self.timeout_seconds:g} s after it started)",
+            detail={"upload": upload_id},
+        )
+
+    def _stalled(self) -> OCIError:
+        return OCIError(
+            ErrorCode.BLOB_UPLOAD_INVALID,
+            f"no data received for {self.idle_seconds:g} s; the chunk was dropped",
+            status=408,
+        )
 
     def _too_large(self) -> OCIError:
         return OCIError(
@@ -380,9 +440,25 @@ class UploadManager:
         committed = False
         try:
             try:
-                size = await receive_body(body, fd, hasher, self.executor, self.max_layer_bytes)
+                size = await receive_body(
+                    body,
+                    fd,
+                    hasher,
+                    self.executor,
+                    self.max_layer_bytes,
+                    self.clock() + self.timeout_seconds,
+                    self.idle_seconds,
+                )
             except UploadTooLarge:
                 raise self._too_large() from None
+            except UploadDeadlinePassed:
+                raise OCIError(
+                    ErrorCode.BLOB_UPLOAD_INVALID,
+                    f"upload took longer than {self.timeout_seconds:g} s",
+                    status=408,
+                ) from None
+            except UploadStalled:
+                raise self._stalled() from None
             finally:
                 os.close(fd)
             if content_length is not None and size != content_length:

@@ -33,7 +33,8 @@ ACCOUNTS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
 
 
 def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, dict[str, Any]]:
-    """Create the accounts and tokens; returns role -> {username, password[, namespace, source_repository]}."""
+    """Create the accounts and tokens; returns role -> {username, password[, namespace,
+    source_repository]}."""
     from keelhaul.reference_server.ghcr.admin import Admin
 
     admin = Admin(data_dir)
@@ -47,14 +48,19 @@ def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, dict[str,
                 admin.create_user(login)
                 if org_role is not None:
                     admin.add_member(namespace, login, org_role)
-            issued = admin.create_token(login, list(scopes), expires_in=TOKEN_LIFETIME, note=f"keelhaul check {role}")
+            issued = admin.create_token(
+                login, list(scopes), expires_in=TOKEN_LIFETIME, note=f"keelhaul check {role}"
+            )
             roles[role] = {"username": login, "password": issued.token}
         roles["other_tenant"]["namespace"] = ACCOUNTS["other_tenant"][0]
         repository = f"{namespace}/app"
         admin.create_repository(repository)
         workflow = admin.create_workflow_token(repository, "write", expires_in=TOKEN_LIFETIME)
-        roles["workflow"] = {"username": "github-actions", "password": workflow.token,
-                             "source_repository": repository}
+        roles["workflow"] = {
+            "username": "github-actions",
+            "password": workflow.token,
+            "source_repository": repository,
+        }
         return roles
     finally:
         admin.close()

@@ -16,9 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from keelhaul import __version__
-from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.conformance.harness.catalogue import Catalogue, load_catalogue
 from keelhaul.conformance.harness.repos import CleanupOutcome, RepoNamer, clean_repository, created_in
 from keelhaul.conformance.harness.selection import (
@@ -32,6 +29,9 @@ from keelhaul.conformance.harness.selection import (
 from keelhaul.conformance.harness.target import Target, describe_target, load_target
 from keelhaul.conformance.reports.model import RunResult, TestResult, judge_requirements
 from keelhaul.conformance.reports.writers import write_reports
+
+from keelhaul import __version__
+from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.errors import UsageError
 
 RECORDER_LIMIT = 400  # exchanges kept per check; a failure shows the last ones
@@ -65,17 +65,37 @@ def new_run_id() -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("keelhaul", "keelhaul conformance")
-    group.addoption("--target", default=None, metavar="PROFILE",
-                    help="target profile (TOML/YAML); default: start the embedded reference server")
-    group.addoption("--read-only", action="store_true", default=False,
-                    help="only pull and list the content the profile's [read_only] section names")
-    group.addoption("--run-slow", action="store_true", default=False,
-                    help="also run slow checks (real 10 GB / 600 s limits)")
-    group.addoption("--report-dir", default="reports", metavar="DIR",
-                    help="reports go to DIR/<run-id>/ (default: reports); 'none' writes nothing")
-    group.addoption("--run-id", default=None, metavar="ID",
-                    help="run identifier (default: UTC timestamp + random); names the report folder "
-                    "and the repositories the run creates")
+    group.addoption(
+        "--target",
+        default=None,
+        metavar="PROFILE",
+        help="target profile (TOML/YAML); default: start the embedded reference server",
+    )
+    group.addoption(
+        "--read-only",
+        action="store_true",
+        default=False,
+        help="only pull and list the content the profile's [read_only] section names",
+    )
+    group.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run slow checks (real 10 GB / 600 s limits)",
+    )
+    group.addoption(
+        "--report-dir",
+        default="reports",
+        metavar="DIR",
+        help="reports go to DIR/<run-id>/ (default: reports); 'none' writes nothing",
+    )
+    group.addoption(
+        "--run-id",
+        default=None,
+        metavar="ID",
+        help="run identifier (default: UTC timestamp + random); names the report folder "
+        "and the repositories the run creates",
+    )
 
 
 def _harness(config: pytest.Config) -> HarnessState:
@@ -85,7 +105,9 @@ def _harness(config: pytest.Config) -> HarnessState:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {description}" if ":" not in description else description)
+        config.addinivalue_line(
+            "markers", f"{name}: {description}" if ":" not in description else description
+        )
     run_id = config.getoption("--run-id") or new_run_id()
     if not _valid_run_id(run_id):
         raise pytest.UsageError(f"--run-id {run_id!r}: use lowercase letters, digits, '.', '_' or '-'")
@@ -96,7 +118,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     state = HarnessState(
         catalogue=catalogue,
-        options=RunOptions(read_only=config.getoption("--read-only"), run_slow=config.getoption("--run-slow")),
+        options=RunOptions(
+            read_only=config.getoption("--read-only"), run_slow=config.getoption("--run-slow")
+        ),
         run_id=run_id,
         report_root=None if str(report_dir).lower() == "none" else Path(report_dir),
         selection=config.getoption("keyword", None) or None,
@@ -138,7 +162,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         ids = [i for mark in item.iter_markers("req") for i in mark.args]
         if not ids:
-            problems.append(f"{item.nodeid}: names no requirement (add @pytest.mark.req(\"ID\"))")
+            problems.append(f'{item.nodeid}: names no requirement (add @pytest.mark.req("ID"))')
         for unknown in state.catalogue.unknown(ids):
             problems.append(f"{item.nodeid}: requirement {unknown} is not in requirements.toml")
         for requirement_id in ids:
@@ -146,8 +170,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if state.target is None:
             continue
         needs = Needs.from_marks(item.iter_markers("needs"))
-        for name in unknown_names(needs, state.target.profile):
-            problems.append(f"{item.nodeid}: needs unknown {name}")
+        unknown = unknown_names(needs, state.target.profile)
+        problems += [f"{item.nodeid}: needs unknown {name}" for name in unknown]
+        if unknown:
+            continue
         reason = skip_reason(
             needs,
             state.target.profile,
@@ -236,8 +262,11 @@ def build_run(state: HarnessState) -> RunResult:
         started=_iso(state.started),
         finished=_iso(finished),
         duration=finished - state.started,
-        options={"read_only": state.options.read_only, "run_slow": state.options.run_slow,
-                 "selection": state.selection},
+        options={
+            "read_only": state.options.read_only,
+            "run_slow": state.options.run_slow,
+            "selection": state.selection,
+        },
         tests=tests,
         requirements=judge_requirements(state.catalogue, tests),
         keelhaul_version=__version__,
@@ -318,8 +347,19 @@ def client(client_for: Callable[[str], RegistryClient]) -> RegistryClient:
     return client_for("writer")
 
 
-def _cleanup_role(profile: Any) -> str:
-    return "deleter" if profile.has_role("deleter") else "writer"
+@pytest.fixture
+def deleting_client(client_for: Callable[[str], RegistryClient], target: Any) -> RegistryClient:
+    """A client allowed to delete what the writer pushed (see cleanup_role)."""
+    return client_for(cleanup_role(target))
+
+
+def cleanup_role(profile: Any) -> str:
+    """Who deletes what the suite created: the admin (on ghcr.io only a package admin holding
+    delete:packages may delete), else the deleter, else the writer (targets without auth)."""
+    for role in ("admin", "deleter"):
+        if profile.has_role(role):
+            return role
+    return "writer"
 
 
 @pytest.fixture(scope="session")
@@ -330,27 +370,25 @@ def repo_namer(harness: HarnessState, target: Any) -> RepoNamer:
 @pytest.fixture
 def new_repo(
     harness: HarnessState, target: Any, repo_namer: RepoNamer, exchange_recorder: ExchangeRecorder
-) -> Iterator[Callable[[], str]]:
-    """`new_repo()`: a fresh `<namespace>/keelhaul-<run-id>-<n>` name; what the check stores there is
-    deleted after it (read from its recorded exchanges)."""
+) -> Iterator[Callable[..., str]]:
+    """`new_repo()`: a fresh `<namespace>/keelhaul-<run-id>-<n>` name (`new_repo("release")` nests
+    one more component under it); what the check stores there is deleted after it (read from its
+    recorded exchanges)."""
     names: list[str] = []
 
-    def factory() -> str:
-        name = repo_namer.next()
+    def factory(nested: str | None = None) -> str:
+        name = repo_namer.next() + (f"/{nested}" if nested else "")
         names.append(name)
         return name
 
     yield factory
-    if not names:
-        return
-    exchanges = exchange_recorder.exchanges
-    with make_client(target, _cleanup_role(target)) as cleaner:
-        for name in names:
-            harness.cleanup.append(clean_repository(cleaner, created_in(name, exchanges)))
+    clean_up(harness, target, names, exchange_recorder.exchanges)
 
 
 @pytest.fixture(scope="session")
-def session_repo(harness: HarnessState, target: Any, repo_namer: RepoNamer) -> Iterator[Callable[[], tuple[str, RegistryClient]]]:
+def session_repo(
+    harness: HarnessState, target: Any, repo_namer: RepoNamer
+) -> Iterator[Callable[[], tuple[str, RegistryClient]]]:
     """For session-scoped content shared by read-only checks: `session_repo()` gives a fresh name and
     a writer client that records into a session recorder; everything is removed at session end."""
     recorder = ExchangeRecorder(limit=None)
@@ -367,8 +405,24 @@ def session_repo(harness: HarnessState, target: Any, repo_namer: RepoNamer) -> I
     yield factory
     for client in clients:
         client.close()
-    if names:
-        exchanges = recorder.exchanges
-        with make_client(target, _cleanup_role(target)) as cleaner:
-            for name in names:
-                harness.cleanup.append(clean_repository(cleaner, created_in(name, exchanges)))
+    clean_up(harness, target, names, recorder.exchanges)
+
+
+def clean_up(harness: HarnessState, target: Any, names: list[str], exchanges: list[Any]) -> None:
+    """Delete what was created under `names` (nothing is sent for a repository the record shows no
+    write to); what cannot be deleted is kept in the ledger the reports show. The embedded server's
+    whole data directory is discarded at the end of the run, so nothing is deleted one by one there."""
+    if harness.target is not None and harness.target.embedded:
+        return
+    created = [c for c in (created_in(name, exchanges) for name in names) if c.manifests or c.tags or c.blobs]
+    if not created:
+        return
+    role = cleanup_role(target)
+    if not role_usable(target, role):
+        harness.cleanup += [
+            CleanupOutcome(c.repo, left=[f"no credentials to delete with ({role})"]) for c in created
+        ]
+        return
+    with make_client(target, role) as cleaner:
+        for item in created:
+            harness.cleanup.append(clean_repository(cleaner, item))

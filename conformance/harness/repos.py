@@ -8,6 +8,7 @@ manifests first, then blobs. Targets that refuse deletes keep the content: the l
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Iterable
@@ -54,10 +55,10 @@ def created_in(repo: str, exchanges: Iterable[Any]) -> Created:
         path = unquote(parts.path)
         if not path.startswith(prefix):
             continue
-        rest = path[len(prefix):]
+        rest = path[len(prefix) :]
         query = parse_qs(parts.query)
         if exchange.method == "PUT" and rest.startswith("manifests/"):
-            reference = rest[len("manifests/"):]
+            reference = rest[len("manifests/") :]
             digest = exchange.response_headers.get("docker-content-digest")
             if ":" in reference:
                 _add(created.manifests, reference)
@@ -96,10 +97,8 @@ def clean_repository(client: Any, created: Created) -> CleanupOutcome:
         listing = client.list_tags(repo)
         tags = list(created.tags)
         if listing.status_code == 200:
-            try:
+            with contextlib.suppress(ValueError):
                 tags += [t for t in (listing.json().get("tags") or []) if t not in tags]
-            except ValueError:
-                pass
         for tag in tags:
             head = client.head_manifest(repo, tag)
             digest = head.headers.get("docker-content-digest")

@@ -152,5 +152,7 @@ def _plain(value: Any) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
     if is_dataclass(value):
-        return {k: v for k, v in asdict(value).items() if isinstance(v, str | int | float | bool | type(None))}
+        return {
+            k: v for k, v in asdict(value).items() if isinstance(v, str | int | float | bool | type(None))
+        }
     return {}

@@ -154,9 +154,14 @@ def artifact(
     return Image(cfg, (payload,), Manifest(body, mt.OCI_MANIFEST))
 
 
-def index_body(manifests: list[dict[str, Any]], *, media_type: str = mt.OCI_INDEX,
-               subject: dict[str, Any] | None = None, artifact_type: str | None = None,
-               annotations: dict[str, str] | None = None) -> Manifest:
+def index_body(
+    manifests: list[dict[str, Any]],
+    *,
+    media_type: str = mt.OCI_INDEX,
+    subject: dict[str, Any] | None = None,
+    artifact_type: str | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Manifest:
     document: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
     if artifact_type:
         document["artifactType"] = artifact_type

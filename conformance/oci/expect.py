@@ -10,18 +10,33 @@ from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 import httpx
-
-from keelhaul.client import digest_of
-from keelhaul.client import media_types as mt
 from keelhaul.conformance.oci.content import Blob, Manifest
 from keelhaul.conformance.oci.schemas import IMAGE_INDEX, IMAGE_MANIFEST, OCI_ERROR, TAG_LIST, schema_errors
 
+from keelhaul.client import digest_of
+from keelhaul.client import media_types as mt
+
 # OCI §Error Codes (code-1 … code-14) plus the two legacy Docker codes the spec still lists.
-OCI_ERROR_CODES = frozenset({
-    "BLOB_UNKNOWN", "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN", "DIGEST_INVALID", "MANIFEST_BLOB_UNKNOWN",
-    "MANIFEST_INVALID", "MANIFEST_UNKNOWN", "NAME_INVALID", "NAME_UNKNOWN", "SIZE_INVALID", "UNAUTHORIZED",
-    "DENIED", "UNSUPPORTED", "TOOMANYREQUESTS", "TAG_INVALID", "MANIFEST_UNVERIFIED",
-})
+OCI_ERROR_CODES = frozenset(
+    {
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "DIGEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "NAME_INVALID",
+        "NAME_UNKNOWN",
+        "SIZE_INVALID",
+        "UNAUTHORIZED",
+        "DENIED",
+        "UNSUPPORTED",
+        "TOOMANYREQUESTS",
+        "TAG_INVALID",
+        "MANIFEST_UNVERIFIED",
+    }
+)
 BODY_EXCERPT = 300
 
 
@@ -29,8 +44,13 @@ def sent(response: httpx.Response) -> str:
     """`PATCH /v2/x/blobs/uploads/… (Content-Range: 0-9)`: what a check sent, for messages."""
     request = response.request
     url = urlsplit(str(request.url))
-    target = unquote(url.path) + (f"?{url.query}" if url.query else "")
-    shown = [f"{name}: {request.headers[name]}" for name in ("content-range", "content-type") if name in request.headers]
+    query = url.query if len(url.query) <= 80 else url.query[:40] + "…"  # upload state tokens are long
+    target = unquote(url.path) + (f"?{query}" if query else "")
+    shown = [
+        f"{name}: {request.headers[name]}"
+        for name in ("content-range", "content-type")
+        if name in request.headers
+    ]
     return f"{request.method} {target}" + (f" ({', '.join(shown)})" if shown else "")
 
 
@@ -63,13 +83,21 @@ def error_codes(response: httpx.Response) -> list[str] | None:
         return None
     problems = schema_errors(document, OCI_ERROR)
     if problems:
-        fail("OCI-ERR-1: a JSON 4xx body has the form {\"errors\":[{\"code\",...}]}", response,
-             "a body matching §Error Codes", f"{got(response)} ({problems[0]})")
+        fail(
+            'OCI-ERR-1: a JSON 4xx body has the form {"errors":[{"code",...}]}',
+            response,
+            "a body matching §Error Codes",
+            f"{got(response)} ({problems[0]})",
+        )
     codes = [entry["code"] for entry in document["errors"]]
     unknown = [code for code in codes if code not in OCI_ERROR_CODES]
     if unknown:
-        fail("OCI-ERR-1: error codes are those of §Error Codes", response,
-             f"codes among {sorted(OCI_ERROR_CODES)}", f"{got(response)}")
+        fail(
+            "OCI-ERR-1: error codes are those of §Error Codes",
+            response,
+            f"codes among {sorted(OCI_ERROR_CODES)}",
+            f"{got(response)}",
+        )
     return codes
 
 
@@ -77,8 +105,11 @@ def check_answer(response: httpx.Response) -> None:
     """What holds for any answer: no 5xx to a client request, 4xx JSON bodies well formed,
     `Warning` headers in the form OCI §Warnings prescribes."""
     if response.status_code >= 500:
-        fail("OCI-ERR-2: a request is answered with a 2xx or a 4xx OCI error, never a 5xx", response,
-             "a 2xx, or a 4xx with an OCI error code")
+        fail(
+            "OCI-ERR-2: a request is answered with a 2xx or a 4xx OCI error, never a 5xx",
+            response,
+            "a 2xx, or a 4xx with an OCI error code",
+        )
     if 400 <= response.status_code < 500:
         error_codes(response)
     warnings = response.headers.get_list("warning")
@@ -86,8 +117,12 @@ def check_answer(response: httpx.Response) -> None:
         total = sum(len(w.encode()) for w in warnings)
         bad = [w for w in warnings if not (w.startswith('299 - "') and w.endswith('"'))]
         if bad or total > 4096:
-            fail("OCI-ERR-3: Warning headers are `299 - \"text\"`, at most 4096 bytes", response,
-                 "well-formed warnings", f"{warnings!r}")
+            fail(
+                'OCI-ERR-3: Warning headers are `299 - "text"`, at most 4096 bytes',
+                response,
+                "well-formed warnings",
+                f"{warnings!r}",
+            )
 
 
 def expect_status(response: httpx.Response, statuses: int | Iterable[int], requirement: str) -> int:
@@ -105,7 +140,9 @@ def expect_error(
     """A refusal: one of `statuses`; when the body is JSON, at least one code among `codes`."""
     allowed = set(statuses)
     wanted = set(codes) if codes is not None else None
-    expected = " or ".join(str(s) for s in sorted(allowed)) + (f" with {'/'.join(sorted(wanted))}" if wanted else "")
+    expected = " or ".join(str(s) for s in sorted(allowed)) + (
+        f" with {'/'.join(sorted(wanted))}" if wanted else ""
+    )
     if response.status_code not in allowed:
         fail(requirement, response, expected)
     found = error_codes(response)
@@ -135,15 +172,21 @@ def expect_blob(response: httpx.Response, blob: Blob | bytes, requirement: str) 
     _digest_header(response, digest, requirement)
     _length_header(response, len(data), requirement)
     if response.request.method == "GET" and response.content != data:
-        fail(requirement, response, f"the {len(data)} bytes pushed ({digest})",
-             f"{len(response.content)} bytes hashing to {digest_of(response.content)}")
+        fail(
+            requirement,
+            response,
+            f"the {len(data)} bytes pushed ({digest})",
+            f"{len(response.content)} bytes hashing to {digest_of(response.content)}",
+        )
 
 
 def media_type_of(response: httpx.Response) -> str:
     return response.headers.get("content-type", "").split(";", 1)[0].strip()
 
 
-def expect_manifest(response: httpx.Response, manifest: Manifest, requirement: str, *, validate: bool = True) -> None:
+def expect_manifest(
+    response: httpx.Response, manifest: Manifest, requirement: str, *, validate: bool = True
+) -> None:
     """200 with the exact manifest bytes (GET), its media type as Content-Type, matching digest and
     length headers, and a body valid against the image-spec schema."""
     expect_status(response, 200, requirement)
@@ -151,14 +194,21 @@ def expect_manifest(response: httpx.Response, manifest: Manifest, requirement: s
     _length_header(response, manifest.size, requirement)
     content_type = media_type_of(response)
     if content_type != manifest.media_type:
-        fail("OCI-PULL-9: Content-Type is the media type the manifest was pushed with", response,
-             f"Content-Type {manifest.media_type}", f"Content-Type {response.headers.get('content-type')!r}")
+        fail(
+            "OCI-PULL-9: Content-Type is the media type the manifest was pushed with",
+            response,
+            f"Content-Type {manifest.media_type}",
+            f"Content-Type {response.headers.get('content-type')!r}",
+        )
     if response.request.method != "GET":
         return
     if response.content != manifest.body:
-        fail(f"{requirement} (OCI-PUSH-14: stored byte for byte)", response,
-             f"the {manifest.size} bytes pushed ({manifest.digest})",
-             f"{len(response.content)} bytes hashing to {digest_of(response.content)}")
+        fail(
+            f"{requirement} (OCI-PUSH-14: stored byte for byte)",
+            response,
+            f"the {manifest.size} bytes pushed ({manifest.digest})",
+            f"{len(response.content)} bytes hashing to {digest_of(response.content)}",
+        )
     if validate:
         expect_valid_manifest(response)
 
@@ -173,8 +223,12 @@ def expect_valid_manifest(response: httpx.Response) -> dict:
     if schema:
         problems = schema_errors(document, schema)
         if problems:
-            fail("image-spec: a served manifest is valid against its schema", response,
-                 f"a body valid against {schema}", problems[0])
+            fail(
+                "image-spec: a served manifest is valid against its schema",
+                response,
+                f"a body valid against {schema}",
+                problems[0],
+            )
     return document
 
 
@@ -215,7 +269,9 @@ def expect_tag_list(response: httpx.Response, repo: str, requirement: str) -> li
         fail(requirement, response, "a JSON tag list", got(response))
     problems = schema_errors(document, TAG_LIST)
     if problems:
-        fail(f"{requirement} (body {{\"name\",\"tags\"}})", response, "a body matching §Listing Tags", problems[0])
+        fail(
+            f'{requirement} (body {{"name","tags"}})', response, "a body matching §Listing Tags", problems[0]
+        )
     if document["name"] != repo:
         fail(requirement, response, f"name {repo!r}", f"name {document['name']!r}")
     return list(document["tags"])
@@ -225,8 +281,12 @@ def expect_referrers(response: httpx.Response, requirement: str) -> list[dict]:
     """200, Content-Type image index, a body valid against the image-index schema; its descriptors."""
     expect_status(response, 200, requirement)
     if media_type_of(response) != mt.OCI_INDEX:
-        fail(f"{requirement} (Content-Type MUST be {mt.OCI_INDEX})", response, f"Content-Type {mt.OCI_INDEX}",
-             f"Content-Type {response.headers.get('content-type')!r}")
+        fail(
+            f"{requirement} (Content-Type MUST be {mt.OCI_INDEX})",
+            response,
+            f"Content-Type {mt.OCI_INDEX}",
+            f"Content-Type {response.headers.get('content-type')!r}",
+        )
     try:
         document = json.loads(response.content)
     except ValueError:

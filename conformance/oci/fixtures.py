@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-from keelhaul.client import RegistryClient
 from keelhaul.conformance.oci import content
 from keelhaul.conformance.oci.content import Blob, Image, Manifest
+
+from keelhaul.client import RegistryClient
 
 PULL_TAG = "tagtest0"
 
@@ -39,7 +39,9 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
     the answer when the target refuses: fixtures need the content in place to proceed."""
     for blob in image.all_blobs:
         client.upload_monolithic(repo, blob.data).raise_for_status()
-    answer = client.put_manifest(repo, reference or image.manifest.digest, image.manifest.body, image.manifest.media_type)
+    answer = client.put_manifest(
+        repo, reference or image.manifest.digest, image.manifest.body, image.manifest.media_type
+    )
     if answer.status_code != 201:
         raise RuntimeError(
             f"fixture could not push a manifest: PUT /v2/{repo}/manifests/{reference} -> "
@@ -48,7 +50,9 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
 
 
 @pytest.fixture(scope="session")
-def pull_content(harness: Any, target: Any, session_repo: Callable[[], tuple[str, RegistryClient]]) -> PullContent:
+def pull_content(
+    harness: Any, target: Any, session_repo: Callable[[], tuple[str, RegistryClient]]
+) -> PullContent:
     if harness.options.read_only:
         ro = target.read_only
         return PullContent(ro.repository, ro.tag, ro.manifest_digest, None, ro.blob_digest, None)
@@ -57,15 +61,24 @@ def pull_content(harness: Any, target: Any, session_repo: Callable[[], tuple[str
     second = content.image("pull-1")
     push_image(client, repo, first, PULL_TAG)
     push_image(client, repo, second)
-    return PullContent(repo, PULL_TAG, first.manifest.digest, first.manifest, first.layers[0].digest,
-                       first.layers[0], second.manifest)
+    return PullContent(
+        repo,
+        PULL_TAG,
+        first.manifest.digest,
+        first.manifest,
+        first.layers[0].digest,
+        first.layers[0],
+        second.manifest,
+    )
 
 
 @pytest.fixture
 def pushed(client: RegistryClient, new_repo: Callable[[], str]) -> Callable[..., tuple[str, Image]]:
     """`pushed(seed, tag=None, repo=None)`: a fresh image pushed into a new repository (or `repo`)."""
 
-    def factory(seed: str, tag: str | None = None, repo: str | None = None, **kwargs: Any) -> tuple[str, Image]:
+    def factory(
+        seed: str, tag: str | None = None, repo: str | None = None, **kwargs: Any
+    ) -> tuple[str, Image]:
         name = repo or new_repo()
         image = content.image(seed, **kwargs)
         push_image(client, name, image, tag)

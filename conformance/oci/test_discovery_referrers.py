@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
-from keelhaul.client import media_types as mt
 from keelhaul.conformance.oci import content
 from keelhaul.conformance.oci.content import Manifest
 from keelhaul.conformance.oci.expect import expect_error, expect_referrers, fail
 from keelhaul.conformance.oci.fixtures import push_image
+
+from keelhaul.client import media_types as mt
 
 TYPE_A = "application/vnd.keelhaul.peanut.butter.bagel"
 TYPE_B = "application/vnd.keelhaul.cream.cheese"
@@ -28,7 +28,9 @@ ANNOTATION = "org.keelhaul.referrer"
 class Referrers:
     repo: str
     subject: Manifest
-    referrers: dict[str, tuple[Manifest, str | None, dict[str, str]]]  # digest -> (manifest, artifactType, annotations)
+    referrers: dict[
+        str, tuple[Manifest, str | None, dict[str, str]]
+    ]  # digest -> (manifest, artifactType, annotations)
     orphan_subject: str
     orphan: Manifest
     subject_headers: dict[str, str | None]  # referrer digest -> OCI-Subject answered on PUT
@@ -61,7 +63,9 @@ def referrers_setup(session_repo) -> Referrers:
     a_cfg, a_cfg_ann = artifact("a-config-type", subject.manifest, config_media_type=TYPE_A)
     put(a_cfg, TYPE_A, a_cfg_ann)
     index_ann = {ANNOTATION: "index"}
-    index = content.index_body([a_type.descriptor()], subject=subject.manifest.descriptor(), annotations=index_ann)
+    index = content.index_body(
+        [a_type.descriptor()], subject=subject.manifest.descriptor(), annotations=index_ann
+    )
     put(index, None, index_ann)
     push_image(client, repo, subject, "subject")
     b_type, b_ann = artifact("b-artifact-type", subject.manifest, artifact_type=TYPE_B)
@@ -69,7 +73,7 @@ def referrers_setup(session_repo) -> Referrers:
     b_cfg, b_cfg_ann = artifact("b-config-type", subject.manifest, config_media_type=TYPE_B)
     put(b_cfg, TYPE_B, b_cfg_ann)
     orphan_subject = content.image("never-pushed").manifest
-    orphan, orphan_ann = artifact("orphan", orphan_subject, artifact_type=TYPE_B)
+    orphan, _ = artifact("orphan", orphan_subject, artifact_type=TYPE_B)
     answer = client.put_manifest(repo, orphan.digest, orphan.body, orphan.media_type)
     if answer.status_code != 201:
         raise RuntimeError(f"fixture could not push a referrer of a missing subject: {answer.status_code}")
@@ -84,25 +88,45 @@ def _check_descriptors(response, setup: Referrers, descriptors, expected_digests
     for descriptor in descriptors:
         manifest, artifact_type, annotations = setup.referrers[descriptor["digest"]]
         if descriptor.get("mediaType") != manifest.media_type or descriptor.get("size") != manifest.size:
-            fail(f"{requirement} (descriptor mediaType and size are the referrer's)", response,
-                 f"{manifest.media_type}, {manifest.size} bytes",
-                 f"{descriptor.get('mediaType')}, {descriptor.get('size')} bytes")
+            fail(
+                f"{requirement} (descriptor mediaType and size are the referrer's)",
+                response,
+                f"{manifest.media_type}, {manifest.size} bytes",
+                f"{descriptor.get('mediaType')}, {descriptor.get('size')} bytes",
+            )
         if descriptor.get("artifactType") != artifact_type:
-            fail("OCI-DISC-8: artifactType is the manifest's, else its config mediaType; omitted for an index "
-                 "without one", response, repr(artifact_type), repr(descriptor.get("artifactType")))
+            fail(
+                "OCI-DISC-8: artifactType is the manifest's, else its config mediaType; omitted for an index "
+                "without one",
+                response,
+                repr(artifact_type),
+                repr(descriptor.get("artifactType")),
+            )
         if descriptor.get("annotations") != annotations:
-            fail("OCI-DISC-8: descriptors MUST include the referrer's annotations", response, repr(annotations),
-                 repr(descriptor.get("annotations")))
+            fail(
+                "OCI-DISC-8: descriptors MUST include the referrer's annotations",
+                response,
+                repr(annotations),
+                repr(descriptor.get("annotations")),
+            )
 
 
 @pytest.mark.req("OCI-PUSH-16")
 def test_put_with_subject_answers_oci_subject(referrers_setup):
     """Every PUT of a manifest with `subject` (subject pushed or not) answered `OCI-Subject`."""
     for digest, header in referrers_setup.subject_headers.items():
-        wanted = referrers_setup.orphan_subject if digest == referrers_setup.orphan.digest else referrers_setup.subject.digest
+        wanted = (
+            referrers_setup.orphan_subject
+            if digest == referrers_setup.orphan.digest
+            else referrers_setup.subject.digest
+        )
         if header != wanted:
-            fail("OCI-PUSH-16: a PUT with `subject` MUST answer OCI-Subject: <subject digest>", None,
-                 f"OCI-Subject: {wanted} for referrer {digest}", f"OCI-Subject: {header}")
+            fail(
+                "OCI-PUSH-16: a PUT with `subject` MUST answer OCI-Subject: <subject digest>",
+                None,
+                f"OCI-Subject: {wanted} for referrer {digest}",
+                f"OCI-Subject: {header}",
+            )
 
 
 @pytest.mark.req("OCI-DISC-7")
@@ -119,8 +143,13 @@ def test_referrers_lists_every_referrer(client, referrers_setup):
     """GET referrers/<subject> lists the five referrers with artifactType, size and annotations."""
     response = client.referrers(referrers_setup.repo, referrers_setup.subject.digest)
     descriptors = expect_referrers(response, "OCI-DISC-8: GET referrers MUST answer 200 with an image index")
-    _check_descriptors(response, referrers_setup, descriptors, list(referrers_setup.referrers),
-                       "OCI-DISC-8: every manifest whose subject is the digest is listed")
+    _check_descriptors(
+        response,
+        referrers_setup,
+        descriptors,
+        list(referrers_setup.referrers),
+        "OCI-DISC-8: every manifest whose subject is the digest is listed",
+    )
 
 
 @pytest.mark.req("OCI-DISC-9")
@@ -131,23 +160,38 @@ def test_referrers_artifact_type_filter(client, referrers_setup):
     applied = response.headers.get("oci-filters-applied")
     matching = [d for d, (_, kind, _) in referrers_setup.referrers.items() if kind == TYPE_A]
     if applied is None:
-        fail("OCI-DISC-9: the registry SHOULD filter by artifactType and then MUST send OCI-Filters-Applied",
-             response, "OCI-Filters-Applied: artifactType", "no OCI-Filters-Applied header")
+        fail(
+            "OCI-DISC-9: the registry SHOULD filter by artifactType and then MUST send OCI-Filters-Applied",
+            response,
+            "OCI-Filters-Applied: artifactType",
+            "no OCI-Filters-Applied header",
+        )
     if [p.strip() for p in applied.split(",")] != ["artifactType"]:
         fail("OCI-DISC-9: OCI-Filters-Applied names the filter", response, "artifactType", applied)
-    _check_descriptors(response, referrers_setup, descriptors, matching,
-                       f"OCI-DISC-9: only referrers of artifactType {TYPE_A}")
+    _check_descriptors(
+        response,
+        referrers_setup,
+        descriptors,
+        matching,
+        f"OCI-DISC-9: only referrers of artifactType {TYPE_A}",
+    )
 
 
 @pytest.mark.req("OCI-DISC-10")
 def test_referrers_of_missing_subject(client, referrers_setup):
     """The referrer of a subject that was never pushed is listed for that subject."""
     response = client.referrers(referrers_setup.repo, referrers_setup.orphan_subject)
-    descriptors = expect_referrers(response, "OCI-DISC-10: GET referrers of a missing manifest MUST answer 200")
+    descriptors = expect_referrers(
+        response, "OCI-DISC-10: GET referrers of a missing manifest MUST answer 200"
+    )
     found = [d.get("digest") for d in descriptors]
     if found != [referrers_setup.orphan.digest]:
-        fail("OCI-DISC-10: the referrer of a missing subject is listed", response,
-             repr([referrers_setup.orphan.digest]), repr(found))
+        fail(
+            "OCI-DISC-10: the referrer of a missing subject is listed",
+            response,
+            repr([referrers_setup.orphan.digest]),
+            repr(found),
+        )
 
 
 @pytest.mark.req("OCI-DISC-11")
@@ -163,5 +207,9 @@ def test_referrer_manifests_pull_back(client, referrers_setup):
     from keelhaul.conformance.oci.expect import expect_manifest
 
     for manifest, _, _ in referrers_setup.referrers.values():
-        expect_manifest(client.get_manifest(referrers_setup.repo, manifest.digest), manifest,
-                        "OCI-PULL-2: a referrer pulls by digest", validate=manifest.media_type != mt.OCI_INDEX)
+        expect_manifest(
+            client.get_manifest(referrers_setup.repo, manifest.digest),
+            manifest,
+            "OCI-PULL-2: a referrer pulls by digest",
+            validate=manifest.media_type != mt.OCI_INDEX,
+        )

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from keelhaul.client.registry import query_string
 from keelhaul.conformance.oci import content
 from keelhaul.conformance.oci.expect import expect_error, expect_status, expect_tag_list, fail
 from keelhaul.conformance.oci.fixtures import push_image
+
+from keelhaul.client.registry import query_string
 
 # Lowercase letters, digits and dots only: byte order and the spec's case-insensitive order agree.
 TAGS = ("a1", "b10", "b2", "latest", "v1.0", "v1.0.1", "v2")
@@ -40,8 +40,12 @@ def _next_link(response) -> str | None:
         return None
     match = LINK_NEXT.match(header)
     if not match:
-        fail('OCI-DISC-6: a Link header follows RFC 5988 with rel="next"', response,
-             '<url>; rel="next"', f"Link: {header}")
+        fail(
+            'OCI-DISC-6: a Link header follows RFC 5988 with rel="next"',
+            response,
+            '<url>; rel="next"',
+            f"Link: {header}",
+        )
     return match.group(1)
 
 
@@ -49,18 +53,28 @@ def _next_link(response) -> str | None:
 @pytest.mark.read_only
 def test_list_tags_shape_and_order(client, pull_content):
     """GET tags/list answers 200 with {"name", "tags"}, tags in lexical order, including the pulled tag."""
-    tags = expect_tag_list(_list(client, pull_content.repo), pull_content.repo,
-                           "OCI-DISC-1: GET tags/list MUST answer 200 with {name, tags}")
+    tags = expect_tag_list(
+        _list(client, pull_content.repo),
+        pull_content.repo,
+        "OCI-DISC-1: GET tags/list MUST answer 200 with {name, tags}",
+    )
     if tags != sorted(tags, key=str.lower) and tags != sorted(tags):
         fail("OCI-DISC-2: tags MUST be in lexical order", None, "sorted tags", repr(tags))
     if pull_content.tag and pull_content.tag not in tags:
-        fail("OCI-DISC-1: the list holds every tag", None, f"a list containing {pull_content.tag!r}", repr(tags))
+        fail(
+            "OCI-DISC-1: the list holds every tag",
+            None,
+            f"a list containing {pull_content.tag!r}",
+            repr(tags),
+        )
 
 
 @pytest.mark.req("OCI-DISC-1", "OCI-DISC-2")
 def test_list_tags_is_complete_and_sorted(client, tagged_repo):
     """Every pushed tag is listed, once, in lexical order."""
-    tags = expect_tag_list(_list(client, tagged_repo), tagged_repo, "OCI-DISC-1: GET tags/list MUST answer 200")
+    tags = expect_tag_list(
+        _list(client, tagged_repo), tagged_repo, "OCI-DISC-1: GET tags/list MUST answer 200"
+    )
     if tags != sorted(TAGS):
         fail("OCI-DISC-1/OCI-DISC-2: every tag, in lexical order", None, repr(sorted(TAGS)), repr(tags))
 
@@ -73,8 +87,12 @@ def test_n_limits_the_list(client, tagged_repo):
     expected = sorted(TAGS)[:3]
     if tags == expected or (len(tags) < 3 and _next_link(response) and tags == expected[: len(tags)]):
         return
-    fail("OCI-DISC-3: ?n=<int> MUST return <int> results from the start of the list", response,
-         repr(expected), repr(tags))
+    fail(
+        "OCI-DISC-3: ?n=<int> MUST return <int> results from the start of the list",
+        response,
+        repr(expected),
+        repr(tags),
+    )
 
 
 @pytest.mark.req("OCI-DISC-4")
@@ -84,11 +102,15 @@ def test_last_starts_after_the_tag(client, tagged_repo):
     response = _list(client, tagged_repo, n=2, last=ordered[1])
     tags = expect_tag_list(response, tagged_repo, "OCI-DISC-4: GET tags/list?n=&last= MUST answer 200")
     if tags != ordered[2:4]:
-        fail("OCI-DISC-4: ?last=<tag> MUST list up to n tags after <tag>, excluding it", response,
-             repr(ordered[2:4]), repr(tags))
+        fail(
+            "OCI-DISC-4: ?last=<tag> MUST list up to n tags after <tag>, excluding it",
+            response,
+            repr(ordered[2:4]),
+            repr(tags),
+        )
     response = _list(client, tagged_repo, last=ordered[3])
     tags = expect_tag_list(response, tagged_repo, "OCI-DISC-4: GET tags/list?last= MUST answer 200")
-    if tags != ordered[4:] and not (_next_link(response) and tags == ordered[4: 4 + len(tags)]):
+    if tags != ordered[4:] and not (_next_link(response) and tags == ordered[4 : 4 + len(tags)]):
         fail("OCI-DISC-4: ?last= without n lists every tag after it", response, repr(ordered[4:]), repr(tags))
 
 
@@ -122,7 +144,12 @@ def test_pagination_walks_every_tag(client, tagged_repo):
         else:
             break
     if seen != sorted(TAGS):
-        fail("OCI-DISC-6: pagination yields every tag once, in lexical order", None, repr(sorted(TAGS)), repr(seen))
+        fail(
+            "OCI-DISC-6: pagination yields every tag once, in lexical order",
+            None,
+            repr(sorted(TAGS)),
+            repr(seen),
+        )
 
 
 @pytest.mark.req("OCI-DISC-12")
@@ -130,7 +157,9 @@ def test_pagination_walks_every_tag(client, tagged_repo):
 def test_tags_of_missing_repository_is_404(client, repo_namer):
     """GET tags/list of a repository that does not exist answers 404 (NAME_UNKNOWN)."""
     response = _list(client, repo_namer.next())
-    expect_error(response, [404], {"NAME_UNKNOWN"}, "OCI-DISC-12: tags of a nonexistent repository MUST answer 404")
+    expect_error(
+        response, [404], {"NAME_UNKNOWN"}, "OCI-DISC-12: tags of a nonexistent repository MUST answer 404"
+    )
 
 
 @pytest.mark.req("OCI-NEG-PAGE-1", "OCI-ERR-2")

@@ -4,10 +4,6 @@ streamed and chunked PATCH (416 on out-of-order and repeated chunks), upload sta
 from __future__ import annotations
 
 import pytest
-
-from keelhaul.client import digest_of
-from keelhaul.client.registry import add_query
-from keelhaul.client.uploads import OCTET, start_upload, upload_status
 from keelhaul.conformance.oci.content import missing_digest
 from keelhaul.conformance.oci.expect import (
     expect_blob,
@@ -18,6 +14,10 @@ from keelhaul.conformance.oci.expect import (
     expect_upload_session,
     fail,
 )
+
+from keelhaul.client import digest_of
+from keelhaul.client.registry import add_query
+from keelhaul.client.uploads import OCTET, start_upload, upload_status
 
 # Two chunks like the official suite's testBlobB (sizes it would grow to honour OCI-Chunk-Min-Length).
 CHUNK_1 = b"keelhaul chunk one: 22"
@@ -45,14 +45,18 @@ def test_monolithic_post_then_put(client, new_repo):
     repo = new_repo()
     data = b"keelhaul monolithic blob"
     post = start_upload(client, repo)
-    location = expect_upload_session(post, repo, "OCI-PUSH-1: POST blobs/uploads/ MUST answer 202 with a Location")
+    location = expect_upload_session(
+        post, repo, "OCI-PUSH-1: POST blobs/uploads/ MUST answer 202 with a Location"
+    )
     put = client.request("PUT", add_query(location, digest=digest_of(data)), headers=OCTET, content=data)
     blob_url = expect_created(put, "OCI-PUSH-2: PUT <location>?digest= MUST answer 201 with a Location")
     header = put.headers.get("docker-content-digest")
     if header is not None and header != digest_of(data):
         fail("OCI-PUSH-2: Docker-Content-Digest names the stored blob", put, digest_of(data), header)
     expect_blob(client.request("GET", blob_url), data, "OCI-PUSH-2: the Location MUST be a pullable blob URL")
-    expect_blob(client.get_blob(repo, digest_of(data)), data, "OCI-PULL-5: GET blob MUST return the bytes pushed")
+    expect_blob(
+        client.get_blob(repo, digest_of(data)), data, "OCI-PULL-5: GET blob MUST return the bytes pushed"
+    )
 
 
 @pytest.mark.req("OCI-PUSH-2", "OCI-PULL-5")
@@ -80,8 +84,12 @@ def test_single_post_upload(client, new_repo):
         expect_blob(client.request("GET", location), data, "OCI-PUSH-3: the blob is pullable after 201")
         return
     location = expect_upload_session(post, repo, "OCI-PUSH-3: 202 MUST carry an upload Location")
-    expect_error(client.head_blob(repo, digest_of(data)), [404], None,
-                 "OCI-PUSH-3: after a 202 the blob is not stored yet (GET MUST answer 404)")
+    expect_error(
+        client.head_blob(repo, digest_of(data)),
+        [404],
+        None,
+        "OCI-PUSH-3: after a 202 the blob is not stored yet (GET MUST answer 404)",
+    )
     put = client.request("PUT", add_query(location, digest=digest_of(data)), headers=OCTET, content=data)
     expect_created(put, "OCI-PUSH-2: the PUT that follows a 202 MUST answer 201")
 
@@ -93,7 +101,9 @@ def test_streamed_upload(client, new_repo):
     data = b"keelhaul streamed blob " * 8
     location = expect_upload_session(start_upload(client, repo), repo, "OCI-PUSH-1: POST MUST answer 202")
     patch = client.request("PATCH", location, headers=OCTET, content=data)
-    location = expect_upload_session(patch, repo, "OCI-PUSH-4: a streamed PATCH MUST answer 202 with a Location")
+    location = expect_upload_session(
+        patch, repo, "OCI-PUSH-4: a streamed PATCH MUST answer 202 with a Location"
+    )
     put = client.request("PUT", add_query(location, digest=digest_of(data)), content=b"")
     expect_created(put, "OCI-PUSH-4: PUT ?digest= closing a streamed upload MUST answer 201")
     expect_blob(client.get_blob(repo, digest_of(data)), data, "OCI-PULL-5: the streamed blob is pullable")
@@ -107,7 +117,9 @@ def test_chunked_upload_in_order(client, new_repo):
     location = expect_upload_session(post, repo, "OCI-PUSH-1: POST MUST answer 202")
     first, second = _chunks(post)
     patch = _patch(client, location, first, 0)
-    location = expect_upload_session(patch, repo, "OCI-PUSH-5: an in-order chunk MUST answer 202 with a Location")
+    location = expect_upload_session(
+        patch, repo, "OCI-PUSH-5: an in-order chunk MUST answer 202 with a Location"
+    )
     expect_range(patch, len(first) - 1, "OCI-PUSH-5: a chunk's 202 MUST carry Range: 0-<end>")
     patch = _patch(client, location, second, len(first))
     location = expect_upload_session(patch, repo, "OCI-PUSH-5: the second chunk MUST answer 202")
@@ -115,7 +127,9 @@ def test_chunked_upload_in_order(client, new_repo):
     data = first + second
     put = client.request("PUT", add_query(location, digest=digest_of(data)), content=b"")
     expect_created(put, "OCI-PUSH-5: the closing PUT ?digest= MUST answer 201")
-    expect_blob(client.get_blob(repo, digest_of(data)), data, "OCI-PUSH-5: the blob holds every chunk in order")
+    expect_blob(
+        client.get_blob(repo, digest_of(data)), data, "OCI-PUSH-5: the blob holds every chunk in order"
+    )
 
 
 @pytest.mark.req("OCI-PUSH-5")
@@ -142,12 +156,18 @@ def test_out_of_order_chunk_is_416(client, new_repo):
     location = expect_upload_session(post, repo, "OCI-PUSH-1: POST MUST answer 202")
     first, second = _chunks(post)
     patch = _patch(client, location, second, len(first))
-    expect_status(patch, 416, "OCI-PUSH-6: an out-of-order chunk MUST answer 416 Requested Range Not Satisfiable")
+    expect_status(
+        patch, 416, "OCI-PUSH-6: an out-of-order chunk MUST answer 416 Requested Range Not Satisfiable"
+    )
     status = upload_status(client, location)
     expect_status(status, 204, "OCI-PUSH-8: the session survives a 416 (GET MUST answer 204)")
     if status.headers.get("range") not in (None, "0-0", "bytes=0-0"):
-        fail("OCI-PUSH-6: a refused chunk appends nothing", status, "Range 0-0 or none",
-             f"Range {status.headers.get('range')}")
+        fail(
+            "OCI-PUSH-6: a refused chunk appends nothing",
+            status,
+            "Range 0-0 or none",
+            f"Range {status.headers.get('range')}",
+        )
 
 
 def _first_chunk_accepted(client, repo):
@@ -180,7 +200,9 @@ def test_stale_session_location_reports_progress(client, new_repo):
     location = expect_upload_session(status, repo, "OCI-PUSH-8: the 204 MUST carry a Location", status=204)
     expect_range(status, len(first) - 1, "OCI-PUSH-8: the 204 MUST carry Range: 0-<end of data received>")
     patch = _patch(client, location, second, len(first))
-    location = expect_upload_session(patch, repo, "OCI-PUSH-5: the next chunk at the reported offset MUST answer 202")
+    location = expect_upload_session(
+        patch, repo, "OCI-PUSH-5: the next chunk at the reported offset MUST answer 202"
+    )
     data = first + second
     put = client.request("PUT", add_query(location, digest=digest_of(data)), content=b"")
     expect_created(put, "OCI-PUSH-5: the closing PUT MUST answer 201")
@@ -195,7 +217,10 @@ def test_wrong_digest_on_close_is_refused(client, new_repo):
     wrong = missing_digest("wrong-digest")
     location = expect_upload_session(start_upload(client, repo), repo, "OCI-PUSH-1: POST MUST answer 202")
     put = client.request("PUT", add_query(location, digest=wrong), headers=OCTET, content=data)
-    expect_error(put, [400], {"DIGEST_INVALID"}, "OCI-PUSH-19: a digest that does not match the bytes MUST be refused")
+    expect_error(
+        put, [400], {"DIGEST_INVALID"}, "OCI-PUSH-19: a digest that does not match the bytes MUST be refused"
+    )
     for digest in (wrong, digest_of(data)):
-        expect_error(client.head_blob(repo, digest), [404], None,
-                     "OCI-PUSH-19: a refused upload stores nothing")
+        expect_error(
+            client.head_blob(repo, digest), [404], None, "OCI-PUSH-19: a refused upload stores nothing"
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from keelhaul.conformance.oci.content import missing_digest
 from keelhaul.conformance.oci.expect import expect_blob, expect_created, expect_status, expect_upload_session
 
@@ -30,8 +29,11 @@ def test_mount_with_from(client, new_repo, source_blob):
     if status == 202:
         expect_upload_session(response, target, "OCI-PUSH-9: a 202 to a mount MUST open an upload session")
         return
-    location = expect_created(response, "OCI-PUSH-9: a successful mount MUST answer 201 with the blob's Location",
-                              location_path=f"/v2/{target}/blobs/{digest}")
+    location = expect_created(
+        response,
+        "OCI-PUSH-9: a successful mount MUST answer 201 with the blob's Location",
+        location_path=f"/v2/{target}/blobs/{digest}",
+    )
     expect_blob(client.request("GET", location), data, "OCI-PUSH-9: a mounted blob is pullable in the target")
 
 
@@ -42,7 +44,9 @@ def test_mount_of_unknown_blob_opens_session(client, new_repo, source_blob, with
     source, _, _ = source_blob
     target = new_repo()
     response = client.mount_blob(target, missing_digest("mount"), from_repo=source if with_from else None)
-    expect_upload_session(response, target, "OCI-PUSH-10: mounting an unknown blob MUST answer 202 with a session")
+    expect_upload_session(
+        response, target, "OCI-PUSH-10: mounting an unknown blob MUST answer 202 with a session"
+    )
 
 
 @pytest.mark.req("OCI-PUSH-11")
@@ -52,8 +56,11 @@ def test_mount_without_from_automatic(client, new_repo, source_blob):
     _, data, digest = source_blob
     target = new_repo()
     response = client.mount_blob(target, digest)
-    location = expect_created(response, "OCI-PUSH-11: an automatic cross-mount MUST answer 201",
-                              location_path=f"/v2/{target}/blobs/{digest}")
+    location = expect_created(
+        response,
+        "OCI-PUSH-11: an automatic cross-mount MUST answer 201",
+        location_path=f"/v2/{target}/blobs/{digest}",
+    )
     expect_blob(client.request("GET", location), data, "OCI-PUSH-11: the mounted blob is pullable")
 
 

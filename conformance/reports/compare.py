@@ -21,6 +21,13 @@ def _column_titles(runs: list[RunResult]) -> list[str]:
     return titles
 
 
+def _totals(run: RunResult, separator: str) -> str:
+    summary = run.summary
+    failed = summary["failed"] + summary["error"]
+    parts = (f"{summary['passed']} passed", f"{failed} failed", f"{summary['skipped']} skipped")
+    return separator.join(parts)
+
+
 def comparison_rows(runs: list[RunResult]) -> list[tuple[str, str, list[str | None]]]:
     """(requirement id, text, verdict per run or None when the run does not list it)."""
     order: list[str] = []
@@ -39,7 +46,10 @@ def compare_markdown(runs: list[RunResult]) -> str:
     lines = [
         "# Requirement × target",
         "",
-        "Runs: " + "; ".join(f"{t}: {r.run_id} ({r.target.get('url')}, {r.started})" for t, r in zip(titles, runs, strict=True)),
+        "Runs: "
+        + "; ".join(
+            f"{t}: {r.run_id} ({r.target.get('url')}, {r.started})" for t, r in zip(titles, runs, strict=True)
+        ),
         "",
         "| Requirement | " + " | ".join(titles) + " | Promise |",
         "|---|" + "---|" * len(titles) + "---|",
@@ -49,16 +59,22 @@ def compare_markdown(runs: list[RunResult]) -> str:
         promise = text.replace("|", "\\|")
         lines.append(f"| {rid} | " + " | ".join(cells) + f" | {promise} |")
     lines.append("")
-    lines.append("| Totals | " + " | ".join(
-        f"{r.summary['passed']} passed, {r.summary['failed'] + r.summary['error']} failed, {r.summary['skipped']} skipped"
-        for r in runs) + " | |")
+    lines.append(
+        "| Totals | "
+        + " | ".join(
+            _totals(r, ", ")
+            for r in runs
+        )
+        + " | |"
+    )
     return "\n".join(lines) + "\n"
 
 
 def compare_html(runs: list[RunResult]) -> str:
     titles = _column_titles(runs)
     header = "".join(
-        f"<th>{escape(t)}<br><span class='muted small'>{escape(str(r.target.get('kind')))} · {escape(r.run_id)}</span></th>"
+        f"<th>{escape(t)}<br><span class='muted small'>"
+        f"{escape(str(r.target.get('kind')))} · {escape(r.run_id)}</span></th>"
         for t, r in zip(titles, runs, strict=True)
     )
     rows = []
@@ -66,16 +82,18 @@ def compare_html(runs: list[RunResult]) -> str:
         cells = "".join(f"<td>{_badge(v) if v else '<span class=muted>n/a</span>'}</td>" for v in verdicts)
         differs = len({v for v in verdicts}) > 1
         style = " style='background:#fffbe6'" if differs else ""
-        rows.append(f"<tr{style}><td><b>{escape(rid)}</b></td>{cells}<td class='small'>{escape(text)}</td></tr>")
+        rows.append(
+            f"<tr{style}><td><b>{escape(rid)}</b></td>{cells}<td class='small'>{escape(text)}</td></tr>"
+        )
     totals = "".join(
-        f"<td class='small'>{r.summary['passed']} passed<br>{r.summary['failed'] + r.summary['error']} failed<br>"
-        f"{r.summary['skipped']} skipped</td>" for r in runs
+        f"<td class='small'>{_totals(r, '<br>')}</td>" for r in runs
     )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>keelhaul: requirement × target</title><style>{STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>keelhaul: requirement × target</title>
+<style>{STYLE}</style></head>
 <body><h1>Requirement × target</h1>
 <p class="muted">Rows where the targets disagree are highlighted. Each column is one conformance run.</p>
 <table><tr><th>Requirement</th>{header}<th>Promise</th></tr>
-{''.join(rows)}
+{"".join(rows)}
 <tr><th>Checks</th>{totals}<td></td></tr></table></body></html>
 """

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (inline CSS and HTML template lines, kept whole)
 """report.html: one self-contained page (inline CSS, no scripts, no external links) a vendor can hand
 to a customer. It leads with the verdict per requirement and its promise, then every failure with
 the HTTP exchanges that show it (credentials redacted), then the full list of checks."""
@@ -60,7 +61,10 @@ def _failure_html(test: TestResult, catalogue_text: dict[str, str]) -> str:
         f"<li><b>{escape(r)}</b>: {escape(catalogue_text.get(r, ''))}</li>" for r in test.requirements
     )
     exchanges = test.to_json()["exchanges"]
-    exchange_html = "\n".join(_exchange_html(i + 1, e) for i, e in enumerate(exchanges)) or "<p class='muted'>No HTTP exchange was recorded.</p>"
+    exchange_html = (
+        "\n".join(_exchange_html(i + 1, e) for i, e in enumerate(exchanges))
+        or "<p class='muted'>No HTTP exchange was recorded.</p>"
+    )
     return (
         f"<div class='failure' id='{escape(test.nodeid)}'><h3>{_badge(test.outcome)} {escape(test.name)}</h3>"
         f"<p>{escape(test.description)}</p><ul>{requirements}</ul>"
@@ -93,7 +97,9 @@ def render_html(run: RunResult) -> str:
     requirement_counts: dict[str, int] = {}
     for v in run.requirements:
         requirement_counts[v.verdict] = requirement_counts.get(v.verdict, 0) + 1
-    notes = "".join(f"<li>{escape(str(n))}</li>" for n in [*target.get("notes", []), *target.get("left_behind", [])])
+    notes = "".join(
+        f"<li>{escape(str(n))}</li>" for n in [*target.get("notes", []), *target.get("left_behind", [])]
+    )
     rows = "\n".join(_requirement_row(v) for v in run.requirements)
     checks = "\n".join(
         f"<tr><td><code>{escape(t.nodeid)}</code><br><span class='muted small'>{escape(t.description)}</span></td>"
@@ -103,16 +109,16 @@ def render_html(run: RunResult) -> str:
     )
     failure_html = "\n".join(_failure_html(t, catalogue_text) for t in failures) or "<p>No check failed.</p>"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>keelhaul conformance: {escape(str(target.get('name')))}</title>
+<html lang="en"><head><meta charset="utf-8"><title>keelhaul conformance: {escape(str(target.get("name")))}</title>
 <style>{STYLE}</style></head><body>
-<h1>Registry conformance report: {escape(str(target.get('name')))} {_badge('passed' if run.ok else 'failed')}</h1>
-<p class="muted">{escape(str(target.get('kind')))} registry at <code>{escape(str(target.get('url')))}</code> ·
+<h1>Registry conformance report: {escape(str(target.get("name")))} {_badge("passed" if run.ok else "failed")}</h1>
+<p class="muted">{escape(str(target.get("kind")))} registry at <code>{escape(str(target.get("url")))}</code> ·
 run <code>{escape(run.run_id)}</code> · {escape(run.started)} · {run.duration:.1f} s ·
 keelhaul {escape(run.keelhaul_version)} · results schema {escape(run.schema_version)}
-{' · read-only run' if run.options.get('read_only') else ''}</p>
-<p class="summary"><span><b>Checks:</b></span>{''.join(f'<span>{_badge(k)} {summary[k]}</span>' for k in ('passed', 'failed', 'error', 'skipped'))}</p>
-<p class="summary"><span><b>Requirements:</b></span>{''.join(f'<span>{_badge(k)} {requirement_counts.get(k, 0)}</span>' for k in ('passed', 'failed', 'skipped', 'untested'))}</p>
-{f'<ul class="small">{notes}</ul>' if notes else ''}
+{" · read-only run" if run.options.get("read_only") else ""}</p>
+<p class="summary"><span><b>Checks:</b></span>{"".join(f"<span>{_badge(k)} {summary[k]}</span>" for k in ("passed", "failed", "error", "skipped"))}</p>
+<p class="summary"><span><b>Requirements:</b></span>{"".join(f"<span>{_badge(k)} {requirement_counts.get(k, 0)}</span>" for k in ("passed", "failed", "skipped", "untested"))}</p>
+{f'<ul class="small">{notes}</ul>' if notes else ""}
 <h2>Verdict per requirement</h2>
 <p class="muted small">A requirement passes when at least one check of it passed and none failed; it is
 skipped when the target's profile lacks what its checks need (the reason is shown), and untested when

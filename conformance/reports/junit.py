@@ -52,7 +52,9 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
         if test.outcome == "skipped":
             ET.SubElement(case, "skipped", message=test.message)
         elif test.outcome in ("failed", "error"):
-            element = ET.SubElement(case, "failure" if test.outcome == "failed" else "error", message=test.message)
+            element = ET.SubElement(
+                case, "failure" if test.outcome == "failed" else "error", message=test.message
+            )
             element.text = test.details
             if test.exchanges:
                 out = ET.SubElement(case, "system-out")
@@ -61,7 +63,9 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
 
 
 def _exchange_line(exchange: dict[str, object]) -> str:
-    return f"{exchange.get('method')} {exchange.get('url')} -> {exchange.get('status') or exchange.get('error')}"
+    return (
+        f"{exchange.get('method')} {exchange.get('url')} -> {exchange.get('status') or exchange.get('error')}"
+    )
 
 
 def write_junit(run: RunResult, path: Path) -> None:

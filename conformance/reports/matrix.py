@@ -28,7 +28,11 @@ def matrix_markdown(run: RunResult) -> str:
         "|---|---|---|---|---|",
     ]
     for verdict in run.requirements:
-        reason = f" ({_cell('; '.join(verdict.reasons))})" if verdict.verdict == "skipped" and verdict.reasons else ""
+        reason = (
+            f" ({_cell('; '.join(verdict.reasons))})"
+            if verdict.verdict == "skipped" and verdict.reasons
+            else ""
+        )
         lines.append(
             f"| {verdict.id} | {verdict.level} | {VERDICT_MARK[verdict.verdict]}{reason} | "
             f"{_counts(verdict)} | {_cell(verdict.text)} |"
@@ -39,8 +43,22 @@ def matrix_markdown(run: RunResult) -> str:
 def matrix_csv(run: RunResult) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["requirement", "area", "level", "verdict", "passed", "failed", "error", "skipped", "text", "source"])
+    writer.writerow(
+        ["requirement", "area", "level", "verdict", "passed", "failed", "error", "skipped", "text", "source"]
+    )
     for v in run.requirements:
-        writer.writerow([v.id, v.area, v.level, v.verdict, v.counts.get("passed", 0), v.counts.get("failed", 0),
-                         v.counts.get("error", 0), v.counts.get("skipped", 0), v.text, v.source])
+        writer.writerow(
+            [
+                v.id,
+                v.area,
+                v.level,
+                v.verdict,
+                v.counts.get("passed", 0),
+                v.counts.get("failed", 0),
+                v.counts.get("error", 0),
+                v.counts.get("skipped", 0),
+                v.text,
+                v.source,
+            ]
+        )
     return buffer.getvalue()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keelhaul.conformance.harness.catalogue import Catalogue
+
 from keelhaul.errors import UsageError
 
 SCHEMA_VERSION = "1.0"
@@ -32,7 +33,8 @@ def redact_exchange(exchange: dict[str, Any]) -> dict[str, Any]:
         headers = clean.get(key)
         if isinstance(headers, dict):
             clean[key] = {
-                name: (REDACTED if name.lower() in _SECRET_HEADERS else value) for name, value in headers.items()
+                name: (REDACTED if name.lower() in _SECRET_HEADERS else value)
+                for name, value in headers.items()
             }
         elif isinstance(headers, list):
             clean[key] = [
@@ -47,6 +49,8 @@ def redact_exchange(exchange: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class TestResult:
     """One check's outcome. `message` is the skip reason or the one-line failure (expected vs got)."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
     nodeid: str
     name: str

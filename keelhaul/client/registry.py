@@ -133,6 +133,7 @@ class RegistryClient:
         content_length: int | None = None,
         scope: str | None = None,
         stream: bool = False,
+        authenticate: bool = True,
     ) -> httpx.Response:
         """Send one request, answering an auth challenge once. Never raises for an HTTP status.
 
@@ -142,10 +143,11 @@ class RegistryClient:
         - An explicit `Authorization` in `headers` is sent as is and no challenge is answered.
         - `scope` overrides the challenge's scope in the token request.
         - `stream=True` leaves the body unread: iterate and close the response yourself.
+        - `authenticate=False` sends no credentials and answers no challenge (anonymous checks).
         """
         url = self.url(path_or_url)
         headers = dict(headers or {})
-        explicit_auth = any(name.lower() == "authorization" for name in headers)
+        explicit_auth = not authenticate or any(name.lower() == "authorization" for name in headers)
         key = request_key(method, urlsplit(url).path)
         make_body, length, replayable = _body_factory(content, content_length)
         if length is not None and not any(name.lower() == "content-length" for name in headers):
@@ -167,6 +169,17 @@ class RegistryClient:
         response.close()
         headers["Authorization"] = answer
         return self._send(method, url, headers, make_body(), stream)
+
+    def challenge(self) -> Challenge | None:
+        """The registry's auth challenge: an unauthenticated `GET /v2/`, its `WWW-Authenticate` parsed
+        (None when the registry lets anonymous callers in). Feed it to `fetch_token`."""
+        response = self.request("GET", "/v2/", authenticate=False)
+        if response.status_code != 401:
+            return None
+        found = parse_challenge(response.headers.get("www-authenticate"))
+        if found is not None:
+            self.last_challenge = found
+        return found
 
     def _preemptive_auth(self, key: tuple[str, str], scope: str | None) -> str | None:
         if self._basic_mode and self.credentials:

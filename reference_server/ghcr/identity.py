@@ -57,21 +57,10 @@ class Identities:
         self._by_credential: dict[str, tuple[Identity | None, float]] = {}
 
     def from_secret(self, username: str | None, secret: str) -> Identity | None:
-        """A PAT (with its owner's login as username, case-insensitive) or a workflow token
-        (any username, as GitHub Actions passes the actor's name). None when anything is off."""
+        """A PAT or a workflow token; None when it is unknown, revoked or expired. The username is
+        not checked, as on ghcr.io (the token alone says who is calling; clients send anything)."""
         record = check_presented(self.store, secret)
-        if record is None:
-            return None
-        identity = self._identity(record)
-        if identity is None:
-            return None
-        if (
-            record.kind == "pat"
-            and username is not None
-            and username.lower() != (identity.login or "").lower()
-        ):
-            return None
-        return identity
+        return self._identity(record) if record is not None else None
 
     def from_credential_id(self, credential_id: str) -> Identity | None:
         """For a signed token's `cred` claim: the identity if the credential is still usable now."""

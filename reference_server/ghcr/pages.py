@@ -40,7 +40,8 @@ padding:0 8px;font-size:12px;margin-left:8px;vertical-align:middle;background:#f
 pre{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;overflow-x:auto}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7de}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #d0d7de;font-size:13px;vertical-align:top}
-code{font-size:12px}.tag{display:inline-block;background:#ddf4ff;border-radius:2em;padding:0 8px;margin:1px}
+code{font-size:12px;word-break:break-all}
+.tag{display:inline-block;background:#ddf4ff;border-radius:2em;padding:0 8px;margin:1px}
 aside dl{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:12px 16px;margin:0}
 aside dt{font-weight:600;font-size:13px;margin-top:8px}aside dd{margin:0;font-size:13px;word-break:break-all}
 """

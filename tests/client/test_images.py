@@ -14,11 +14,14 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from keelhaul.client import GeneratedBlob
 from keelhaul.client import media_types as mt
 from keelhaul.client.images import (
     EMPTY_CONFIG,
     Built,
+    Image,
     Platform,
+    SourceBlob,
     artifact_image,
     build_image,
     docker_manifest,
@@ -180,3 +183,12 @@ def test_layouts_on_disk(tmp_path):
     manifest, blobs = read_dir_image(write_dir_image(tmp_path / "dir", docker))
     assert manifest == docker.manifest
     assert blobs == {blob.digest: blob.body for blob in docker.blobs}
+
+
+def test_image_with_a_streamed_generated_layer(client, repo):
+    layer = SourceBlob(GeneratedBlob(3 << 20, f"{repo}-big"), media_type="application/vnd.example.data")
+    config = image_config()
+    manifest = oci_manifest(config, [layer])
+    assert push_image(client, repo, "big", Image(manifest, (config, layer))) == manifest.digest
+    head = client.head_blob(repo, layer.digest)
+    assert head.status_code == 200 and int(head.headers["content-length"]) == 3 << 20

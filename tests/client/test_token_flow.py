@@ -227,3 +227,16 @@ def test_challenge_parsing_handles_quoted_commas_and_errors():
 )
 def test_request_key(method, path, key):
     assert request_key(method, path) == key
+
+
+def test_unauthenticated_requests_and_challenge_discovery():
+    fake = FakeRegistry()
+    client = make_client(fake)
+    challenge = client.challenge()
+    assert challenge is not None and challenge.realm == fake.realm and challenge.service == "fake.test"
+    assert client.get_manifest("alice/app", "v1").status_code == 200
+    anonymous = client.request("GET", "/v2/alice/app/manifests/v1", authenticate=False)
+    assert anonymous.status_code == 401
+    assert "authorization" not in fake.registry_calls[-1].headers
+    token = client.fetch_token(challenge, "repository:alice/app:pull")
+    assert token is not None and fake.issued[token] == "repository:alice/app:pull"

@@ -111,7 +111,9 @@ def test_rest_get_package(packages: World, role: str) -> None:
 
 
 def test_reader_token_cannot_push_even_to_a_new_package(packages: World) -> None:
-    assert packages.push("reader", "alice/new-from-reader", "v1", sample_image("reader-new")).status_code == 403
+    assert (
+        packages.push("reader", "alice/new-from-reader", "v1", sample_image("reader-new")).status_code == 403
+    )
 
 
 def test_other_tenant_cannot_create_in_my_namespace(packages: World) -> None:
@@ -130,3 +132,12 @@ def test_mount_from_an_unreadable_package_is_refused(packages: World) -> None:
         head = client.head_blob("bob/mounted", layer)
     assert response.status_code == 202 and automatic.status_code == 202
     assert head.status_code == 404
+
+
+def test_public_packages_still_need_a_token_to_publish_or_delete(packages: World) -> None:
+    """AUTH-5: anonymous callers never push to or delete from a public package."""
+    image = sample_image("anonymous-public-push")
+    assert packages.push("anonymous", PUBLIC, "anon", image).status_code == 401
+    with packages.client("anonymous") as client:
+        assert client.delete_manifest(PUBLIC, "v1").status_code == 401
+        assert client.get_manifest(PUBLIC, "v1").status_code == 200

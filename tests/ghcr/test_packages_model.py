@@ -77,7 +77,9 @@ def test_description_and_license_from_config_labels(world: World) -> None:
 
 def test_manifest_annotations_override_config_labels(world: World) -> None:
     layers = [{"a.txt": b"a"}]
-    image = build_image(layers, labels={DESCRIPTION: "from label"}, annotations={DESCRIPTION: "from annotation"})
+    image = build_image(
+        layers, labels={DESCRIPTION: "from label"}, annotations={DESCRIPTION: "from annotation"}
+    )
     assert world.push("owner", "alice/annotated", "v1", image).status_code == 201
     assert package(world, "alice/annotated")["description"] == "from annotation"
 
@@ -129,7 +131,9 @@ def test_workflow_publishes_connected_packages(world: World) -> None:
     assert world.push("workflow", "alice/from-workflow", "v2", second).status_code == 201
     versions = world.api("GET", "/users/alice/packages/container/from-workflow/versions", "workflow").json()
     target = next(v for v in versions if v["name"] == second.digest)
-    deleted = world.api("DELETE", f"/users/alice/packages/container/from-workflow/versions/{target['id']}", "workflow")
+    deleted = world.api(
+        "DELETE", f"/users/alice/packages/container/from-workflow/versions/{target['id']}", "workflow"
+    )
     assert deleted.status_code == 204
     assert world.api("DELETE", "/users/alice/packages/container/from-workflow", "workflow").status_code == 204
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from keelhaul.reference_server.access import Action
 from keelhaul.reference_server.ghcr.admin import Admin
 from keelhaul.reference_server.ghcr.identity import Identities
@@ -57,7 +56,9 @@ def test_namespace_owner_is_admin_and_may_create(world: Admin) -> None:
 
 def test_scopes_limit_a_role(world: Admin) -> None:
     """AUTH-2/3/4: read → pull; write → pull+push; delete needs delete:packages."""
-    assert allowed_actions(world.store, user(world, "alice", {"read:packages"}), "alice/private-img") == {PULL}
+    assert allowed_actions(world.store, user(world, "alice", {"read:packages"}), "alice/private-img") == {
+        PULL
+    }
     writer = user(world, "alice", {"read:packages", "write:packages"})
     assert allowed_actions(world.store, writer, "alice/private-img") == {PULL, PUSH}
     deleter = user(world, "alice", {"read:packages", "delete:packages"})
@@ -83,7 +84,9 @@ def test_public_pull_anonymously_but_never_push(world: Admin) -> None:
 def test_org_roles(world: Admin) -> None:
     assert allowed_actions(world.store, user(world, "alice"), "acme/lib") == {PULL, PUSH, DELETE}  # org owner
     assert allowed_actions(world.store, user(world, "bob"), "acme/new") == {PULL, PUSH}  # writer may create
-    assert allowed_actions(world.store, user(world, "bob"), "acme/lib") == set()  # no grant on an existing one
+    assert (
+        allowed_actions(world.store, user(world, "bob"), "acme/lib") == set()
+    )  # no grant on an existing one
     assert allowed_actions(world.store, user(world, "carol"), "acme/new") == set()  # reader may not create
     # internal: any member reads, outsiders do not
     assert allowed_actions(world.store, user(world, "carol"), "acme/inner") == {PULL}

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
-from keelhaul.client import images
-from keelhaul.client.auth import Credentials
-from keelhaul.client.registry import RegistryClient
 from keelhaul.reference_server.config import ServerConfig
 from keelhaul.reference_server.embedded import EmbeddedServer
 from keelhaul.reference_server.ghcr.admin import Admin, accounts_path
 from keelhaul.reference_server.ghcr.policy import GhcrPolicy
 from keelhaul.reference_server.ghcr.store import AccountsStore
+
+from keelhaul.client import images
+from keelhaul.client.auth import Credentials
+from keelhaul.client.registry import RegistryClient
 
 FULL = ["read:packages", "write:packages", "delete:packages"]
 
@@ -65,7 +65,7 @@ class World:
         with self.http() as http:
             return http.request(method, path, headers=headers, **kwargs)
 
-    def push(self, role: str, repository: str, tag: str | None, image) -> httpx.Response:  # noqa: ANN001
+    def push(self, role: str, repository: str, tag: str | None, image) -> httpx.Response:
         """Push `image`; returns the manifest PUT's response (whatever its status)."""
         with self.client(role) as client:
             children = image.children if isinstance(image, images.ImageIndex) else ()

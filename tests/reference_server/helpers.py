@@ -37,7 +37,9 @@ def push_blob(http: httpx.Client, repo: str, data: bytes) -> str:
     start = http.post(f"/v2/{repo}/blobs/uploads/")
     assert start.status_code == 202, start.text
     location = start.headers["Location"]
-    done = http.put(f"{location}?digest={digest}", content=data, headers={"Content-Type": "application/octet-stream"})
+    done = http.put(
+        f"{location}?digest={digest}", content=data, headers={"Content-Type": "application/octet-stream"}
+    )
     assert done.status_code == 201, done.text
     return digest
 
@@ -57,13 +59,17 @@ def oci_manifest(config: bytes, layers: list[bytes], **extra: object) -> bytes:
     return json.dumps(document, indent=1).encode()
 
 
-def push_image(http: httpx.Client, repo: str, reference: str, *, seed: str = "x", **extra: object) -> tuple[str, bytes]:
+def push_image(
+    http: httpx.Client, repo: str, reference: str, *, seed: str = "x", **extra: object
+) -> tuple[str, bytes]:
     """Push a small OCI image (config + one layer) under `reference`; returns (digest, manifest bytes)."""
     config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
     layer = f"layer {seed}".encode()
     push_blob(http, repo, config)
     push_blob(http, repo, layer)
     body = oci_manifest(config, [layer], **extra)
-    response = http.put(f"/v2/{repo}/manifests/{reference}", content=body, headers={"Content-Type": OCI_MANIFEST})
+    response = http.put(
+        f"/v2/{repo}/manifests/{reference}", content=body, headers={"Content-Type": OCI_MANIFEST}
+    )
     assert response.status_code == 201, response.text
     return sha256(body), body

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from aiohttp import web
-
 from keelhaul.reference_server.access import Action, Principal, StoredManifest
 from keelhaul.reference_server.config import ServerConfig
 from keelhaul.reference_server.embedded import EmbeddedServer
@@ -36,7 +35,9 @@ class RecordingPolicy:
         if (repository, action) in self.refuse:
             raise OCIError(
                 ErrorCode.UNAUTHORIZED,
-                headers={"WWW-Authenticate": f'Bearer realm="http://x/token",scope="repository:{repository}:{action}"'},
+                headers={
+                    "WWW-Authenticate": f'Bearer realm="http://x/token",scope="repository:{repository}:{action}"'
+                },
             )
 
     def authorize_catalog(self, request: web.Request, principal: Principal) -> None:
@@ -45,7 +46,9 @@ class RecordingPolicy:
     def authorize_ping(self, request: web.Request, principal: Principal) -> None:
         self.calls.append((request.method, "", "ping"))
         if request.headers.get("X-Deny-Ping"):
-            raise OCIError(ErrorCode.UNAUTHORIZED, headers={"WWW-Authenticate": 'Bearer realm="http://x/token"'})
+            raise OCIError(
+                ErrorCode.UNAUTHORIZED, headers={"WWW-Authenticate": 'Bearer realm="http://x/token"'}
+            )
 
     def may_read(self, principal: Principal, repository: str) -> bool:
         return repository not in self.hidden or principal.subject == "owner"
@@ -62,7 +65,9 @@ class RecordingPolicy:
 
 
 @pytest.fixture(scope="module")
-def policy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedServer, RecordingPolicy]]:
+def policy_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[EmbeddedServer, RecordingPolicy]]:
     policy = RecordingPolicy()
     config = ServerConfig(listen_port=0, data_dir=tmp_path_factory.mktemp("policy"), auth=True)
     with EmbeddedServer(config, policy) as server:
@@ -70,7 +75,9 @@ def policy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Em
 
 
 @pytest.fixture
-def pol(policy_server: tuple[EmbeddedServer, RecordingPolicy]) -> Iterator[tuple[httpx.Client, RecordingPolicy]]:
+def pol(
+    policy_server: tuple[EmbeddedServer, RecordingPolicy],
+) -> Iterator[tuple[httpx.Client, RecordingPolicy]]:
     server, policy = policy_server
     policy.calls.clear()
     policy.hidden.clear()
@@ -100,14 +107,20 @@ def test_actions_per_method(pol: tuple[httpx.Client, RecordingPolicy]) -> None:
         ("GET", "seam/a", "pull"),
         ("DELETE", "seam/a", "delete"),
         ("DELETE", "seam/a", "delete"),
-        ("POST", "seam/a", "push"), ("POST", "seam/a", "pull"),
-        ("PATCH", "seam/a", "push"), ("PATCH", "seam/a", "pull"),
-        ("GET", "seam/a", "push"), ("GET", "seam/a", "pull"),
-        ("DELETE", "seam/a", "push"), ("DELETE", "seam/a", "pull"),
+        ("POST", "seam/a", "push"),
+        ("POST", "seam/a", "pull"),
+        ("PATCH", "seam/a", "push"),
+        ("PATCH", "seam/a", "pull"),
+        ("GET", "seam/a", "push"),
+        ("GET", "seam/a", "pull"),
+        ("DELETE", "seam/a", "push"),
+        ("DELETE", "seam/a", "pull"),
     ]
 
 
-def test_refusal_is_an_oci_401_with_the_challenge_and_nothing_happens(pol: tuple[httpx.Client, RecordingPolicy]) -> None:
+def test_refusal_is_an_oci_401_with_the_challenge_and_nothing_happens(
+    pol: tuple[httpx.Client, RecordingPolicy],
+) -> None:
     http, policy = pol
     policy.refuse.add(("seam/locked", Action.PUSH))
     response = http.post("/v2/seam/locked/blobs/uploads/")
@@ -133,7 +146,9 @@ def test_mount_source_must_be_readable(pol: tuple[httpx.Client, RecordingPolicy]
         response = http.post(f"/v2/tenant-b/app/blobs/uploads/?{query}")
         assert response.status_code == 202, query  # same as an unknown blob: nothing revealed
     assert http.head(f"/v2/tenant-b/app/blobs/{digest}").status_code == 404
-    owner = http.post(f"/v2/tenant-b/app/blobs/uploads/?mount={digest}&from=tenant-a/private", headers={"X-User": "owner"})
+    owner = http.post(
+        f"/v2/tenant-b/app/blobs/uploads/?mount={digest}&from=tenant-a/private", headers={"X-User": "owner"}
+    )
     assert owner.status_code == 201
 
 
@@ -148,7 +163,9 @@ def test_catalog_is_filtered_by_may_read(pol: tuple[httpx.Client, RecordingPolic
     assert "cat/hidden" in http.get("/v2/_catalog", headers={"X-User": "owner"}).json()["repositories"]
 
 
-def test_manifest_stored_gets_config_and_warnings_become_headers(pol: tuple[httpx.Client, RecordingPolicy]) -> None:
+def test_manifest_stored_gets_config_and_warnings_become_headers(
+    pol: tuple[httpx.Client, RecordingPolicy],
+) -> None:
     http, policy = pol
     digest, _ = push_image(http, "seam/labels", "v1", seed="labels")
     stored = policy.stored[-1]
@@ -159,10 +176,15 @@ def test_manifest_stored_gets_config_and_warnings_become_headers(pol: tuple[http
         content=http.get("/v2/seam/labels/manifests/v1").content,
         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
     )
-    assert response.headers.get_list("Warning") == ['299 - "label \\"x\\" was truncated"', '299 - "second warning"']
+    assert response.headers.get_list("Warning") == [
+        '299 - "label \\"x\\" was truncated"',
+        '299 - "second warning"',
+    ]
 
 
-def test_policy_routes_are_installed_and_keep_their_responses(pol: tuple[httpx.Client, RecordingPolicy]) -> None:
+def test_policy_routes_are_installed_and_keep_their_responses(
+    pol: tuple[httpx.Client, RecordingPolicy],
+) -> None:
     http, _ = pol
     assert http.get("/policy-route").text == "policy route"
     assert http.get("/not-a-route").status_code == 404

@@ -32,7 +32,11 @@ def test_get_and_head_blob_return_bytes_and_digest(http: httpx.Client, repo: str
 def test_range_requests_give_206(http: httpx.Client, repo: str) -> None:
     data = bytes(range(256)) * 8
     digest = push_blob(http, repo, data)
-    for header, expected in [("bytes=10-19", data[10:20]), ("bytes=2000-", data[2000:]), ("bytes=-5", data[-5:])]:
+    for header, expected in [
+        ("bytes=10-19", data[10:20]),
+        ("bytes=2000-", data[2000:]),
+        ("bytes=-5", data[-5:]),
+    ]:
         response = http.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": header})
         assert response.status_code == 206, header
         assert response.content == expected
@@ -73,6 +77,12 @@ def test_delete_blob_unlinks_it_only_here(http: httpx.Client, repo: str) -> None
 
 
 def test_malformed_digest_on_blob_endpoints_is_400(http: httpx.Client, repo: str) -> None:
-    for bad in ["sha256:abc", "sha256:" + "A" * 64, "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:..%2F..%2Fetc%2Fpasswd", "notadigest"]:
+    for bad in [
+        "sha256:abc",
+        "sha256:" + "A" * 64,
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
+        "sha256:..%2F..%2Fetc%2Fpasswd",
+        "notadigest",
+    ]:
         assert_oci_error(http.get(f"/v2/{repo}/blobs/{bad}"), 400, "DIGEST_INVALID")
         assert_oci_error(http.delete(f"/v2/{repo}/blobs/{bad}"), 400, "DIGEST_INVALID")

@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 
 import httpx
-
 from keelhaul.reference_server.embedded import EmbeddedServer
 
 from .helpers import OCI_INDEX, OCI_MANIFEST, assert_oci_error, descriptor, push_blob, push_image, sha256
@@ -15,7 +14,12 @@ from .helpers import OCI_INDEX, OCI_MANIFEST, assert_oci_error, descriptor, push
 def _tag_all(http: httpx.Client, repo: str, tags: list[str]) -> None:
     _, body = push_image(http, repo, tags[0])
     for tag in tags[1:]:
-        assert http.put(f"/v2/{repo}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST}).status_code == 201
+        assert (
+            http.put(
+                f"/v2/{repo}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST}
+            ).status_code
+            == 201
+        )
 
 
 def test_tags_are_sorted_and_paged_with_exclusive_last(http: httpx.Client, repo: str) -> None:
@@ -93,7 +97,15 @@ def test_catalog_lists_and_pages(make_registry: Callable[..., EmbeddedServer]) -
         assert zero.json() == {"repositories": []} and "Link" not in zero.headers
 
 
-def _artifact(http: httpx.Client, repo: str, subject: tuple[str, int], artifact_type: str | None, note: str, *, config_type: str = "application/vnd.oci.empty.v1+json") -> str:
+def _artifact(
+    http: httpx.Client,
+    repo: str,
+    subject: tuple[str, int],
+    artifact_type: str | None,
+    note: str,
+    *,
+    config_type: str = "application/vnd.oci.empty.v1+json",
+) -> str:
     config = b"{}"
     push_blob(http, repo, config)
     document: dict = {
@@ -107,7 +119,9 @@ def _artifact(http: httpx.Client, repo: str, subject: tuple[str, int], artifact_
     if artifact_type:
         document["artifactType"] = artifact_type
     body = json.dumps(document).encode()
-    response = http.put(f"/v2/{repo}/manifests/{sha256(body)}", content=body, headers={"Content-Type": OCI_MANIFEST})
+    response = http.put(
+        f"/v2/{repo}/manifests/{sha256(body)}", content=body, headers={"Content-Type": OCI_MANIFEST}
+    )
     assert response.status_code == 201, response.text
     assert response.headers["OCI-Subject"] == subject[0]
     return sha256(body)
@@ -119,13 +133,24 @@ def test_referrers_list_filter_and_annotations(http: httpx.Client, repo: str) ->
     a = _artifact(http, repo, subject, "application/vnd.example.sig", "a")
     b = _artifact(http, repo, subject, "application/vnd.example.sbom", "b")
     c = _artifact(http, repo, subject, None, "c", config_type="application/vnd.example.sig")
-    index_body = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [],
-        "artifactType": "application/vnd.example.bundle",
-        "subject": {"mediaType": OCI_MANIFEST, "digest": subject_digest, "size": len(subject_body)},
-        "annotations": {"note": "d"},
-    }).encode()
-    assert http.put(f"/v2/{repo}/manifests/{sha256(index_body)}", content=index_body, headers={"Content-Type": OCI_INDEX}).status_code == 201
+    index_body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [],
+            "artifactType": "application/vnd.example.bundle",
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject_digest, "size": len(subject_body)},
+            "annotations": {"note": "d"},
+        }
+    ).encode()
+    assert (
+        http.put(
+            f"/v2/{repo}/manifests/{sha256(index_body)}",
+            content=index_body,
+            headers={"Content-Type": OCI_INDEX},
+        ).status_code
+        == 201
+    )
 
     response = http.get(f"/v2/{repo}/referrers/{subject_digest}")
     assert response.status_code == 200

@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
+from keelhaul.reference_server.app import REGISTRY_KEY
+from keelhaul.reference_server.embedded import EmbeddedServer
 
 from keelhaul.client import GeneratedBlob, RegistryClient
-from keelhaul.reference_server.embedded import EmbeddedServer
 
 from .helpers import assert_oci_error, push_blob, sha256
 
@@ -27,7 +28,9 @@ def _start(http: httpx.Client, repo: str) -> str:
     return location
 
 
-def _patch(http: httpx.Client, location: str, data: bytes, start: int | None = None, **headers: str) -> httpx.Response:
+def _patch(
+    http: httpx.Client, location: str, data: bytes, start: int | None = None, **headers: str
+) -> httpx.Response:
     sent = dict(OCTET)
     if start is not None:
         sent["Content-Range"] = f"{start}-{start + len(data) - 1}"
@@ -226,7 +229,9 @@ def test_automatic_mount_without_from(http: httpx.Client, repo: str) -> None:
 def test_mount_with_bad_parameters(http: httpx.Client, repo: str) -> None:
     assert_oci_error(http.post(f"/v2/{repo}/blobs/uploads/?mount=sha256:zz&from=a/b"), 400, "DIGEST_INVALID")
     digest = sha256(b"x")
-    assert_oci_error(http.post(f"/v2/{repo}/blobs/uploads/?mount={digest}&from=Bad..Name"), 400, "NAME_INVALID")
+    assert_oci_error(
+        http.post(f"/v2/{repo}/blobs/uploads/?mount={digest}&from=Bad..Name"), 400, "NAME_INVALID"
+    )
 
 
 def test_sha512_digest_is_verified_with_sha512(http: httpx.Client, repo: str) -> None:
@@ -237,10 +242,14 @@ def test_sha512_digest_is_verified_with_sha512(http: httpx.Client, repo: str) ->
     assert http.get(f"/v2/{repo}/blobs/{digest}").content == data
     wrong = "sha512:" + hashlib.sha512(b"other").hexdigest()
     location = _start(http, repo)
-    assert_oci_error(http.put(f"{location}?digest={wrong}", content=data, headers=OCTET), 400, "DIGEST_INVALID")
+    assert_oci_error(
+        http.put(f"{location}?digest={wrong}", content=data, headers=OCTET), 400, "DIGEST_INVALID"
+    )
 
 
-def test_client_chunked_upload_of_a_generated_blob(client: RegistryClient, http: httpx.Client, repo: str) -> None:
+def test_client_chunked_upload_of_a_generated_blob(
+    client: RegistryClient, http: httpx.Client, repo: str
+) -> None:
     blob = GeneratedBlob(9 * 1024 * 1024 + 17, seed="chunky")
     result = client.upload_chunked(repo, blob, 4 * 1024 * 1024).raise_for_status()
     assert result.digest == blob.digest
@@ -260,7 +269,9 @@ def test_concurrent_final_puts_of_the_same_blob_into_two_repos(registry_url: str
     def push(name: str) -> None:
         with httpx.Client(base_url=registry_url) as session:
             location = _start(session, name)
-            results.append(session.put(f"{location}?digest={sha256(data)}", content=data, headers=OCTET).status_code)
+            results.append(
+                session.put(f"{location}?digest={sha256(data)}", content=data, headers=OCTET).status_code
+            )
 
     threads = [threading.Thread(target=push, args=(f"{repo}-{i}",)) for i in range(2)]
     for thread in threads:
@@ -281,11 +292,24 @@ def test_layer_size_limit_is_enforced_while_streaming(make_registry: Callable[..
         assert_oci_error(http.get(location), 404, "BLOB_UPLOAD_UNKNOWN")  # session and data gone
         # Declared too large up front (Content-Length), monolithic and single-POST.
         location = _start(http, "limits/a")
-        assert_oci_error(http.put(f"{location}?digest={sha256(b'z' * 1001)}", content=b"z" * 1001, headers=OCTET), 413, "SIZE_INVALID")
-        response = http.post(f"/v2/limits/a/blobs/uploads/?digest={sha256(b'z' * 1001)}", content=b"z" * 1001, headers=OCTET)
+        assert_oci_error(
+            http.put(f"{location}?digest={sha256(b'z' * 1001)}", content=b"z" * 1001, headers=OCTET),
+            413,
+            "SIZE_INVALID",
+        )
+        response = http.post(
+            f"/v2/limits/a/blobs/uploads/?digest={sha256(b'z' * 1001)}", content=b"z" * 1001, headers=OCTET
+        )
         assert_oci_error(response, 413, "SIZE_INVALID")
         # Exactly the limit is fine.
-        assert http.post(f"/v2/limits/a/blobs/uploads/?digest={sha256(b'k' * 1000)}", content=b"k" * 1000, headers=OCTET).status_code == 201
+        assert (
+            http.post(
+                f"/v2/limits/a/blobs/uploads/?digest={sha256(b'k' * 1000)}",
+                content=b"k" * 1000,
+                headers=OCTET,
+            ).status_code
+            == 201
+        )
 
 
 def test_sessions_expire_counted_from_their_start(make_registry: Callable[..., EmbeddedServer]) -> None:
@@ -297,3 +321,47 @@ def test_sessions_expire_counted_from_their_start(make_registry: Callable[..., E
         body = assert_oci_error(http.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
         assert "expired" in body["errors"][0]["message"]
         assert_oci_error(http.put(f"{location}?digest={sha256(b'early')}"), 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_chunked_transfer_encoding_with_many_small_pieces(http: httpx.Client, repo: str) -> None:
+    """Chunked encoding boundaries must not be mistaken for the end of the body."""
+    pieces = [bytes([i % 251]) * (1000 + i) for i in range(600)]
+    data = b"".join(pieces)
+    location = _start(http, repo)
+    response = http.patch(location, content=iter(pieces), headers=OCTET)
+    assert response.status_code == 202
+    assert response.headers["Range"] == f"0-{len(data) - 1}"
+    assert http.put(f"{location}?digest={sha256(data)}").status_code == 201
+    single = http.post(
+        f"/v2/{repo}/blobs/uploads/?digest={sha256(data)}", content=iter(pieces), headers=OCTET
+    )
+    assert single.status_code == 201
+
+
+def _slow_body(pieces: int, pause: float) -> Iterator[bytes]:
+    for _ in range(pieces):
+        yield b"s" * 100
+        time.sleep(pause)
+
+
+def test_session_deadline_applies_while_data_is_still_arriving(
+    make_registry: Callable[..., EmbeddedServer],
+) -> None:
+    server = make_registry(upload_timeout_seconds=1.0)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        location = _start(http, "deadline/a")
+        response = http.patch(location, content=_slow_body(8, 0.25), headers=OCTET)
+        body = assert_oci_error(response, 404, "BLOB_UPLOAD_UNKNOWN")
+        assert "expired" in body["errors"][0]["message"]
+        assert_oci_error(http.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_stalled_body_is_dropped_and_the_session_kept(make_registry: Callable[..., EmbeddedServer]) -> None:
+    server = make_registry()
+    server.app[REGISTRY_KEY].uploads.idle_seconds = 0.3
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        location = _start(http, "stall/a")
+        assert _patch(http, location, b"kept", start=0).status_code == 202
+        response = http.patch(location, content=_slow_body(2, 0.8), headers=OCTET)
+        assert_oci_error(response, 408, "BLOB_UPLOAD_INVALID")
+        assert http.get(location).headers["Range"] == "0-3"  # the stalled chunk left nothing behind

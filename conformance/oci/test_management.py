@@ -1,0 +1,167 @@
+"""OCI §Content Management (end-9, end-10): deleting tags, manifests and blobs, and the answers of a
+registry where deletion is disabled. A profile that declares a delete feature must answer 202; one
+that does not may instead refuse with 400 (UNSUPPORTED) or 405, as the spec allows. Deletes are sent
+by the profile's admin (else deleter) role: on ghcr.io only a package admin with delete:packages may
+delete, and the writer's lack of that right is an AUTH check, not an OCI one."""
+
+from __future__ import annotations
+
+import pytest
+from keelhaul.conformance.oci import content
+from keelhaul.conformance.oci.expect import (
+    expect_blob,
+    expect_error,
+    expect_manifest,
+    expect_status,
+    expect_tag_list,
+    fail,
+)
+from keelhaul.conformance.oci.fixtures import push_image
+
+DISABLED = "deletion is disabled: the spec allows 400 (UNSUPPORTED) or 405"
+
+
+def _expect_delete(response, declared: bool, requirement: str) -> bool:
+    """202 when the profile declares the delete; otherwise 202, 400 UNSUPPORTED or 405. True if deleted."""
+    if declared:
+        expect_status(response, 202, f"{requirement} MUST answer 202")
+        return True
+    status = expect_status(response, (202, 400, 405), f"{requirement}: 202, or 400/405 where {DISABLED}")
+    if status == 400:
+        expect_error(
+            response, [400], {"UNSUPPORTED"}, f"{requirement}: a 400 where {DISABLED} carries UNSUPPORTED"
+        )
+    return status == 202
+
+
+@pytest.mark.req("OCI-MGMT-1")
+def test_delete_tag(client, deleting_client, new_repo, target):
+    """DELETE /manifests/<tag> answers 202 and removes only that tag (or 400 UNSUPPORTED / 405 where
+    tag deletion is disabled); the manifest and its other tags stay."""
+    repo, image = new_repo(), content.image("delete-tag")
+    push_image(client, repo, image, "keep")
+    expect_status(
+        client.put_manifest(repo, "drop", image.manifest.body, image.manifest.media_type),
+        201,
+        "OCI-PUSH-12: PUT manifest by tag MUST answer 201",
+    )
+    deleted = _expect_delete(
+        deleting_client.delete_manifest(repo, "drop"),
+        target.features.tag_delete,
+        "OCI-MGMT-1: DELETE of a tag",
+    )
+    if not deleted:
+        return
+    expect_error(client.get_manifest(repo, "drop"), [404], None, "OCI-MGMT-1: a deleted tag MUST answer 404")
+    expect_manifest(client.get_manifest(repo, "keep"), image.manifest, "OCI-MGMT-1: other tags stay")
+    expect_manifest(
+        client.get_manifest(repo, image.manifest.digest), image.manifest, "OCI-MGMT-1: the manifest stays"
+    )
+    tags = expect_tag_list(client.list_tags(repo), repo, "OCI-DISC-1: tags/list MUST answer 200")
+    if tags != ["keep"]:
+        fail("OCI-MGMT-1: the tag list no longer shows a deleted tag", None, "['keep']", repr(tags))
+
+
+@pytest.mark.req("OCI-MGMT-2")
+@pytest.mark.needs("manifest_delete")
+def test_delete_manifest_removes_its_tags(client, deleting_client, new_repo):
+    """DELETE /manifests/<digest> answers 202; the digest and every tag on it answer 404 and leave the
+    tag list, while another manifest's tag stays."""
+    repo = new_repo()
+    doomed, other = content.image("delete-manifest"), content.image("delete-manifest-other")
+    push_image(client, repo, doomed, "doomed-1")
+    expect_status(
+        client.put_manifest(repo, "doomed-2", doomed.manifest.body, doomed.manifest.media_type),
+        201,
+        "OCI-PUSH-12: PUT manifest by tag MUST answer 201",
+    )
+    push_image(client, repo, other, "survivor")
+    expect_status(
+        deleting_client.delete_manifest(repo, doomed.manifest.digest),
+        202,
+        "OCI-MGMT-2: DELETE of a manifest by digest MUST answer 202",
+    )
+    for reference in (doomed.manifest.digest, "doomed-1", "doomed-2"):
+        expect_error(
+            client.get_manifest(repo, reference),
+            [404],
+            None,
+            "OCI-MGMT-2: a deleted manifest, and any tag on it, MUST answer 404",
+        )
+    tags = expect_tag_list(client.list_tags(repo), repo, "OCI-MGMT-2: tags/list MUST answer 200")
+    if tags != ["survivor"]:
+        fail("OCI-MGMT-2: the tag list reflects the deletion", None, "['survivor']", repr(tags))
+    expect_manifest(client.get_manifest(repo, "survivor"), other.manifest, "OCI-MGMT-2: other manifests stay")
+
+
+@pytest.mark.req("OCI-MGMT-3")
+@pytest.mark.needs("blob_delete")
+def test_delete_blob(client, deleting_client, new_repo):
+    """DELETE /blobs/<digest> answers 202; the blob then answers 404 while other blobs stay."""
+    repo = new_repo()
+    doomed, kept = b"keelhaul blob to delete", b"keelhaul blob to keep"
+    digest = client.upload_monolithic(repo, doomed).raise_for_status().digest
+    client.upload_monolithic(repo, kept).raise_for_status()
+    expect_status(
+        deleting_client.delete_blob(repo, digest), 202, "OCI-MGMT-3: DELETE of a blob MUST answer 202"
+    )
+    expect_error(
+        client.get_blob(repo, digest), [404], {"BLOB_UNKNOWN"}, "OCI-MGMT-3: a deleted blob MUST answer 404"
+    )
+    expect_blob(client.get_blob(repo, content.Blob(kept).digest), kept, "OCI-MGMT-3: other blobs stay")
+
+
+@pytest.mark.req("OCI-MGMT-4")
+def test_delete_unknown_content_is_404(client, deleting_client, new_repo, target):
+    """DELETE of a blob or manifest digest the repository lacks answers 404 (or, where that kind of
+    deletion is disabled, 400 UNSUPPORTED / 405)."""
+    repo = new_repo()
+    push_image(client, repo, content.image("delete-unknown"), "present")
+    cases = (
+        (
+            deleting_client.delete_blob(repo, content.missing_digest("delete-blob")),
+            target.features.blob_delete,
+            "BLOB_UNKNOWN",
+        ),
+        (
+            deleting_client.delete_manifest(repo, content.missing_digest("delete-manifest")),
+            target.features.manifest_delete,
+            "MANIFEST_UNKNOWN",
+        ),
+    )
+    for response, declared, code in cases:
+        allowed = [404] if declared else [404, 400, 405]
+        expect_error(
+            response,
+            allowed,
+            {code, "UNSUPPORTED"} if not declared else {code},
+            "OCI-MGMT-4: deleting what the repository lacks MUST answer 404",
+        )
+
+
+@pytest.mark.req("OCI-MGMT-5")
+def test_disabled_deletes_are_refused_cleanly(client, deleting_client, new_repo, target):
+    """Where the profile declares manifest or blob deletion disabled, DELETE answers 400 UNSUPPORTED or 405
+    and the content stays."""
+    if target.features.manifest_delete and target.features.blob_delete:
+        pytest.skip("target profile declares manifest and blob deletion: nothing is disabled")
+    repo, image = new_repo(), content.image("delete-disabled")
+    push_image(client, repo, image, "stays")
+    if not target.features.manifest_delete:
+        response = deleting_client.delete_manifest(repo, image.manifest.digest)
+        expect_error(
+            response,
+            [400, 405],
+            {"UNSUPPORTED"} if response.status_code == 400 else None,
+            f"OCI-MGMT-5: {DISABLED}",
+        )
+        expect_manifest(client.get_manifest(repo, "stays"), image.manifest, "OCI-MGMT-5: the manifest stays")
+    if not target.features.blob_delete:
+        response = deleting_client.delete_blob(repo, image.config.digest)
+        expect_error(
+            response,
+            [400, 405],
+            {"UNSUPPORTED"} if response.status_code == 400 else None,
+            f"OCI-MGMT-5: {DISABLED}",
+        )
+        expect_blob(client.get_blob(repo, image.config.digest), image.config, "OCI-MGMT-5: the blob stays")

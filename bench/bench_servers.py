@@ -199,6 +199,20 @@ def tree_hwm_bytes(pid: int) -> int:
     return sum(_proc_status_kib(member, "VmHWM") for member in process_tree(pid)) * 1024
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by the tree (all threads): a cost that, unlike throughput,
+    barely changes when other work competes for the cores."""
+    ticks = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{member}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / _CLOCK_TICKS
+
+
 class RssSampler:
     """Polls the RSS of a process tree in a background thread and keeps the highest value seen."""
 

@@ -87,10 +87,15 @@ class Results:
     details: dict[str, dict[str, object]] = field(default_factory=dict)
     errors: dict[str, dict[str, str]] = field(default_factory=dict)
     load_average: dict[str, list[float]] = field(default_factory=dict)
+    # Server CPU per unit of work (s per GiB moved, µs per manifest GET), beside each figure.
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def record(self, metric: str, server: str, value: float | None, **detail: object) -> None:
         self.figures.setdefault(metric, {})[server] = value
         self.details.setdefault(metric, {})[server] = detail
+
+    def record_cpu(self, metric: str, server: str, value: float) -> None:
+        self.cpu.setdefault(metric, {})[server] = value
 
     def fail(self, metric: str, server: str, error: Exception) -> None:
         self.figures.setdefault(metric, {})[server] = None
@@ -155,25 +160,29 @@ def run_phase(
     results.load_average[metric] = [round(value, 2) for value in os.getloadavg()]
 
 
-def phase_push(
+def phase_transfer(
     results: Results,
     metric: str,
     servers: list[bench_servers.RunningServer],
-    plan: Plan,
-    push: Callable[[bench_servers.RunningServer, str], float],
-    blob: bench_data.BlobFile,
+    repeats: int,
+    size: int,
+    transfer: Callable[[bench_servers.RunningServer, int], float],
 ) -> None:
-    """Each repeat pushes into a fresh repository; the figure is the median MB/s."""
+    """`repeats` rounds of one blob transfer per server, alternating who goes first; the figure is
+    the median MB/s, with the server's median CPU seconds per GiB beside it."""
     seconds: dict[str, list[float]] = {server.name: [] for server in servers}
+    cpu_seconds: dict[str, list[float]] = {server.name: [] for server in servers}
     failed: dict[str, Exception] = {}
-    for round_index in range(plan.push_repeats):
+    print(f"  {metric} ...", flush=True)
+    for round_index in range(repeats):
         for server in alternate(servers, round_index):
             if server.name in failed:
                 continue
-            repository = f"bench/{metric.replace('_', '-')}-{round_index}"
             try:
-                seconds[server.name].append(push(server, repository))
-                curl_http.check_blob(server.url, repository, blob.digest, blob.size)
+                cpu_before = bench_servers.tree_cpu_seconds(server.pid)
+                elapsed = transfer(server, round_index)
+                cpu_seconds[server.name].append(bench_servers.tree_cpu_seconds(server.pid) - cpu_before)
+                seconds[server.name].append(elapsed)
             except (curl_http.BenchHTTPError, subprocess.TimeoutExpired, OSError) as error:
                 failed[server.name] = error
                 print(f"    {server.name}: ERROR {error}", flush=True)
@@ -181,35 +190,38 @@ def phase_push(
         if server.name in failed:
             results.fail(metric, server.name, failed[server.name])
             continue
-        rates = [blob.size / MB / elapsed for elapsed in seconds[server.name]]
+        rates = [size / MB / elapsed for elapsed in seconds[server.name]]
+        cpu_per_gib = statistics.median(cpu_seconds[server.name]) / (size / GIB)
         results.record(
             metric,
             server.name,
             statistics.median(rates),
             runs_mb_per_s=rates,
             runs_seconds=seconds[server.name],
-            bytes=blob.size,
+            runs_server_cpu_seconds=cpu_seconds[server.name],
+            bytes=size,
         )
-        print(f"    {server.name}: {statistics.median(rates):.0f} MB/s (runs {_rounded(rates)})", flush=True)
+        results.record_cpu(metric, server.name, cpu_per_gib)
+        print(
+            f"    {server.name}: {statistics.median(rates):.0f} MB/s (runs {_rounded(rates)}; "
+            f"server CPU {cpu_per_gib:.2f} s/GiB)",
+            flush=True,
+        )
     results.load_average[metric] = [round(value, 2) for value in os.getloadavg()]
 
 
-def phase_pull(
-    results: Results,
-    servers: list[bench_servers.RunningServer],
-    plan: Plan,
-    blob: bench_data.BlobFile,
-    repository: str,
-) -> None:
-    def measure(server: bench_servers.RunningServer) -> None:
-        seconds = [
-            curl_http.pull(server.url, repository, blob.digest, blob.size) for _ in range(plan.pull_repeats)
-        ]
-        rates = [blob.size / MB / elapsed for elapsed in seconds]
-        results.record("pull", server.name, statistics.median(rates), runs_mb_per_s=rates, bytes=blob.size)
-        print(f"    {server.name}: {statistics.median(rates):.0f} MB/s (runs {_rounded(rates)})", flush=True)
+def push_and_check(
+    push: Callable[[str, str], float], blob: bench_data.BlobFile, metric: str
+) -> Callable[[bench_servers.RunningServer, int], float]:
+    """A push into a fresh repository per round, then a HEAD proving the registry holds the blob."""
 
-    run_phase(results, "pull", servers, measure)
+    def transfer(server: bench_servers.RunningServer, round_index: int) -> float:
+        repository = f"bench/{metric.replace('_', '-')}-{round_index}"
+        elapsed = push(server.url, repository)
+        curl_http.check_blob(server.url, repository, blob.digest, blob.size)
+        return elapsed
+
+    return transfer
 
 
 def phase_manifest_get(
@@ -223,8 +235,12 @@ def phase_manifest_get(
         curl_http.put_manifest(server.url, repository, tag, image.manifest_path, image.media_type)
         url = f"{server.url}/v2/{repository}/manifests/{tag}"
         curl_http.check_manifest_get(url, image.media_type, image.manifest_digest)
+        cpu_before = bench_servers.tree_cpu_seconds(server.pid)
         outcome = curl_http.wrk_get(
             url, image.media_type, plan.wrk_connections, plan.wrk_threads, plan.wrk_seconds
+        )
+        cpu_per_request_us = (
+            (bench_servers.tree_cpu_seconds(server.pid) - cpu_before) / outcome.requests * 1e6
         )
         if outcome.non_2xx or outcome.socket_errors:
             raise curl_http.BenchHTTPError(
@@ -241,10 +257,13 @@ def phase_manifest_get(
             connections=plan.wrk_connections,
             threads=plan.wrk_threads,
             seconds=plan.wrk_seconds,
+            server_cpu_us_per_request=cpu_per_request_us,
         )
+        results.record_cpu("manifest_get", server.name, cpu_per_request_us)
         print(
             f"    {server.name}: {outcome.requests_per_second:.0f} req/s "
-            f"(p50 {outcome.latency_p50_ms} ms, p99 {outcome.latency_p99_ms} ms)",
+            f"(p50 {outcome.latency_p50_ms} ms, p99 {outcome.latency_p99_ms} ms; "
+            f"server CPU {cpu_per_request_us:.0f} µs/request)",
             flush=True,
         )
 
@@ -260,8 +279,11 @@ def phase_peak_rss(
     def measure(server: bench_servers.RunningServer) -> None:
         before = bench_servers.tree_rss_bytes(server.pid)
         sampler = bench_servers.RssSampler(server.pid)
+        cpu_before = bench_servers.tree_cpu_seconds(server.pid)
         with sampler.running():
             seconds = curl_http.push_monolithic(server.url, "bench/rss", big.path, big.digest)
+        cpu_per_gib = (bench_servers.tree_cpu_seconds(server.pid) - cpu_before) / (big.size / GIB)
+        results.record_cpu("peak_rss", server.name, cpu_per_gib)
         curl_http.check_blob(server.url, "bench/rss", big.digest, big.size)
         hwm = bench_servers.tree_hwm_bytes(server.pid)
         results.record(
@@ -275,6 +297,7 @@ def phase_peak_rss(
             samples=sampler.samples,
             upload_bytes=big.size,
             upload_mb_per_s=big.size / MB / seconds,
+            upload_server_cpu_seconds_per_gib=cpu_per_gib,
         )
         print(
             f"    {server.name}: peak {sampler.peak_bytes / MB:.0f} MB"
@@ -293,6 +316,13 @@ def _rounded(values: list[float]) -> str:
 # ---------------------------------------------------------------------------------------------- output
 
 
+def row_label(target: Target, plan: Plan) -> str:
+    return {
+        "push_chunked": f"push {human_size(plan.chunk_size)} chunks",
+        "peak_rss": f"peak RSS, {human_size(plan.rss_size)} upload",
+    }.get(target.metric, target.label)
+
+
 def format_table(results: Results, plan: Plan) -> str:
     header = (
         f"{'metric':<26}{'unit':>7}{'distribution':>14}{'keelhaul':>12}{'ratio':>9}{'target':>10}"
@@ -303,15 +333,42 @@ def format_table(results: Results, plan: Plan) -> str:
         figures = results.figures.get(target.metric, {})
         dist, ours = figures.get("distribution"), figures.get("keelhaul")
         ratio = f"{ours / dist:.2f}x" if ours is not None and dist else "-"
-        label = {
-            "push_chunked": f"push {human_size(plan.chunk_size)} chunks",
-            "peak_rss": f"peak RSS, {human_size(plan.rss_size)} upload",
-        }.get(target.metric, target.label)
+        label = row_label(target, plan)
         lines.append(
             f"{label:<26}{target.unit:>7}{_cell(dist):>14}{_cell(ours):>12}{ratio:>9}"
             f"{target.describe():>10}  {target.verdict(figures):<9}{_versus_issue(target, ours):>20}"
         )
     return "\n".join(lines)
+
+
+CPU_UNITS = {
+    "push_monolithic": "s/GiB",
+    "push_chunked": "s/GiB",
+    "pull": "s/GiB",
+    "manifest_get": "µs/req",
+    "peak_rss": "s/GiB",
+}
+
+
+def format_cpu_table(results: Results, plan: Plan) -> str:
+    """Server CPU per unit of work: steadier than throughput when other work shares the cores."""
+    header = (
+        f"{'server CPU per unit of work':<26}{'unit':>7}{'distribution':>14}{'keelhaul':>12}{'dist/ours':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for target in TARGETS:
+        figures = results.cpu.get(target.metric, {})
+        dist, ours = figures.get("distribution"), figures.get("keelhaul")
+        ratio = f"{dist / ours:.2f}x" if dist is not None and ours else "-"
+        label = row_label(target, plan).replace("peak RSS, ", "")
+        lines.append(
+            f"{label:<26}{CPU_UNITS[target.metric]:>7}{_cpu_cell(dist):>14}{_cpu_cell(ours):>12}{ratio:>11}"
+        )
+    return "\n".join(lines)
+
+
+def _cpu_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}" if value < 100 else f"{value:,.0f}"
 
 
 def _versus_issue(target: Target, ours: float | None) -> str:
@@ -341,6 +398,7 @@ def write_report(
         "git_commit": _git_commit(),
         "uptime": uptimes,
         "load_average_after_phase": results.load_average,
+        "server_cpu": {"units": CPU_UNITS, "figures": results.cpu},
         "figures": results.figures,
         "units": {target.metric: target.unit for target in TARGETS},
         "issue_baselines": {target.metric: target.issue_baseline for target in TARGETS},
@@ -480,24 +538,27 @@ def main(argv: list[str] | None = None) -> int:
             chunks = bench_data.split_into_chunks(blob, plan.chunk_size, workdir / "chunks")
             image = bench_data.write_image_fixture(workdir / "image")
             servers = start_servers(workdir, args.port_base, results)
-            phase_push(
-                results,
+            monolithic = push_and_check(
+                lambda url, repo: curl_http.push_monolithic(url, repo, blob.path, blob.digest),
+                blob,
                 "push_monolithic",
-                servers,
-                plan,
-                lambda server, repo: curl_http.push_monolithic(server.url, repo, blob.path, blob.digest),
-                blob,
             )
-            phase_push(
-                results,
-                "push_chunked",
-                servers,
-                plan,
-                lambda server, repo: curl_http.push_chunked(server.url, repo, chunks, blob.digest),
-                blob,
+            phase_transfer(results, "push_monolithic", servers, plan.push_repeats, blob.size, monolithic)
+            chunked = push_and_check(
+                lambda url, repo: curl_http.push_chunked(url, repo, chunks, blob.digest), blob, "push_chunked"
             )
+            phase_transfer(results, "push_chunked", servers, plan.push_repeats, blob.size, chunked)
             shutil.rmtree(workdir / "chunks")
-            phase_pull(results, servers, plan, blob, "bench/push-monolithic-0")
+            phase_transfer(
+                results,
+                "pull",
+                servers,
+                plan.pull_repeats,
+                blob.size,
+                lambda server, _: curl_http.pull(
+                    server.url, "bench/push-monolithic-0", blob.digest, blob.size
+                ),
+            )
             phase_manifest_get(results, servers, plan, image)
             blob.path.unlink()
             print("  writing the big upload ...", flush=True)
@@ -509,6 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     uptimes["end"] = _uptime()
     print()
     print(format_table(results, plan))
+    print()
+    print(format_cpu_table(results, plan))
     print(f"load: {uptimes['end']}")
     by_message: dict[str, list[str]] = {}
     for metric, by_server in results.errors.items():

@@ -61,7 +61,7 @@ class _ReportLocator:
 
 def pytest_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line equivalent to a `keelhaul check` invocation."""
-    argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "-p", "no:locust", "-rfE"]
+    argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "-p", "no:locust", "-rfE", "--tb=short"]
     argv.append("-v" if args.verbose else "-q")
     if args.target:
         argv += ["--target", args.target]

@@ -17,13 +17,16 @@ from keelhaul.load.summary import build_summary, one_line, write_reports
 from keelhaul.load.target import usable_role
 from keelhaul.load.verify import Cleanup, delete_uploads, verify_uploads
 from locust import events
-from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from keelhaul.errors import UsageError
 
 log = logging.getLogger("keelhaul.load")
 REPORT_KEY = "keelhaul"
 BUDGET_POLL_SECONDS = 1.0
+STOP_MESSAGE = "keelhaul_stop"
+STOPPED_MESSAGE = "keelhaul_stopped"
+STOP_GRACE_SECONDS = 30
 
 
 def is_worker(environment) -> bool:  # type: ignore[no-untyped-def]
@@ -76,15 +79,46 @@ def _stop_after_bytes(environment, budget: int) -> None:  # type: ignore[no-unty
 
 
 def graceful_quit(environment, reason: str) -> None:  # type: ignore[no-untyped-def]
-    """Stop users (each finishes the upload in hand within --stop-timeout), collect the workers' last
-    reports, then quit. Locust's own headless quit gives workers 0.5 s to report, which loses the
-    uploads that finish during --stop-timeout; a worker's stats reporter keeps reporting after stop."""
+    """Stop users (each finishes the upload in hand within --stop-timeout), collect every worker's
+    last report, then quit.
+
+    Locust's own paths lose data here: a headless quit gives workers 0.5 s to report, and after a
+    master-initiated stop the master forgets the workers and discards their later reports. So the
+    master asks each worker to stop its users itself, report, and acknowledge; then it quits."""
     log.info("keelhaul: %s: stopping", reason)
     runner = environment.runner
-    runner.stop()
     if isinstance(runner, MasterRunner):
-        gevent.sleep(WORKER_REPORT_INTERVAL + 1)
+        expected = {client.id for client in runner.clients.all}
+        acknowledged: set[str] = load_run(environment).stopped_workers
+        runner.send_message(STOP_MESSAGE)
+        with gevent.Timeout(environment.stop_timeout + STOP_GRACE_SECONDS, False):
+            while not expected <= acknowledged:
+                gevent.sleep(0.2)
+        if not expected <= acknowledged:
+            log.warning("keelhaul: %d worker(s) did not report after stopping", len(expected - acknowledged))
+    else:
+        runner.stop()
     runner.quit()
+
+
+def _worker_stop(environment, msg, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    """On a worker: stop users gracefully, send the final report, then acknowledge to the master."""
+    runner = environment.runner
+    runner.stop()
+    runner._send_stats()  # the report carries this worker's last ledger entries
+    runner.send_message(STOPPED_MESSAGE, {"worker": runner.client_id})
+
+
+def _worker_stopped(environment, msg, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    load_run(environment).stopped_workers.add(msg.node_id)
+
+
+@events.init.add_listener
+def _register_messages(environment, runner, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(STOP_MESSAGE, _worker_stop, concurrent=True)
+    elif isinstance(runner, MasterRunner):
+        runner.register_message(STOPPED_MESSAGE, _worker_stopped)
 
 
 @events.report_to_master.add_listener

@@ -25,6 +25,7 @@ class LoadRun:
         # Tells this process's repositories apart from other workers' within one run id.
         self.process_tag = secrets.token_hex(3)
         self.run_time: int | None = None  # seconds, when a headless master took over --run-time
+        self.stopped_workers: set[str] = set()  # workers that acknowledged a graceful stop
 
     @cached_property
     def settings(self) -> LoadSettings:

@@ -8,13 +8,17 @@ reports at the end of the session (keelhaul.conformance.reports).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from keelhaul.conformance.harness.catalogue import Catalogue, load_catalogue
 from keelhaul.conformance.harness.repos import CleanupOutcome, RepoNamer, clean_repository, created_in
@@ -51,6 +55,16 @@ class HarnessState:
     cleanup: list[CleanupOutcome] = field(default_factory=list)
     report_dir: Path | None = None
     selection: str | None = None
+    scratch: Path | None = None
+    _transport: httpx.HTTPTransport | None = None
+
+    @property
+    def transport(self) -> httpx.HTTPTransport:
+        """The connection pool every client of the run shares (see make_client)."""
+        if self._transport is None:
+            verify = self.target.profile.tls_verify if self.target is not None else True
+            self._transport = httpx.HTTPTransport(verify=verify)
+        return self._transport
 
 
 STATE = pytest.StashKey[HarnessState]()
@@ -126,12 +140,24 @@ def pytest_configure(config: pytest.Config) -> None:
         selection=config.getoption("keyword", None) or None,
     )
     config.stash[STATE] = state
+    _keep_hypothesis_out_of_cwd(state)
     if hasattr(config, "workerinput"):
         return  # xdist workers: the controller owns the target and the reports
     try:
         state.target = load_target(config.getoption("--target"))
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _keep_hypothesis_out_of_cwd(state: HarnessState) -> None:
+    """hypothesis caches data in ./.hypothesis; a conformance run must leave nothing in the user's
+    directory, so it gets a temporary home (removed at the end) unless the user chose one."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    state.scratch = Path(tempfile.mkdtemp(prefix="keelhaul-hypothesis-"))
+    set_hypothesis_home_dir(state.scratch)
 
 
 def _valid_run_id(run_id: str) -> bool:
@@ -142,6 +168,10 @@ def _valid_run_id(run_id: str) -> bool:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
+    if state is not None and state.scratch is not None:
+        shutil.rmtree(state.scratch, ignore_errors=True)
+    if state is not None and state._transport is not None:
+        state._transport.close()
     if state is not None and state.target is not None:
         state.target.close()
 
@@ -185,6 +215,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
     if problems:
         raise pytest.UsageError("bad check metadata:\n  " + "\n  ".join(problems))
+    if state.target is not None and any(_talks_to_registry(item) for item in items):
+        preflight(state)
+
+
+NETWORK_FIXTURES = frozenset({"client_for", "session_repo"})  # every registry client comes from these
+
+
+def _talks_to_registry(item: pytest.Item) -> bool:
+    uses = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("skip") is None and bool(NETWORK_FIXTURES & uses)
+
+
+def preflight(state: HarnessState) -> None:
+    """One GET /v2/ before any check: an unreachable target is one line, not a traceback per check."""
+    assert state.target is not None
+    url = state.target.profile.url
+    probe = httpx.Client(transport=state.transport, timeout=10)  # not closed: that would close the pool
+    try:
+        probe.get(f"{url}/v2/")
+    except httpx.TransportError as error:
+        reason = f"{type(error).__name__}: {error}"
+        raise pytest.UsageError(f"cannot reach the target at {url}: {reason}") from None
 
 
 # ---- result capture --------------------------------------------------------------------------------
@@ -314,31 +366,41 @@ def exchange_recorder(request: pytest.FixtureRequest) -> ExchangeRecorder:
     return recorder
 
 
-def make_client(profile: Any, role: str, recorder: ExchangeRecorder | None = None) -> RegistryClient:
+def make_client(
+    profile: Any,
+    role: str,
+    recorder: ExchangeRecorder | None = None,
+    transport: httpx.HTTPTransport | None = None,
+) -> RegistryClient:
     """The client for `role`; on a target without auth a role without credentials acts anonymously.
-    A role that cannot act skips the check with the profile's reason."""
-    if profile.has_role(role):
-        return profile.client(role, recorder=recorder)
-    if not role_usable(profile, role):
-        pytest.skip(f"role {role!r} unavailable: {profile.role_unavailable_reason(role)}")
-    return profile.client("anonymous", recorder=recorder)
+    A role that cannot act skips the check with the profile's reason. Clients of one run share one
+    transport (connection pool): creating an httpx client builds an SSL context, ~0.1 s each here,
+    which would cost seconds over a run. Never close such a client; the harness closes the transport."""
+    if not profile.has_role(role):
+        if not role_usable(profile, role):
+            pytest.skip(f"role {role!r} unavailable: {profile.role_unavailable_reason(role)}")
+        role = "anonymous"
+    return RegistryClient(
+        profile.url,
+        credentials=profile.credentials(role),
+        recorder=recorder,
+        verify=profile.tls_verify,
+        transport=transport,
+    )
 
 
 @pytest.fixture
-def client_for(target: Any, exchange_recorder: ExchangeRecorder) -> Iterator[Callable[[str], RegistryClient]]:
+def client_for(
+    harness: HarnessState, target: Any, exchange_recorder: ExchangeRecorder
+) -> Callable[[str], RegistryClient]:
     """`client_for(role)`: a client acting as that role (anonymous: no credentials), recording into the
     check's exchanges. Checks that depend on the identity declare `needs(role=...)` so a profile
     without that role skips them; here a role without credentials acts anonymously."""
-    made: list[RegistryClient] = []
 
     def factory(role: str = "writer") -> RegistryClient:
-        client = make_client(target, role, exchange_recorder)
-        made.append(client)
-        return client
+        return make_client(target, role, exchange_recorder, harness.transport)
 
-    yield factory
-    for client in made:
-        client.close()
+    return factory
 
 
 @pytest.fixture
@@ -392,19 +454,14 @@ def session_repo(
     """For session-scoped content shared by read-only checks: `session_repo()` gives a fresh name and
     a writer client that records into a session recorder; everything is removed at session end."""
     recorder = ExchangeRecorder(limit=None)
-    clients: list[RegistryClient] = []
     names: list[str] = []
 
     def factory() -> tuple[str, RegistryClient]:
         name = repo_namer.next()
         names.append(name)
-        client = make_client(target, "writer", recorder)
-        clients.append(client)
-        return name, client
+        return name, make_client(target, "writer", recorder, harness.transport)
 
     yield factory
-    for client in clients:
-        client.close()
     clean_up(harness, target, names, recorder.exchanges)
 
 
@@ -423,6 +480,6 @@ def clean_up(harness: HarnessState, target: Any, names: list[str], exchanges: li
             CleanupOutcome(c.repo, left=[f"no credentials to delete with ({role})"]) for c in created
         ]
         return
-    with make_client(target, role) as cleaner:
-        for item in created:
-            harness.cleanup.append(clean_repository(cleaner, item))
+    cleaner = make_client(target, role, transport=harness.transport)
+    for item in created:
+        harness.cleanup.append(clean_repository(cleaner, item))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 from keelhaul.conformance.oci import content
 from keelhaul.conformance.oci.content import Manifest
-from keelhaul.conformance.oci.expect import expect_error, expect_referrers, fail
+from keelhaul.conformance.oci.expect import expect_error, expect_referrers, expect_status, fail
 from keelhaul.conformance.oci.fixtures import push_image
 
 from keelhaul.client import media_types as mt
@@ -33,7 +33,6 @@ class Referrers:
     ]  # digest -> (manifest, artifactType, annotations)
     orphan_subject: str
     orphan: Manifest
-    subject_headers: dict[str, str | None]  # referrer digest -> OCI-Subject answered on PUT
 
 
 @pytest.fixture(scope="session")
@@ -41,13 +40,11 @@ def referrers_setup(session_repo) -> Referrers:
     repo, client = session_repo()
     subject = content.image("referrers-subject")
     referrers: dict[str, tuple[Manifest, str | None, dict[str, str]]] = {}
-    headers: dict[str, str | None] = {}
 
     def put(manifest: Manifest, artifact_type: str | None, annotations: dict[str, str]) -> None:
         answer = client.put_manifest(repo, manifest.digest, manifest.body, manifest.media_type)
         if answer.status_code != 201:
             raise RuntimeError(f"fixture could not push a referrer: {answer.status_code} {answer.text[:200]}")
-        headers[manifest.digest] = answer.headers.get("oci-subject")
         referrers[manifest.digest] = (manifest, artifact_type, annotations)
 
     def artifact(seed, subject_manifest, **kwargs):
@@ -77,8 +74,7 @@ def referrers_setup(session_repo) -> Referrers:
     answer = client.put_manifest(repo, orphan.digest, orphan.body, orphan.media_type)
     if answer.status_code != 201:
         raise RuntimeError(f"fixture could not push a referrer of a missing subject: {answer.status_code}")
-    headers[orphan.digest] = answer.headers.get("oci-subject")
-    return Referrers(repo, subject.manifest, referrers, orphan_subject.digest, orphan, headers)
+    return Referrers(repo, subject.manifest, referrers, orphan_subject.digest, orphan)
 
 
 def _check_descriptors(response, setup: Referrers, descriptors, expected_digests, requirement):
@@ -111,21 +107,30 @@ def _check_descriptors(response, setup: Referrers, descriptors, expected_digests
             )
 
 
-@pytest.mark.req("OCI-PUSH-16")
-def test_put_with_subject_answers_oci_subject(referrers_setup):
-    """Every PUT of a manifest with `subject` (subject pushed or not) answered `OCI-Subject`."""
-    for digest, header in referrers_setup.subject_headers.items():
-        wanted = (
-            referrers_setup.orphan_subject
-            if digest == referrers_setup.orphan.digest
-            else referrers_setup.subject.digest
+@pytest.mark.req("OCI-PUSH-21")
+def test_put_with_subject_answers_oci_subject(client, new_repo):
+    """The PUT of a manifest with `subject` answers `OCI-Subject: <subject digest>`, whether the subject
+    was pushed before (an image) or not yet."""
+    repo = new_repo()
+    subject = content.image("oci-subject")
+    absent = content.image("oci-subject-absent").manifest
+    push_image(client, repo, subject, "subject")
+    for target_subject in (subject.manifest, absent):
+        referrer = content.artifact(
+            f"oci-subject-{target_subject.digest[7:15]}", target_subject, artifact_type=TYPE_B
         )
-        if header != wanted:
+        for blob in referrer.all_blobs:
+            client.upload_monolithic(repo, blob.data).raise_for_status()
+        put = client.put_manifest(
+            repo, referrer.manifest.digest, referrer.manifest.body, referrer.manifest.media_type
+        )
+        expect_status(put, 201, "OCI-PUSH-16: a manifest with `subject` MUST be accepted (201)")
+        if put.headers.get("oci-subject") != target_subject.digest:
             fail(
-                "OCI-PUSH-16: a PUT with `subject` MUST answer OCI-Subject: <subject digest>",
-                None,
-                f"OCI-Subject: {wanted} for referrer {digest}",
-                f"OCI-Subject: {header}",
+                "OCI-PUSH-21: a PUT with `subject` MUST answer OCI-Subject: <subject digest>",
+                put,
+                f"OCI-Subject: {target_subject.digest}",
+                f"OCI-Subject: {put.headers.get('oci-subject')}",
             )
 
 

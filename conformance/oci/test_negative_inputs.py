@@ -33,6 +33,7 @@ FEW = settings(
     max_examples=6,
     deadline=None,
     derandomize=True,
+    database=None,  # `keelhaul check` must leave no .hypothesis folder in the user's directory
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

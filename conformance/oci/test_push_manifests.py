@@ -181,6 +181,38 @@ def test_docker_manifest_and_list(client, new_repo):
     )
 
 
+@pytest.mark.req("FMT-3")
+@pytest.mark.parametrize(
+    ("manifest_type", "config_type", "layer_type"),
+    [
+        (mt.DOCKER_MANIFEST, mt.DOCKER_CONFIG, mt.DOCKER_FOREIGN_LAYER_GZIP),
+        (mt.OCI_MANIFEST, mt.OCI_CONFIG, mt.OCI_LAYER_NONDISTRIBUTABLE_GZIP),
+    ],
+    ids=["docker-foreign", "oci-nondistributable"],
+)
+def test_foreign_layer_need_not_be_uploaded(client, new_repo, manifest_type, config_type, layer_type):
+    """A manifest whose (Windows-style) foreign / non-distributable layer carries `urls` is accepted
+    without that blob having been pushed, and pulls back byte for byte."""
+    repo = new_repo()
+    config = content.Blob(content.config("foreign").data, config_type)
+    client.upload_monolithic(repo, config.data).raise_for_status()
+    foreign = {
+        "mediaType": layer_type,
+        "digest": content.missing_digest("foreign-layer"),
+        "size": 1048576,
+        "urls": [
+            "https://mcr.microsoft.com/v2/windows/servercore/blobs/" + content.missing_digest("foreign-layer")
+        ],
+    }
+    body = content.manifest_body(config.descriptor(), [foreign], media_type=manifest_type)
+    manifest = content.Manifest(body, manifest_type)
+    put = client.put_manifest(repo, "foreign", body, manifest_type)
+    _expect_manifest_created(
+        put, manifest, "FMT-3: a manifest with a foreign layer (with urls) MUST be accepted"
+    )
+    expect_manifest(client.get_manifest(repo, "foreign"), manifest, "FMT-3: it is served byte-exact")
+
+
 @pytest.mark.req("FMT-2", "OCI-PUSH-14")
 def test_oci_index(client, new_repo):
     """An OCI image index over two platform manifests is accepted and served byte-exact."""

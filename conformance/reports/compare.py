@@ -59,14 +59,7 @@ def compare_markdown(runs: list[RunResult]) -> str:
         promise = text.replace("|", "\\|")
         lines.append(f"| {rid} | " + " | ".join(cells) + f" | {promise} |")
     lines.append("")
-    lines.append(
-        "| Totals | "
-        + " | ".join(
-            _totals(r, ", ")
-            for r in runs
-        )
-        + " | |"
-    )
+    lines.append("| Totals | " + " | ".join(_totals(r, ", ") for r in runs) + " | |")
     return "\n".join(lines) + "\n"
 
 
@@ -85,9 +78,7 @@ def compare_html(runs: list[RunResult]) -> str:
         rows.append(
             f"<tr{style}><td><b>{escape(rid)}</b></td>{cells}<td class='small'>{escape(text)}</td></tr>"
         )
-    totals = "".join(
-        f"<td class='small'>{_totals(r, '<br>')}</td>" for r in runs
-    )
+    totals = "".join(f"<td class='small'>{_totals(r, '<br>')}</td>" for r in runs)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>keelhaul: requirement × target</title>
 <style>{STYLE}</style></head>

@@ -92,6 +92,8 @@ class RegistryClient:
         self.last_challenge: Challenge | None = None
         self.last_token_response: httpx.Response | None = None
         self._basic_mode = False
+        self._options = {"timeout": timeout, "headers": headers, "follow_redirects": follow_redirects,
+                         "verify": verify, "transport": transport}
         self._http = httpx.Client(
             timeout=timeout,
             # identity: blob bytes must arrive exactly as stored, never transparently decoded
@@ -113,8 +115,7 @@ class RegistryClient:
 
     def with_credentials(self, credentials: Credentials | None) -> RegistryClient:
         """Another client for the same registry and recorder, acting as someone else."""
-        return RegistryClient(self.base_url, credentials=credentials, timeout=self._http.timeout,
-                              recorder=self.recorder, follow_redirects=self._http.follow_redirects)
+        return RegistryClient(self.base_url, credentials=credentials, recorder=self.recorder, **self._options)
 
     # ---- core ------------------------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:

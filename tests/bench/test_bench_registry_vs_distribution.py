@@ -95,4 +95,8 @@ def test_the_benchmark_runs_end_to_end_with_tiny_sizes(tmp_path: Path) -> None:
             figure = document["figures"][metric][server]
             assert figure is not None and figure > 0, f"{metric} on {server}: {figure}"
     assert set(document["verdicts"].values()) <= {"PASS", "MISS"}
+    cpu = document["server_cpu"]["figures"]
+    for metric in ("push_monolithic", "manifest_get"):
+        assert set(cpu[metric]) == {"distribution", "keelhaul"}, f"server CPU for {metric} missing"
+    assert "server CPU per unit of work" in completed.stdout
     assert [path.name for path in tmp_path.iterdir()] == ["reports"], "the temp dir was not cleaned up"

@@ -56,11 +56,13 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 @pytest.fixture(scope="session")
 def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`keelhaul serve --no-auth` as a child process. Not EmbeddedServer: once tests/load is collected,
+    Locust's gevent monkey-patching turns the server thread into a greenlet and the process hangs."""
     from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import EmbeddedServer
+    from keelhaul.reference_server.embedded import ServerProcess
 
-    config = ServerConfig(listen_port=0, data_dir=tmp_path_factory.mktemp("reference"), auth=False)
-    with EmbeddedServer(config) as server:
+    config = ServerConfig(listen_port=0, data_dir=tmp_path_factory.mktemp("reference") / "data", auth=False)
+    with ServerProcess(config) as server:
         assert server.url is not None
         yield server.url
 

@@ -16,10 +16,10 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """A reference server with auth, user alice with a write and a read PAT."""
     admin_module = pytest.importorskip("keelhaul.reference_server.ghcr.admin")
     from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import EmbeddedServer
+    from keelhaul.reference_server.embedded import ServerProcess
 
-    data: Path = tmp_path_factory.mktemp("auth-server")
-    with EmbeddedServer(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:
+    data: Path = tmp_path_factory.mktemp("auth-server") / "data"
+    with ServerProcess(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:
         admin = admin_module.Admin(data)
         try:
             admin.create_user("alice")

@@ -240,3 +240,14 @@ def test_unauthenticated_requests_and_challenge_discovery():
     assert "authorization" not in fake.registry_calls[-1].headers
     token = client.fetch_token(challenge, "repository:alice/app:pull")
     assert token is not None and fake.issued[token] == "repository:alice/app:pull"
+
+
+def test_with_credentials_keeps_transport_and_recorder_but_not_tokens():
+    fake = FakeRegistry(allow_anonymous=True)
+    recorder = ExchangeRecorder()
+    client = make_client(fake, recorder=recorder)
+    client.get_manifest("alice/app", "v1")
+    other = client.with_credentials(None)
+    assert other.credentials is None and other.recorder is recorder
+    assert other.get_manifest("alice/app", "v1").status_code == 200  # same fake transport
+    assert "authorization" not in fake.realm_calls[-1].headers  # its own, anonymous, token

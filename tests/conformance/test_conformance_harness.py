@@ -177,3 +177,16 @@ def test_bad_run_id_is_a_usage_error(pytester):
     result = pytester.runpytest(*setup(pytester), "--run-id", "Not Valid")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--run-id*"])
+
+
+def test_unreachable_target_is_one_usage_error(pytester):
+    checks = """
+import pytest
+
+@pytest.mark.req("OCI-BASE-1")
+def test_ping(client):
+    client.ping()
+"""
+    result = pytester.runpytest(*setup(pytester, checks))
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*cannot reach the target at http://127.0.0.1:9*"])

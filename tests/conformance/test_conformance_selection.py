@@ -38,7 +38,10 @@ class Mark:
 
 def reason(needs=None, prof=None, options=None, read_only=False, slow=False):
     return skip_reason(
-        needs or Needs(), prof or profile(), options or RunOptions(), is_read_only_check=read_only,
+        needs or Needs(),
+        prof or profile(),
+        options or RunOptions(),
+        is_read_only_check=read_only,
         is_slow=slow,
     )
 

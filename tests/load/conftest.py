@@ -8,20 +8,26 @@ from pathlib import Path
 
 import locust
 import pytest
-from locust import argument_parser
-from locust.env import Environment
-
 from keelhaul.load import hooks
 from keelhaul.load.options import add_options
 from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import EmbeddedServer
+from keelhaul.reference_server.embedded import ServerProcess
+from locust import argument_parser
+from locust.env import Environment
 
 
 @pytest.fixture(scope="module")
 def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    config = ServerConfig(listen_port=0, data_dir=tmp_path_factory.mktemp("load-registry"), auth=False,
-                          upload_timeout_seconds=2)
-    with EmbeddedServer(config) as server:
+    """The reference server in a child process: Locust's gevent monkey-patching (active in every
+    pytest run, through Locust's auto-loaded plugin) turns EmbeddedServer's thread into a greenlet,
+    so its asyncio loop would block the test process."""
+    config = ServerConfig(
+        listen_port=0,
+        data_dir=tmp_path_factory.mktemp("load-registry") / "data",
+        auth=False,
+        upload_timeout_seconds=2,
+    )
+    with ServerProcess(config) as server:
         assert server.url
         yield server.url
 
@@ -37,7 +43,10 @@ def parse_locust_options(args: list[str]):  # type: ignore[no-untyped-def]
 def make_environment(user_classes: list, args: list[str]) -> Environment:  # type: ignore[type-arg]
     options = parse_locust_options(args)
     environment = Environment(
-        user_classes=user_classes, events=locust.events, host=options.host, parsed_options=options,
+        user_classes=user_classes,
+        events=locust.events,
+        host=options.host,
+        parsed_options=options,
         stop_timeout=options.stop_timeout,
     )
     return environment

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from locust.event import Events
-
-from keelhaul.client.recorder import Exchange
 from keelhaul.load.events import LocustRecorder, endpoint_name
 from keelhaul.load.failures import CheckFailure, OCIFailure, TransportFailure, oci_error_codes
 from keelhaul.load.ledger import Ledger
+from locust.event import Events
+
+from keelhaul.client.recorder import Exchange
 
 BASE = "http://127.0.0.1:5000"
 DIGEST = "sha256:" + "c" * 64
@@ -22,10 +22,20 @@ DIGEST = "sha256:" + "c" * 64
         ("POST", f"/v2/ns/app/blobs/uploads/?mount={DIGEST}&from=x", None, None, "blob mount"),
         ("POST", f"/v2/ns/app/blobs/uploads/?digest={DIGEST}", None, None, "blob upload single POST"),
         ("PATCH", "/v2/ns/app/blobs/uploads/3f2a?_state=x", None, None, "blob upload chunk"),
-        ("PUT", f"/v2/ns/app/blobs/uploads/3f2a?digest={DIGEST}", {"content-length": "0"}, None,
-         "blob upload commit"),
-        ("PUT", f"/v2/ns/app/blobs/uploads/3f2a?digest={DIGEST}", {"content-length": "9"}, None,
-         "blob upload commit with data"),
+        (
+            "PUT",
+            f"/v2/ns/app/blobs/uploads/3f2a?digest={DIGEST}",
+            {"content-length": "0"},
+            None,
+            "blob upload commit",
+        ),
+        (
+            "PUT",
+            f"/v2/ns/app/blobs/uploads/3f2a?digest={DIGEST}",
+            {"content-length": "9"},
+            None,
+            "blob upload commit with data",
+        ),
         ("GET", "/v2/ns/app/blobs/uploads/3f2a", None, None, "blob upload status"),
         ("DELETE", "/v2/ns/app/blobs/uploads/3f2a", None, None, "blob upload cancel"),
         ("GET", f"/v2/a/b/c/blobs/{DIGEST}", {"range": "bytes=0-9"}, None, "blob get range"),
@@ -39,7 +49,9 @@ DIGEST = "sha256:" + "c" * 64
         ("GET", "/token?scope=repository:ns/app:pull", None, "token request", "token"),
     ],
 )
-def test_endpoint_names(method: str, path: str, headers: dict | None, note: str | None, expected: str) -> None:
+def test_endpoint_names(
+    method: str, path: str, headers: dict | None, note: str | None, expected: str
+) -> None:
     assert endpoint_name(method, BASE + path, headers, note) == expected
 
 
@@ -60,15 +72,24 @@ class Captured:
 
 
 def exchange(method: str, path: str, status: int | None, **fields) -> Exchange:  # type: ignore[no-untyped-def]
-    return Exchange(method=method, url=BASE + path, request_headers=fields.pop("request_headers", {}),
-                    request_body_size=fields.pop("sent", None), status=status, **fields)
+    return Exchange(
+        method=method,
+        url=BASE + path,
+        request_headers=fields.pop("request_headers", {}),
+        request_body_size=fields.pop("sent", None),
+        status=status,
+        **fields,
+    )
 
 
 def test_recorder_fires_one_event_per_exchange_with_bytes_and_latency() -> None:
     environment, ledger = Captured(), Ledger()
     recorder = LocustRecorder(environment, ledger, "chunked")
-    recorder.add(exchange("PATCH", "/v2/ns/a/blobs/uploads/1", 202, sent=16 << 20, elapsed_ms=120.5,
-                          response_body_size=0))
+    recorder.add(
+        exchange(
+            "PATCH", "/v2/ns/a/blobs/uploads/1", 202, sent=16 << 20, elapsed_ms=120.5, response_body_size=0
+        )
+    )
     (event,) = environment.fired
     assert event["request_type"] == "PATCH" and event["name"] == "blob upload chunk"
     assert event["response_time"] == 120.5 and event["response_length"] == 16 << 20
@@ -91,8 +112,11 @@ def test_recorder_names_failures_by_status_and_oci_code() -> None:
 def test_auth_challenges_and_expected_statuses_are_not_failures() -> None:
     environment = Captured()
     recorder = LocustRecorder(environment, Ledger(), "pull")
-    recorder.add(exchange("GET", "/v2/ns/a/manifests/v1", 401,
-                          response_headers={"www-authenticate": 'Bearer realm="x"'}))
+    recorder.add(
+        exchange(
+            "GET", "/v2/ns/a/manifests/v1", 401, response_headers={"www-authenticate": 'Bearer realm="x"'}
+        )
+    )
     with recorder.expecting(404):
         recorder.add(exchange("HEAD", "/v2/ns/a/manifests/v1", 404))
     recorder.add(exchange("HEAD", "/v2/ns/a/manifests/v1", 404))

@@ -8,8 +8,17 @@ from keelhaul.load.ledger import LIVE_WINDOW_SECONDS, Ledger, UploadRecord, spre
 
 
 def record(scenario: str = "chunked", size: int = 100_000_000, seconds: float = 2.0, **extra) -> UploadRecord:  # type: ignore[no-untyped-def]
-    fields = dict(scenario=scenario, repository="ns/keelhaul-r-1", digest="sha256:" + "a" * 64, size=size,
-                  seconds=seconds, commit_ms=12.0, chunks=6, resumes=0, finished_at=1000.0)
+    fields = dict(
+        scenario=scenario,
+        repository="ns/keelhaul-r-1",
+        digest="sha256:" + "a" * 64,
+        size=size,
+        seconds=seconds,
+        commit_ms=12.0,
+        chunks=6,
+        resumes=0,
+        finished_at=1000.0,
+    )
     fields.update(extra)
     return UploadRecord(**fields)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from keelhaul.client import GeneratedBlob, RegistryClient
 from keelhaul.load.ledger import UploadRecord
 from keelhaul.load.verify import delete_uploads, unique_blobs, verify_uploads
+
+from keelhaul.client import GeneratedBlob, RegistryClient
 
 
 def pushed(client: RegistryClient, repository: str, seed: str, size: int = 300_000) -> UploadRecord:
@@ -47,4 +48,7 @@ def test_cleanup_deletes_each_blob_once_and_counts_refusals(registry_url: str) -
 
 def test_unique_blobs_keeps_first_record_per_repository_and_digest() -> None:
     a = UploadRecord("chunked", "r1", "sha256:" + "1" * 64, 1, 1.0, 1.0, 1, 0, 0.0)
-    assert unique_blobs([a, replace(a, seconds=9.0), replace(a, repository="r2")]) == [a, replace(a, repository="r2")]
+    assert unique_blobs([a, replace(a, seconds=9.0), replace(a, repository="r2")]) == [
+        a,
+        replace(a, repository="r2"),
+    ]

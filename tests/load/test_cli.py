@@ -1,0 +1,103 @@
+"""`keelhaul load` argument errors are one line (exit 2), and the Locust command it builds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+from keelhaul.load.cli import LOCUSTFILE, locust_command
+
+from keelhaul.cli import build_parser, main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--users", "0"], "--users must be at least 1"),
+        (["--spawn-rate", "0"], "--spawn-rate must be positive"),
+        (["--processes", "0"], "--processes must be"),
+        (["--processes", "2", "--master"], "do not combine it with --master/--worker"),
+        (["--worker"], "--worker needs --master-host HOST"),
+        (["--master-host", "h"], "--master-host only makes sense with --worker"),
+        (["--worker", "--master-host", "h", "--host", "http://x"], "takes its target from the master"),
+        (["--layer-size", "lots"], "--layer-size: cannot read 'lots' as a size"),
+        (["--chunk-size", "0"], "--chunk-size must be positive"),
+        (["--stop-after", "2 parsecs"], "--stop-after"),
+        (["--scenario", "chunked", "bogus"], "unknown scenario 'bogus'"),
+        (["--target", "/nonexistent/profile.toml"], "no such profile file"),
+        (["--run-id", "Bad-Id"], "--run-id must be lower-case letters and digits only"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["load", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keelhaul: ") and message in err and "\n" not in err
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(["load", *argv])
+
+
+def test_headless_command_writes_reports_and_selects_scenarios(tmp_path: Path) -> None:
+    args = parse(
+        [
+            "--headless",
+            "--users",
+            "4",
+            "--run-time",
+            "1m",
+            "--scenario",
+            "chunked",
+            "PullStorm",
+            "--layer-size",
+            "2GiB",
+            "--processes",
+            "2",
+            "--stop-after",
+            "4GiB",
+            "--",
+            "--loglevel",
+            "WARNING",
+        ]
+    )
+    command = locust_command(
+        args, url="http://127.0.0.1:5000", profile=None, run_id="abc", report_dir=tmp_path
+    )
+    assert command[:4] == [sys.executable, "-m", "locust", "-f"] and command[4] == str(LOCUSTFILE)
+    joined = " ".join(command)
+    for fragment in (
+        "--host http://127.0.0.1:5000",
+        "--users 4",
+        "--spawn-rate 4",
+        "--layer-size 2GiB",
+        "--run-time 1m",
+        "--processes 2",
+        "--headless",
+        f"--csv {tmp_path}/locust",
+        f"--html {tmp_path}/report.html",
+        f"--keelhaul-report-dir {tmp_path}",
+        "--run-id abc",
+        f"--stop-after-bytes {4 << 30}",
+        "ChunkedLayerUpload PullStorm --loglevel WARNING",
+    ):
+        assert fragment in joined
+
+
+def test_profile_wins_over_url_and_workers_get_only_the_master() -> None:
+    command = locust_command(
+        parse(["--master", "--expect-workers", "3"]),
+        url="http://x:1",
+        profile="/p.toml",
+        run_id="r",
+        report_dir=None,
+    )
+    assert "--keelhaul-profile /p.toml" in " ".join(command) and "--host" not in command
+    assert "--master --expect-workers 3" in " ".join(command) and "--autostart" in command
+    worker = locust_command(
+        parse(["--worker", "--master-host", "10.0.0.5"]), url=None, profile=None, run_id="r", report_dir=None
+    )
+    assert worker[5:] == ["--worker", "--master-host", "10.0.0.5"]

@@ -61,7 +61,9 @@ class _ReportLocator:
 
 def pytest_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line equivalent to a `keelhaul check` invocation."""
-    argv = [str(SUITE_DIR), "-p", "no:cacheprovider", "-p", "no:locust", "-rfE", "--tb=short"]
+    # no cache, locust or benchmark plugins: a run leaves nothing in the user's directory but reports
+    argv = [str(SUITE_DIR), "-rfE", "--tb=short"]
+    argv += ["-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:benchmark"]
     argv.append("-v" if args.verbose else "-q")
     if args.target:
         argv += ["--target", args.target]

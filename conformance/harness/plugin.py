@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,7 +53,6 @@ class HarnessState:
     cleanup: list[CleanupOutcome] = field(default_factory=list)
     report_dir: Path | None = None
     selection: str | None = None
-    scratch: Path | None = None
     _transport: httpx.HTTPTransport | None = None
 
     @property
@@ -118,10 +115,8 @@ def _harness(config: pytest.Config) -> HarnessState:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    for name, description in MARKERS.items():
-        config.addinivalue_line(
-            "markers", f"{name}: {description}" if ":" not in description else description
-        )
+    for line in MARKERS.values():
+        config.addinivalue_line("markers", line)
     run_id = config.getoption("--run-id") or new_run_id()
     if not _valid_run_id(run_id):
         raise pytest.UsageError(f"--run-id {run_id!r}: use lowercase letters, digits, '.', '_' or '-'")
@@ -140,7 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
         selection=config.getoption("keyword", None) or None,
     )
     config.stash[STATE] = state
-    _keep_hypothesis_out_of_cwd(state)
+    _keep_hypothesis_out_of_cwd()
     if hasattr(config, "workerinput"):
         return  # xdist workers: the controller owns the target and the reports
     try:
@@ -149,15 +144,16 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
 
 
-def _keep_hypothesis_out_of_cwd(state: HarnessState) -> None:
-    """hypothesis caches data in ./.hypothesis; a conformance run must leave nothing in the user's
-    directory, so it gets a temporary home (removed at the end) unless the user chose one."""
+def _keep_hypothesis_out_of_cwd() -> None:
+    """hypothesis keeps a cache in ./.hypothesis (rebuilding it costs ~30 s here); a conformance run must
+    leave nothing in the user's directory, so the cache lives in $XDG_CACHE_HOME/keelhaul/hypothesis
+    unless the user chose a place."""
     if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
         return
     from hypothesis.configuration import set_hypothesis_home_dir
 
-    state.scratch = Path(tempfile.mkdtemp(prefix="keelhaul-hypothesis-"))
-    set_hypothesis_home_dir(state.scratch)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    set_hypothesis_home_dir(Path(base) / "keelhaul" / "hypothesis")
 
 
 def _valid_run_id(run_id: str) -> bool:
@@ -168,8 +164,6 @@ def _valid_run_id(run_id: str) -> bool:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is not None and state.scratch is not None:
-        shutil.rmtree(state.scratch, ignore_errors=True)
     if state is not None and state._transport is not None:
         state._transport.close()
     if state is not None and state.target is not None:
@@ -274,8 +268,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _description(item: pytest.Item) -> str:
+    """The check's promise: the first paragraph of its docstring, on one line."""
     doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 def _skip_message(report: pytest.TestReport) -> str:

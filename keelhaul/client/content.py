@@ -112,7 +112,8 @@ class BytesBlob(_SourceBase):
 class GeneratedBlob(_SourceBase):
     """`size` bytes generated from `seed`: the same seed gives the same bytes, another seed other bytes.
 
-    Memory is one 1 MiB base block whatever the size; producing a block costs one copy.
+    Memory is one 1 MiB base block whatever the size; producing a block costs one copy. Seeds are
+    compared by their text: `1` and `"1"` give the same bytes.
     """
 
     def __init__(self, size: int, seed: int | str) -> None:

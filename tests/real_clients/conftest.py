@@ -1,4 +1,5 @@
-"""Real container clients against `keelhaul serve --no-auth` (issue 2 acceptance).
+"""Real container clients against `keelhaul serve --no-auth` (issue 2 acceptance) and, in
+test_token_auth.py, against `keelhaul serve` with its token service.
 
 The server runs as a child process (ServerProcess: the same `keelhaul serve` a user runs). podman and
 buildah run daemonless as root with vfs storage in temporary folders. A missing binary skips the
@@ -8,7 +9,6 @@ tests that need it, with the reason.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,21 +18,7 @@ import pytest
 
 from keelhaul.client import RegistryClient
 
-COMMAND_TIMEOUT = 180
-
-
-def run(*command: str, timeout: float = COMMAND_TIMEOUT) -> str:
-    """Run a client command; a failure shows the command and its stderr in one assertion."""
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    assert result.returncode == 0, f"{' '.join(command)} -> exit {result.returncode}: {result.stderr.strip()}"
-    return result.stdout
-
-
-def need(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        pytest.skip(f"{binary} is not installed (Debian package {binary})")
-    return path
+from .commands import need, run
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from keelhaul.client import Credentials, RegistryClient
 from keelhaul.client.images import sample_image
 from keelhaul.client.layout import layout_manifest, write_oci_layout
 
+from .commands import COMMAND_TIMEOUT, shown
+
 pytestmark = pytest.mark.clients
 
 
@@ -40,8 +42,8 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
 
 def refused(command: tuple[str, ...]) -> str:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
-    assert result.returncode != 0, f"{' '.join(command)} should have been refused"
+    result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+    assert result.returncode != 0, f"{shown(command)} should have been refused"
     return result.stderr
 
 
@@ -102,15 +104,10 @@ def test_podman_with_pats(podman, auth_registry, tmp_path: Path):
     host = url.split("://", 1)[1]
     image = sample_image("podman-auth")
     source = write_oci_layout(tmp_path / "src", {"v1": image})
-    podman("pull", f"oci:{source}:v1")
-    podman(
-        "push",
-        "--tls-verify=false",
-        "--creds",
-        f"alice:{tokens['write']}",
-        f"oci:{source}:v1",
-        f"docker://{host}/alice/podman:v1",
-    )
+    image_id = podman("pull", "-q", f"oci:{source}:v1").strip().splitlines()[-1]
+    podman("tag", image_id, f"{host}/alice/podman:v1")
+    podman("push", "--tls-verify=false", "--creds", f"alice:{tokens['write']}", f"{host}/alice/podman:v1")
+    podman("rmi", "--all", "--force")
     podman("pull", "--tls-verify=false", "--creds", f"alice:{tokens['read']}", f"{host}/alice/podman:v1")
     with RegistryClient(url, credentials=Credentials("alice", tokens["read"])) as reader:
         assert reader.get_manifest("alice/podman", "v1").status_code == 200

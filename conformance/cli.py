@@ -62,7 +62,8 @@ class _ReportLocator:
 def pytest_args(args: argparse.Namespace) -> list[str]:
     """The pytest command line equivalent to a `keelhaul check` invocation."""
     # no cache, locust or benchmark plugins: a run leaves nothing in the user's directory but reports
-    argv = [str(SUITE_DIR), "-rfE", "--tb=short"]
+    # rootdir = the folder holding the suite, so check ids read `conformance/oci/...` from any cwd
+    argv = [str(SUITE_DIR), "--rootdir", str(SUITE_DIR.parent), "-rfE", "--tb=short"]
     argv += ["-p", "no:cacheprovider", "-p", "no:locust", "-p", "no:benchmark"]
     argv.append("-v" if args.verbose else "-q")
     if args.target:

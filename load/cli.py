@@ -216,7 +216,9 @@ def locust_command(
     if args.headless:
         command += ["--headless", "--only-summary"]
     else:
-        command += ["--autostart"]
+        command += ["--autostart"]  # the UI shows the run at once; stop or restart it from the UI
+        if args.run_time:
+            command += ["--autoquit", "30"]  # after --run-time, keep the UI up 30 s to look at it
     if report_dir is not None:
         command += [
             "--csv",

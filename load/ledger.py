@@ -135,13 +135,14 @@ class Ledger:
     def upload_figures(self, scenario: str | None = None) -> dict:
         """Count, bytes, and the spread of per-upload MB/s and time to commit."""
         chosen = [u for u in self.uploads if scenario is None or u.scenario == scenario]
+        timed = [u for u in chosen if u.seconds > 0]  # small side blobs (image configs) are not timed
         return {
             "count": len(chosen),
             "bytes": sum(u.size for u in chosen),
             "resumes": sum(u.resumes for u in chosen),
-            "mb_per_s": spread([u.mb_per_s for u in chosen]),
-            "seconds": spread([u.seconds for u in chosen]),
-            "commit_ms": spread([u.commit_ms for u in chosen]),
+            "mb_per_s": spread([u.mb_per_s for u in timed]),
+            "seconds": spread([u.seconds for u in timed]),
+            "commit_ms": spread([u.commit_ms for u in timed]),
         }
 
 

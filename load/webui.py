@@ -11,19 +11,22 @@ from __future__ import annotations
 import json
 
 from keelhaul.load.ledger import Ledger
-from keelhaul.load.sizes import format_size
 
 TAB_KEY = "keelhaul"
 COLUMNS = [
     ("scenario", "Scenario"),
     ("mbps", "MB/s (last 10 s)"),
     ("meanmbps", "MB/s (run mean)"),
-    ("moved", "Bytes moved"),
+    ("moved", "Moved"),
     ("uploads", "Uploads committed"),
     ("uploadmbps", "Per-upload MB/s (p50)"),
     ("commitms", "Time to commit ms (p50)"),
     ("resumes", "Resumes"),
 ]
+
+
+def gigabytes(count: int) -> str:
+    return f"{count / 10**9:.2f} GB"
 
 
 def throughput_rows(ledger: Ledger, now: float | None = None) -> list[dict[str, object]]:
@@ -36,10 +39,10 @@ def throughput_rows(ledger: Ledger, now: float | None = None) -> list[dict[str, 
                 "scenario": scenario,
                 "mbps": round(ledger.live_mb_per_s(scenario, now), 1),
                 "meanmbps": round(ledger.mean_mb_per_s(scenario), 1),
-                "moved": format_size(ledger.total_bytes(scenario)),
+                "moved": gigabytes(ledger.total_bytes(scenario)),
                 "uploads": uploads["count"],
-                "uploadmbps": uploads["mb_per_s"]["p50"] if uploads["mb_per_s"] else "",
-                "commitms": uploads["commit_ms"]["p50"] if uploads["commit_ms"] else "",
+                "uploadmbps": round(uploads["mb_per_s"]["p50"], 1) if uploads["mb_per_s"] else "",
+                "commitms": round(uploads["commit_ms"]["p50"]) if uploads["commit_ms"] else "",
                 "resumes": uploads["resumes"],
             }
         )
@@ -49,7 +52,7 @@ def throughput_rows(ledger: Ledger, now: float | None = None) -> list[dict[str, 
                 "scenario": "Total",
                 "mbps": round(sum(float(row["mbps"]) for row in rows), 1),  # type: ignore[arg-type]
                 "meanmbps": round(ledger.mean_mb_per_s(), 1),
-                "moved": format_size(ledger.total_bytes()),
+                "moved": gigabytes(ledger.total_bytes()),
                 "uploads": len(ledger.uploads),
                 "uploadmbps": "",
                 "commitms": "",

@@ -6,9 +6,14 @@ so the suite's identities are made exactly as an operator would make them:
 | role         | account           | token scopes                                   |
 |--------------|-------------------|------------------------------------------------|
 | admin        | ci-owner (owner of the `keelhaul-ci` organisation) | read, write, delete:packages |
-| writer       | ci-writer (org writer) | write:packages                            |
-| reader       | ci-reader (org reader) | read:packages                             |
-| deleter      | ci-deleter (org writer) | write:packages, delete:packages          |
+| writer       | ci-owner          | write:packages                                 |
+| reader       | ci-owner          | read:packages                                  |
+| deleter      | ci-owner          | read:packages, delete:packages                 |
+
+reader, writer and deleter are PATs of the namespace's administrator that differ only in scopes, as in
+the ghcr.io and reference example profiles (one GitHub user, one classic PAT per scope set): the
+conformance checks expect a reader to pull what the writer pushed and a deleter to delete it
+(AUTH-2/3/4); an organisation member without a package grant could do neither on a private package.
 | other_tenant | other-tenant (own namespace `other-tenant`) | write:packages, delete:packages |
 | workflow     | GITHUB_TOKEN of repository keelhaul-ci/app | write                   |
 """
@@ -25,9 +30,9 @@ TOKEN_LIFETIME = 6 * 3600
 # role -> (login, org role or None for a separate tenant, PAT scopes)
 ACCOUNTS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "admin": ("ci-owner", "owner", ("read:packages", "write:packages", "delete:packages")),
-    "writer": ("ci-writer", "writer", ("write:packages",)),
-    "reader": ("ci-reader", "reader", ("read:packages",)),
-    "deleter": ("ci-deleter", "writer", ("write:packages", "delete:packages")),
+    "writer": ("ci-owner", "owner", ("write:packages",)),
+    "reader": ("ci-owner", "owner", ("read:packages",)),
+    "deleter": ("ci-owner", "owner", ("read:packages", "delete:packages")),
     "other_tenant": ("other-tenant", None, ("write:packages", "delete:packages")),
 }
 

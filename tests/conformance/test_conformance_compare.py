@@ -80,3 +80,24 @@ def test_cli_compare_unknown_run_is_one_line(tmp_path, capsys):
 def test_check_with_bad_profile_is_one_line(argv, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == "keelhaul: /nonexistent/profile.toml: no such profile file"
+
+
+def test_check_options_map_to_the_pytest_run():
+    import argparse
+
+    from keelhaul.conformance.cli import SUITE_DIR, pytest_args
+
+    args = argparse.Namespace(
+        target="p.toml",
+        read_only=True,
+        run_slow=True,
+        report_dir="out",
+        run_id="r1",
+        keyword="pull",
+        verbose=False,
+    )
+    argv = pytest_args(args)
+    assert argv[:3] == [str(SUITE_DIR), "--rootdir", str(SUITE_DIR.parent)]
+    for expected in (["--target", "p.toml"], ["--report-dir", "out"], ["--run-id", "r1"], ["-k", "pull"]):
+        assert " ".join(expected) in " ".join(argv)
+    assert "--read-only" in argv and "--run-slow" in argv and "-q" in argv

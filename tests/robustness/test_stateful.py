@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import httpx
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, settings
@@ -37,7 +38,7 @@ class RegistryModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.recorder = ExchangeRecorder(limit=None)
-        self.client = RegistryClient(self.url, recorder=self.recorder)
+        self.client = RegistryClient(self.url, recorder=self.recorder, timeout=httpx.Timeout(20))
         self.namespace = ""
         self.blobs: dict[str, dict[str, bytes]] = {}
         self.manifests: dict[str, dict[str, bytes]] = {}
@@ -81,6 +82,7 @@ class RegistryModel(RuleBasedStateMachine):
     @rule(index=repo_index, data=blob_data)
     def push_single_post(self, index: int, data: bytes) -> None:
         repo = self.repo(index)
+        print("SP", repo, len(data), data[:40], flush=True)
         result = self.client.upload_single_post(repo, data)
         self._stored(repo, data, result.response.status_code if result.response else None)
 

@@ -1,0 +1,89 @@
+"""Fixtures of the ghcr checks: the REST API, shared private content, the other tenant's repositories,
+and the embedded-only provisioning of credentials no profile role can hold (expired, revoked)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from keelhaul.conformance.ghcr.support import Rest, push
+from keelhaul.conformance.harness.plugin import make_client
+from keelhaul.conformance.harness.repos import RepoNamer, clean_repository, created_in
+
+from keelhaul.client import ExchangeRecorder, RegistryClient
+from keelhaul.client.images import Image, sample_image
+
+EMBEDDED_ONLY = (
+    "needs credentials no profile role describes (an expired or revoked PAT, the server's signing key); "
+    "the suite provisions them only on its embedded reference server"
+)
+
+
+@pytest.fixture
+def rest(target: Any, client_for: Callable[[str], RegistryClient]) -> Rest:
+    """GitHub's packages REST API of the target, called as a role (recorded with the check)."""
+    return Rest(target, client_for)
+
+
+@pytest.fixture(scope="session")
+def shared_private(session_repo: Callable[[], tuple[str, RegistryClient]]) -> tuple[str, Image]:
+    """A private package the writer pushed once (tag `v1`), only read by the checks using it."""
+    repo, writer = session_repo()
+    image = sample_image(f"ghcr-shared-{repo}")
+    answer = push(writer, repo, "v1", image)
+    if answer.status_code != 201:
+        raise RuntimeError(f"fixture could not push {repo}:v1 -> {answer.status_code} {answer.text[:200]}")
+    return repo, image
+
+
+@pytest.fixture
+def tenant_repo(harness: Any, target: Any, exchange_recorder: ExchangeRecorder) -> Iterator[Callable[[], str]]:
+    """`tenant_repo()`: a fresh `<other tenant's namespace>/keelhaul-<run-id>-<n>` name; what the
+    check pushed there is deleted afterwards with the other tenant's own credentials."""
+    namespace = target.role("other_tenant").namespace
+    namer = RepoNamer(namespace, f"{harness.run_id}-t")
+    names: list[str] = []
+
+    def factory() -> str:
+        names.append(namer.next())
+        return names[-1]
+
+    yield factory
+    if harness.target.embedded or not target.has_role("other_tenant"):
+        return
+    cleaner = make_client(target, "other_tenant", transport=harness.transport)
+    for name in names:
+        created = created_in(name, exchange_recorder.exchanges)
+        if created.manifests or created.tags or created.blobs:
+            harness.cleanup.append(clean_repository(cleaner, created))
+
+
+@pytest.fixture
+def embedded_admin(harness: Any) -> Iterator[Any]:
+    """The embedded reference server's admin API (`keelhaul admin`'s code path), for credentials
+    only an operator can make: skipped against any other target."""
+    if not harness.target.embedded or harness.target.data_dir is None:
+        pytest.skip(EMBEDDED_ONLY)
+    from keelhaul.reference_server.ghcr.admin import Admin
+
+    admin = Admin(Path(harness.target.data_dir))
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def server_signing_key(harness: Any) -> Any:
+    """The embedded server's token-signing key, to mint tokens that are genuine but wrong (expired,
+    wrong audience, ...): a check of the verifier's rules, not of its signature check."""
+    if not harness.target.embedded or harness.target.data_dir is None:
+        pytest.skip(EMBEDDED_ONLY)
+    from cryptography.hazmat.primitives import serialization
+
+    path = Path(harness.target.data_dir) / "token-signing-key.pem"
+    if not path.is_file():
+        pytest.skip(f"the embedded server keeps no signing key at {path}")
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)

@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_data
-import bench_servers
 import curl_http
 from keelhaul.load.sizes import format_size, parse_size
 from load_sink import READY_PREFIX
@@ -36,7 +36,38 @@ LOCUSTFILE = REPO / "load" / "locustfile.py"
 RATIO_GOAL = 0.5
 RSS_GOAL = 200 * 10**6
 MB = 10**6
-SAMPLE_SECONDS = 0.2
+# Sampling reads two /proc files per process, nothing else: walking all of /proc (as a process-tree
+# monitor does) costs enough CPU on a small shared machine to slow the generator it measures.
+SAMPLE_SECONDS = 0.5
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of all waited-for child processes (the curl runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The process's lifetime peak RSS (VmHWM), so sampling cannot miss a short peak."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def start_sink() -> tuple[subprocess.Popen[str], str]:
@@ -56,9 +87,9 @@ def curl_phase(url: str, layer_size: int, chunk_size: int, layers: int, workdir:
     blob = bench_data.write_blob_file(workdir / "layer", layer_size, seed=1)
     chunks = bench_data.split_into_chunks(blob, chunk_size, workdir / "chunks")
     blob.path.unlink()
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), children_cpu_seconds()
     seconds = sum(curl_http.push_chunked(url, f"bench/curl{n}", chunks, blob.digest) for n in range(layers))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, children_cpu_seconds() - cpu_before
     for chunk in chunks:
         chunk.unlink()
     total = layer_size * layers
@@ -67,6 +98,7 @@ def curl_phase(url: str, layer_size: int, chunk_size: int, layers: int, workdir:
         "request_seconds": seconds,
         "mb_per_s": total / MB / seconds,
         "wall_mb_per_s": total / MB / wall,
+        "cpu_seconds_per_gb": cpu / (total / 10**9),  # every curl process, start-up included
     }
 
 
@@ -112,9 +144,8 @@ def generator_phase(
     peak_rss = 0
     samples: list[tuple[float, float, float]] = []  # (epoch, generator CPU s, sink CPU s)
     while process.poll() is None:
-        peak_rss = max(peak_rss, bench_servers.tree_rss_bytes(process.pid))
-        cpu = bench_servers.tree_cpu_seconds(process.pid)
-        samples.append((time.time(), cpu, bench_servers.tree_cpu_seconds(sink_pid)))
+        peak_rss = max(peak_rss, peak_rss_bytes(process.pid))
+        samples.append((time.time(), cpu_seconds(process.pid), cpu_seconds(sink_pid)))
         time.sleep(SAMPLE_SECONDS)
     wall = time.perf_counter() - started
     summary_path = report_dir / "summary.json"
@@ -168,6 +199,12 @@ def verdict(curl: dict | None, generator: dict) -> list[str]:
             f"ratio generator/curl: {ratio:.2f} (goal >= {RATIO_GOAL}) "
             f"{'OK' if ratio >= RATIO_GOAL else 'BELOW GOAL'}"
         )
+        if generator["mb_per_s"] and generator["cpu_share"]:
+            generator_cost = generator["cpu_share"] / generator["mb_per_s"] * 1000
+            lines.append(
+                f"CPU per GB: curl {curl['cpu_seconds_per_gb']:.2f} s, generator {generator_cost:.2f} s "
+                f"(does not depend on what else the machine runs; curl hashes nothing)"
+            )
     lines.append(
         f"generator peak RSS: {generator['peak_rss_bytes'] / MB:.0f} MB (goal < {RSS_GOAL / MB:.0f} MB) "
         f"{'OK' if generator['peak_rss_bytes'] < RSS_GOAL else 'ABOVE GOAL'}"

@@ -91,9 +91,9 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
+    validate(args)
     if args.smoke:
         return run_smoke(args)
-    validate(args)
     run_id = args.run_id or new_run_id()
     report_dir = Path(args.report_dir) / run_id if args.headless else None
     with target_url(args) as (url, profile):
@@ -119,6 +119,8 @@ def validate(args: argparse.Namespace) -> None:
         raise UsageError("--master-host only makes sense with --worker")
     if args.worker and (args.target or args.host):
         raise UsageError("a --worker takes its target from the master; drop --target/--host")
+    if args.smoke and (args.master or args.worker or args.processes is not None):
+        raise UsageError("--smoke starts its own master and two workers; drop --master/--worker/--processes")
     if args.expect_workers < 1:
         raise UsageError("--expect-workers must be at least 1")
     parse_size(args.layer_size, what="--layer-size")

@@ -44,8 +44,7 @@ def push_blob(
     HEAD, record it. Returns the record, or None when the upload failed (already reported)."""
     run = user.run
     repository = repository or user.repository
-    number = run.next_number()
-    blob = GeneratedBlob(size, seed=run.content_seed(repository, number))
+    blob = user.layers.take(size, repository, lambda repo: run.content_seed(repo, run.next_number()))
     name = f"{label} {format_size(size)}" + (f" in {format_size(chunk_size)} chunks" if chunk_size else "")
     started = time.perf_counter()
     try:

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 import gevent
-from keelhaul.load import webui
+from keelhaul.load import scenarios, webui
 from keelhaul.load.options import add_options
 from keelhaul.load.run import load_run
 from keelhaul.load.summary import build_summary, one_line, write_reports
@@ -52,9 +52,11 @@ def _init(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
 def _test_start(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     run = load_run(environment)
     run.forget_settings()  # the web UI may have changed options since the last test
+    scenarios.forget_seeded_images(environment)
     if is_worker(environment):
         return
     run.ledger.reset()
+    run.stopping = False
     try:
         settings = run.settings
         run.profile  # noqa: B018 - fail now, with one line, rather than in every user
@@ -85,6 +87,10 @@ def graceful_quit(environment, reason: str) -> None:  # type: ignore[no-untyped-
     Locust's own paths lose data here: a headless quit gives workers 0.5 s to report, and after a
     master-initiated stop the master forgets the workers and discards their later reports. So the
     master asks each worker to stop its users itself, report, and acknowledge; then it quits."""
+    run = load_run(environment)
+    if run.stopping:
+        return  # the byte budget and --run-time both fired: one stop is enough
+    run.stopping = True
     log.info("keelhaul: %s: stopping", reason)
     runner = environment.runner
     if isinstance(runner, MasterRunner):

@@ -26,6 +26,7 @@ class LoadRun:
         self.process_tag = secrets.token_hex(3)
         self.run_time: int | None = None  # seconds, when a headless master took over --run-time
         self.stopped_workers: set[str] = set()  # workers that acknowledged a graceful stop
+        self.stopping = False  # a graceful stop is under way
 
     @cached_property
     def settings(self) -> LoadSettings:

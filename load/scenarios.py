@@ -16,22 +16,13 @@ import gevent
 from gevent.event import AsyncResult
 from keelhaul.load import flows
 from keelhaul.load.events import LocustRecorder
+from keelhaul.load.prehash import LayerQueue
 from keelhaul.load.run import LoadRun, load_run
 from keelhaul.load.target import usable_role
 from locust import User, constant, tag, task
 from locust.exception import StopUser
 
 from keelhaul.client import RegistryClient
-
-# Friendly names for `keelhaul load --scenario`; tags carry the same names.
-SCENARIOS: dict[str, str] = {
-    "chunked": "ChunkedLayerUpload",
-    "monolithic": "MonolithicUpload",
-    "pull": "PullStorm",
-    "churn": "TagChurn",
-    "fleet": "CIFleet",
-    "idle": "IdleUploadProbe",
-}
 
 
 class RegistryUser(User):
@@ -46,6 +37,7 @@ class RegistryUser(User):
         self.run: LoadRun = load_run(self.environment)
         self.recorder = LocustRecorder(self.environment, self.run.ledger, self.scenario)
         self.clients: dict[str, RegistryClient] = {}
+        self.layers = LayerQueue()
         self.client = self.client_for(self.role)
         self.repository = self.run.new_repository(self.scenario)
 
@@ -102,8 +94,13 @@ class MonolithicUpload(RegistryUser):
         flows.push_blob(self, self.run.settings.monolithic_size, chunk_size=None, label="monolithic blob")
 
 
-# One seeded image per process serves every pulling user of that process.
+# One seeded image per process (and test) serves every pulling user of that process.
 _seeded: dict[int, AsyncResult] = {}
+
+
+def forget_seeded_images(environment) -> None:  # type: ignore[no-untyped-def]
+    """A new test seeds its own image (the last one may have been cleaned up)."""
+    _seeded.pop(id(environment), None)
 
 
 def seeded_image(user: RegistryUser) -> flows.SeededImage:
@@ -165,7 +162,7 @@ class TagChurn(RegistryUser):
 
 
 class CIFleet(RegistryUser):
-    """A CI runner: mostly pulls of a shared image, sometimes a push of a fresh layer, a little churn."""
+    """A CI runner: mostly pulls of a shared image, sometimes a fresh layer or a newly tagged image."""
 
     scenario = "fleet"
     wait_time = constant(0.5)

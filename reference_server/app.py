@@ -161,4 +161,8 @@ def create_app(config: ServerConfig, policy: AccessPolicy) -> web.Application:
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
     app.cleanup_ctx.append(_lifecycle)
     policy.install(app)
+    if config.defect:  # test-only mutation switch; see keelhaul.reference_server.defects
+        from keelhaul.reference_server.defects import apply_defect
+
+        apply_defect(config.defect, app, registry)
     return app

@@ -29,6 +29,9 @@ class ServerConfig:
     upload_timeout_seconds: float = DEFAULT_UPLOAD_TIMEOUT_SECONDS
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     public_url: str | None = None
+    # Test-only: one seeded defect (keelhaul.reference_server.defects) for mutation tests. Never set
+    # by default; create_app refuses unknown names.
+    defect: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -51,4 +54,6 @@ class ServerConfig:
             args.append("--no-auth")
         if self.public_url:
             args += ["--public-url", self.public_url]
+        if self.defect:
+            args += ["--inject-defect", self.defect]
         return args

@@ -39,7 +39,7 @@ class Registry:
     def open(cls, config: ServerConfig, policy: AccessPolicy) -> Registry:
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="keelhaul-io")
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="keelhaul-io")
         metadata = MetadataStore(data_dir / "registry.db")
         blobs = BlobStore(data_dir)
         uploads = UploadManager(

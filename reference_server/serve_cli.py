@@ -61,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="base URL clients use (token realm), e.g. http://registry.example:5000",
     )
+    parser.add_argument(  # test-only: mutation tests of the conformance suite (tests/mutation)
+        "--inject-defect", default=None, metavar="NAME", help=argparse.SUPPRESS
+    )
     parser.set_defaults(run=run)
 
 
@@ -86,6 +89,19 @@ def _positive(value: str, flag: str, kind: type = int) -> int | float:
     return number
 
 
+def _defect_name(name: str | None) -> str | None:
+    """A known seeded-defect name (test-only switch), or a one-line UsageError."""
+    if name is None:
+        return None
+    from keelhaul.reference_server.defects import UnknownDefect, check_name
+
+    try:
+        check_name(name)
+    except UnknownDefect as error:
+        raise UsageError(f"--inject-defect: {error}") from None
+    return name
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     host, port = parse_listen(args.listen)
     public_url = args.public_url
@@ -100,6 +116,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         upload_timeout_seconds=float(_positive(args.upload_timeout, "--upload-timeout", float)),
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
+        defect=_defect_name(getattr(args, "inject_defect", None)),
     )
 
 
@@ -134,7 +151,8 @@ async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
             ) from None
         url = _format_url(config.listen_host, bound_port(runner))
         auth = "ghcr.io model" if config.auth else "off (--no-auth)"
-        print(f"{READY_PREFIX}{url} (data: {config.data_dir}, auth: {auth})", flush=True)
+        defective = f", DEFECTIVE: {config.defect}" if config.defect else ""
+        print(f"{READY_PREFIX}{url} (data: {config.data_dir}, auth: {auth}{defective})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

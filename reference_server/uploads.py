@@ -47,6 +47,8 @@ class ByteStream(Protocol):
 
     async def readchunk(self) -> tuple[bytes, bool]: ...
 
+    def at_eof(self) -> bool: ...
+
 
 def parse_content_range(value: str) -> tuple[int, int]:
     """`<start>-<end>` (inclusive). Malformed → 400 BLOB_UPLOAD_INVALID; end < start → 416."""
@@ -115,10 +117,14 @@ def _write_all(fd: int, pieces: list[bytes]) -> None:
                 view = view[os.write(fd, view) :]
 
 
-def _append_and_hash(fd: int, hasher: hashlib._Hash, pieces: list[bytes]) -> None:
-    _write_all(fd, pieces)
+def _hash_pieces(hasher: hashlib._Hash, pieces: list[bytes]) -> None:
     for piece in pieces:
         hasher.update(piece)
+
+
+def _append_and_hash(fd: int, hasher: hashlib._Hash, pieces: list[bytes]) -> None:
+    _write_all(fd, pieces)
+    _hash_pieces(hasher, pieces)
 
 
 def _hash_file(path: Path, algorithm: str, limit: int | None = None) -> tuple[hashlib._Hash, int]:
@@ -162,7 +168,7 @@ async def receive_body(
     worker writes and hashes one batch of pieces, this coroutine collects the next from the
     socket. Pieces are never joined: copying big buffers costs more than the hashing."""
     loop = asyncio.get_running_loop()
-    pending: concurrent.futures.Future | None = None
+    pending: list[concurrent.futures.Future] = []
     pieces: list[bytes] = []
     buffered = 0
     total = 0
@@ -173,29 +179,33 @@ async def receive_body(
             now = loop.time()
             if now >= hard_stop:
                 raise UploadDeadlinePassed
+            session_ends_first = hard_stop <= now + idle_seconds
             try:
                 async with asyncio.timeout_at(min(now + idle_seconds, hard_stop)):
                     chunk, end_of_http_chunk = await body.readchunk()
             except TimeoutError:
-                raise (UploadDeadlinePassed if loop.time() >= hard_stop else UploadStalled) from None
+                raise (UploadDeadlinePassed if session_ends_first else UploadStalled) from None
             if not chunk:
-                if end_of_http_chunk:
+                if end_of_http_chunk and not body.at_eof():
                     continue  # an empty marker at a chunked-encoding boundary, not the end
-                break
+                break  # (aiohttp's shared empty payload answers (b"", True) once drained)
             total += len(chunk)
             if total > room:
                 raise UploadTooLarge
             pieces.append(chunk)
             buffered += len(chunk)
             if buffered >= BUFFER_BYTES:
-                if pending is not None:
-                    await asyncio.wrap_future(pending, loop=loop)
-                pending = executor.submit(_append_and_hash, fd, hasher, pieces)
+                if pending:
+                    await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in pending))
+                pending = [
+                    executor.submit(_write_all, fd, pieces),
+                    executor.submit(_hash_pieces, hasher, pieces),
+                ]
                 pieces = []
                 buffered = 0
-        if pending is not None:
-            await asyncio.wrap_future(pending, loop=loop)
-            pending = None
+        if pending:
+            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in pending))
+            pending = []
         if pieces:
             if buffered < 256 * 1024:
                 _append_and_hash(fd, hasher, pieces)
@@ -203,10 +213,10 @@ async def receive_body(
                 await loop.run_in_executor(executor, _append_and_hash, fd, hasher, pieces)
         return total
     finally:
-        if pending is not None:
-            # An error or cancellation while the worker still writes: let it finish before anyone
+        if pending:
+            # An error or cancellation while the workers still write: let them finish before anyone
             # truncates the file, so no write lands after the rollback.
-            concurrent.futures.wait([pending])
+            concurrent.futures.wait(pending)
 
 
 class UploadManager:
@@ -279,7 +289,12 @@ class UploadManager:
             raise self._expired(upload_id)
         if row.state != "open" and not allow_done:
             raise unknown
-        return Session(row.id, row.repository, row.started_at, self._path(upload_id), row.state, row.digest)
+        path = self._path(upload_id)
+        if row.state == "open" and not path.exists():
+            # A crash between deleting the file and the row (or a tampered data folder).
+            self.discard(upload_id)
+            raise unknown
+        return Session(row.id, row.repository, row.started_at, path, row.state, row.digest)
 
     def offset(self, session: Session) -> int:
         state = self._hash_states.get(session.id)

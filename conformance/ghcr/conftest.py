@@ -38,16 +38,22 @@ def shared_private(session_repo: Callable[[], tuple[str, RegistryClient]]) -> tu
     return repo, image
 
 
+@pytest.fixture(scope="session")
+def tenant_namer(harness: Any, target: Any) -> RepoNamer:
+    """Names in the other tenant's namespace, unique within the run."""
+    return RepoNamer(target.role("other_tenant").namespace, f"{harness.run_id}-t")
+
+
 @pytest.fixture
-def tenant_repo(harness: Any, target: Any, exchange_recorder: ExchangeRecorder) -> Iterator[Callable[[], str]]:
-    """`tenant_repo()`: a fresh `<other tenant's namespace>/keelhaul-<run-id>-<n>` name; what the
+def tenant_repo(
+    harness: Any, target: Any, tenant_namer: RepoNamer, exchange_recorder: ExchangeRecorder
+) -> Iterator[Callable[[], str]]:
+    """`tenant_repo()`: a fresh `<other tenant's namespace>/keelhaul-<run-id>-t-<n>` name; what the
     check pushed there is deleted afterwards with the other tenant's own credentials."""
-    namespace = target.role("other_tenant").namespace
-    namer = RepoNamer(namespace, f"{harness.run_id}-t")
     names: list[str] = []
 
     def factory() -> str:
-        names.append(namer.next())
+        names.append(tenant_namer.next())
         return names[-1]
 
     yield factory

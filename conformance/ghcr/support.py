@@ -17,8 +17,8 @@ from keelhaul.conformance.oci.expect import check_answer, error_codes, fail, got
 from keelhaul.conformance.oci.schemas import schema_errors
 
 from keelhaul.client import RegistryClient
-from keelhaul.client.images import Image, ImageIndex, push_image
-from keelhaul.client.uploads import push_blob
+from keelhaul.client.images import Image, ImageIndex, PushError, push_image
+from keelhaul.client.uploads import UploadError, push_blob
 
 SOURCE = "org.opencontainers.image.source"
 DESCRIPTION = "org.opencontainers.image.description"
@@ -41,7 +41,13 @@ def expect_refused(
     response: httpx.Response,
     requirement: str,
     statuses: Iterable[int] = REFUSED,
-    codes: Iterable[str] | None = ("UNAUTHORIZED", "DENIED", "NAME_UNKNOWN", "BLOB_UNKNOWN", "MANIFEST_UNKNOWN"),
+    codes: Iterable[str] | None = (
+        "UNAUTHORIZED",
+        "DENIED",
+        "NAME_UNKNOWN",
+        "BLOB_UNKNOWN",
+        "MANIFEST_UNKNOWN",
+    ),
 ) -> None:
     """A refusal: one of `statuses`, a well-formed OCI error when the body is JSON, never a 2xx/5xx."""
     allowed = sorted(set(statuses))
@@ -180,8 +186,12 @@ def forged_tokens(shape: TokenShape) -> dict[str, str]:
     kid_header = {"kid": kid} if kid else {}
     key = _foreign_key()
     claims = shape.claims
-    expired = {**claims, "iat": int(time.time()) - 7200, "nbf": int(time.time()) - 7200,
-               "exp": int(time.time()) - 3600}
+    expired = {
+        **claims,
+        "iat": int(time.time()) - 7200,
+        "nbf": int(time.time()) - 7200,
+        "exp": int(time.time()) - 3600,
+    }
     parts = shape.genuine.split(".")
     tampered = shape.genuine + "x"
     if len(parts) == 3:  # keep the genuine signature, widen the claims
@@ -192,10 +202,13 @@ def forged_tokens(shape: TokenShape) -> dict[str, str]:
         "jwk-header-foreign-key": jwt.encode(
             claims, key, algorithm="ES256", headers={**kid_header, "jwk": _public_jwk(key)}
         ),
-        "hs256-guessed-secret": jwt.encode(claims, "keelhaul-guess", algorithm="HS256", headers=kid_header),
+        "hs256-guessed-secret": jwt.encode(
+            claims, "keelhaul-guessed-hmac-secret-for-hs256", algorithm="HS256", headers=kid_header
+        ),
         "claims-swapped-signature-kept": tampered,
         "expired-foreign-key": jwt.encode(expired, key, algorithm="ES256", headers=kid_header),
         "megabyte-of-dots": "." * (1 << 20),
+        "sixty-kb-of-dots": "." * 60_000,  # under common header limits: reaches the token parser
         "empty-segments": "..",
     }
 
@@ -243,8 +256,11 @@ class Rest:
         """`orgs` or `users`: which of GitHub's paths serves the namespace (asked once per run)."""
         key = (self.profile.url, namespace)
         if key not in _OWNER_SECTIONS:
-            answer = self.call("admin" if self.profile.has_role("admin") else "writer", "GET",
-                               f"/orgs/{namespace}/packages?package_type=container&per_page=1")
+            answer = self.call(
+                "admin" if self.profile.has_role("admin") else "writer",
+                "GET",
+                f"/orgs/{namespace}/packages?package_type=container&per_page=1",
+            )
             _OWNER_SECTIONS[key] = "orgs" if answer.status_code == 200 else "users"
         return _OWNER_SECTIONS[key]
 
@@ -258,7 +274,7 @@ class Rest:
     def package(self, role: str, repo: str, requirement: str) -> dict[str, Any]:
         """GET the package as `role`: 200 and a body valid against GitHub's package schema."""
         answer = self.call(role, "GET", self.package_path(repo))
-        expect_allowed(answer, [200], f"{requirement}: GET {self.package_path(repo)} as {role}")
+        expect_rest_status(answer, [200], f"{requirement}: GET {self.package_path(repo)} as {role}")
         document = json_body(answer, requirement)
         expect_schema(document, PACKAGE_SCHEMA, f"{requirement}: a package in GitHub's shape", answer)
         return document
@@ -266,7 +282,7 @@ class Rest:
     def versions(self, role: str, repo: str, requirement: str, state: str = "active") -> list[dict[str, Any]]:
         path = f"{self.package_path(repo)}/versions?per_page=100&state={state}"
         answer = self.call(role, "GET", path)
-        expect_allowed(answer, [200], f"{requirement}: GET {path} as {role}")
+        expect_rest_status(answer, [200], f"{requirement}: GET {path} as {role}")
         document = json_body(answer, requirement)
         if not isinstance(document, list):
             fail(requirement, answer, "a JSON array of versions", got(answer))
@@ -282,23 +298,41 @@ class Rest:
         raise AssertionError  # unreachable
 
 
+def expect_rest_status(response: httpx.Response, statuses: Iterable[int], requirement: str) -> None:
+    """A REST API answer: one of `statuses` (GitHub's bodies are not OCI errors, so only the status and
+    never a 5xx are judged here)."""
+    allowed = sorted(set(statuses))
+    if response.status_code not in allowed:
+        fail(requirement, response, " or ".join(map(str, allowed)))
+
+
 def expect_github_error(response: httpx.Response, statuses: Iterable[int], requirement: str) -> None:
-    expect_allowed(response, statuses, requirement)
+    expect_rest_status(response, statuses, requirement)
     if response.content:
-        expect_schema(json_body(response, requirement), GITHUB_ERROR_SCHEMA,
-                      f"{requirement}: a GitHub error body", response)
+        expect_schema(
+            json_body(response, requirement),
+            GITHUB_ERROR_SCHEMA,
+            f"{requirement}: a GitHub error body",
+            response,
+        )
 
 
 # ---- images ------------------------------------------------------------------------------------------
 def push(client: RegistryClient, repo: str, tag: str | None, image: Image | ImageIndex) -> httpx.Response:
     """Push blobs (and child manifests) with the shared client, then the manifest; return the manifest
-    PUT's answer (its status and Warning headers are what label checks look at)."""
-    if isinstance(image, ImageIndex):
-        for child in image.children:
-            push_image(client, repo, None, child)
-    else:
-        for blob in image.blobs:
-            push_blob(client, repo, blob.body if hasattr(blob, "body") else blob.source)
+    PUT's answer (its status and Warning headers are what label checks look at). A refused blob
+    upload or child manifest returns that refusal instead, so refusal checks can judge it."""
+    try:
+        if isinstance(image, ImageIndex):
+            for child in image.children:
+                push_image(client, repo, None, child)
+        else:
+            for blob in image.blobs:
+                push_blob(client, repo, blob.body if hasattr(blob, "body") else blob.source)
+    except UploadError as error:
+        return error.result.response
+    except PushError as error:
+        return error.response
     manifest = image.manifest
     return client.put_manifest(repo, tag or manifest.digest, manifest.body, manifest.media_type)
 
@@ -325,3 +359,20 @@ def page_text(html: str) -> str:
     import html as html_module
 
     return html_module.unescape(_TAG_RE.sub(" ", html))
+
+
+def set_visibility(rest: Rest, repo: str, visibility: str, requirement: str) -> None:
+    """Change a package's visibility through the API (`PATCH {"visibility": …}`: GitHub offers it only in
+    its web UI). A target without that endpoint skips the check that needs it, saying so."""
+    import pytest
+
+    answer = rest.call("admin", "PATCH", rest.package_path(repo), body={"visibility": visibility})
+    if (
+        answer.status_code in (404, 405, 501)
+        and rest.call("admin", "GET", rest.package_path(repo)).is_success
+    ):
+        pytest.skip(
+            f"the target cannot change a package's visibility through its API (PATCH -> "
+            f"{answer.status_code}); set it by hand to run this check"
+        )
+    expect_rest_status(answer, [200, 204], f"{requirement}: PATCH visibility {visibility!r} as admin")

@@ -28,6 +28,8 @@ from keelhaul.cli import build_parser, main
         (["--scenario", "chunked", "bogus"], "unknown scenario 'bogus'"),
         (["--target", "/nonexistent/profile.toml"], "no such profile file"),
         (["--run-id", "Bad-Id"], "--run-id must be lower-case letters and digits only"),
+        (["--smoke", "--layer-size", "huge"], "--layer-size: cannot read 'huge'"),
+        (["--smoke", "--processes", "2"], "--smoke starts its own master and two workers"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(

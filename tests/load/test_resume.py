@@ -8,10 +8,11 @@ from types import SimpleNamespace
 import httpx
 from keelhaul.load import flows
 from keelhaul.load.events import LocustRecorder
+from keelhaul.load.prehash import LayerQueue
 from keelhaul.load.run import LoadRun
 from locust.event import Events
 
-from keelhaul.client import RegistryClient
+from keelhaul.client import GeneratedBlob, RegistryClient
 
 from .conftest import make_environment
 
@@ -48,12 +49,15 @@ def test_dropped_connection_resumes_and_is_counted(registry_url: str) -> None:
             environment=environment,
             scenario="chunked",
             repository="keelhaul-resume-1",
+            layers=LayerQueue(),
         )
-        record = flows.push_blob(user, 5 << 20, chunk_size=1 << 20, label="chunked layer")  # type: ignore[arg-type]
+        record = flows.push_blob(user, 9 << 20, chunk_size=1 << 20, label="chunked layer")  # type: ignore[arg-type]
     assert record is not None and record.resumes == 1 and run.ledger.uploads == [record]
     failures = [(e["request_type"], e["name"], str(e["exception"])) for e in fired if e["exception"]]
     assert failures == [("PATCH", "blob upload chunk", "RemoteProtocolError")]
     names = [(e["request_type"], e["name"]) for e in fired]
     assert ("GET", "blob upload status") in names  # where is the server? its Range says
-    assert names[-1] == ("UPLOAD", "chunked layer 5MiB in 1MiB chunks")
-    assert names.count(("PATCH", "blob upload chunk")) == 6  # 5 chunks + the dropped one
+    assert names[-1] == ("UPLOAD", "chunked layer 9MiB in 1MiB chunks")
+    assert names.count(("PATCH", "blob upload chunk")) == 10  # 9 chunks + the dropped one
+    # 9 MiB is hashed ahead in a thread (prehash): the digest the target accepted is the content's
+    assert record.digest == GeneratedBlob(9 << 20, seed=run.content_seed("keelhaul-resume-1", 1)).digest

@@ -32,6 +32,8 @@ class RecordingPolicy:
 
     def authorize(self, request: web.Request, principal: Principal, repository: str, action: Action) -> None:
         self.calls.append((request.method, repository, str(action)))
+        if repository == "seam/boom":
+            raise RuntimeError("a bug in the policy")
         if (repository, action) in self.refuse:
             raise OCIError(
                 ErrorCode.UNAUTHORIZED,
@@ -188,3 +190,11 @@ def test_policy_routes_are_installed_and_keep_their_responses(
     http, _ = pol
     assert http.get("/policy-route").text == "policy route"
     assert http.get("/not-a-route").status_code == 404
+
+
+def test_unexpected_exception_is_a_500_with_an_oci_body(pol: tuple[httpx.Client, RecordingPolicy]) -> None:
+    http, _ = pol
+    response = http.get("/v2/seam/boom/tags/list")
+    body = assert_oci_error(response, 500, "UNSUPPORTED")
+    assert "a bug in the policy" not in response.text and "Traceback" not in response.text
+    assert body["errors"][0]["message"] == "internal server error"

@@ -365,3 +365,65 @@ def test_stalled_body_is_dropped_and_the_session_kept(make_registry: Callable[..
         response = http.patch(location, content=_slow_body(2, 0.8), headers=OCTET)
         assert_oci_error(response, 408, "BLOB_UPLOAD_INVALID")
         assert http.get(location).headers["Range"] == "0-3"  # the stalled chunk left nothing behind
+
+
+def test_empty_bodies_repeated_on_one_connection(http: httpx.Client, repo: str) -> None:
+    """aiohttp shares one empty-payload object between requests; the second empty body must still end."""
+    empty = sha256(b"")
+    for name in (repo, repo + "-2", repo + "-3"):
+        response = http.post(f"/v2/{name}/blobs/uploads/?digest={empty}", content=b"", headers=OCTET)
+        assert response.status_code == 201
+        location = _start(http, name)
+        assert http.patch(location, content=b"", headers=OCTET).status_code == 202
+        assert http.put(f"{location}?digest={empty}", content=b"", headers=OCTET).status_code == 201
+
+
+def test_sweep_removes_expired_sessions_and_their_files(make_registry: Callable[..., EmbeddedServer]) -> None:
+    server = make_registry(upload_timeout_seconds=0.5)
+    uploads = server.app[REGISTRY_KEY].uploads
+    with httpx.Client(base_url=server.url) as http:
+        location = _start(http, "sweep/a")
+        assert _patch(http, location, b"data", start=0).status_code == 202
+    upload_id = location.rsplit("/", 1)[1]
+    assert (uploads.dir / upload_id).exists()
+    time.sleep(0.6)
+    assert uploads.sweep_expired() == 1
+    assert not (uploads.dir / upload_id).exists()
+    assert uploads.metadata.get_upload(upload_id) is None
+
+
+def test_client_disconnect_mid_chunk_appends_nothing(
+    http: httpx.Client, registry_url: str, repo: str
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    location = _start(http, repo)
+    assert _patch(http, location, b"0123456789", start=0).status_code == 202
+    parts = urlsplit(registry_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"PATCH {location} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Range: 10-1009\r\nContent-Length: 1000\r\n\r\n".encode()
+            + b"x" * 500
+        )
+        time.sleep(0.3)
+    deadline = time.time() + 5
+    while time.time() < deadline and http.get(location).headers["Range"] != "0-9":
+        time.sleep(0.05)
+    assert http.get(location).headers["Range"] == "0-9"
+    assert _patch(http, location, b"abc", start=10).headers["Range"] == "0-12"
+    data = b"0123456789abc"
+    assert http.put(f"{location}?digest={sha256(data)}").status_code == 201
+
+
+def test_session_whose_file_vanished_is_unknown_not_a_500(
+    make_registry: Callable[..., EmbeddedServer],
+) -> None:
+    server = make_registry()
+    uploads = server.app[REGISTRY_KEY].uploads
+    with httpx.Client(base_url=server.url) as http:
+        location = _start(http, "vanish/a")
+        (uploads.dir / location.rsplit("/", 1)[1]).unlink()
+        assert_oci_error(http.patch(location, content=b"x", headers=OCTET), 404, "BLOB_UPLOAD_UNKNOWN")
+        assert_oci_error(http.get(location), 404, "BLOB_UPLOAD_UNKNOWN")

@@ -82,7 +82,6 @@ class RegistryModel(RuleBasedStateMachine):
     @rule(index=repo_index, data=blob_data)
     def push_single_post(self, index: int, data: bytes) -> None:
         repo = self.repo(index)
-        print("SP", repo, len(data), data[:40], flush=True)
         result = self.client.upload_single_post(repo, data)
         self._stored(repo, data, result.response.status_code if result.response else None)
 
@@ -112,14 +111,18 @@ class RegistryModel(RuleBasedStateMachine):
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": config, "size": len(self.blobs[repo][config])},
-            "layers": [{"mediaType": LAYER_TYPE, "digest": d, "size": len(self.blobs[repo][d])} for d in chosen],
+            "layers": [
+                {"mediaType": LAYER_TYPE, "digest": d, "size": len(self.blobs[repo][d])} for d in chosen
+            ],
             "annotations": {"nonce": uuid.uuid4().hex[: data.draw(st.integers(0, 8))]},
         }
         body = json.dumps(document, indent=data.draw(st.sampled_from([None, 1, 3]))).encode()
         digest = digest_of(body)
         if by_digest:
             response = self.client.request(
-                "PUT", f"/v2/{repo}/manifests/{digest}?tag={tag}", headers={"Content-Type": OCI_MANIFEST},
+                "PUT",
+                f"/v2/{repo}/manifests/{digest}?tag={tag}",
+                headers={"Content-Type": OCI_MANIFEST},
                 content=body,
             )
         else:

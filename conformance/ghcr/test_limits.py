@@ -1,0 +1,292 @@
+"""LIM-1…3 (GHCR §"Solución de problemas"): the layer size limit, the upload expiry and the manifest size
+limit, at the values the profile declares. Layers are generated while they stream
+(keelhaul.client.content.GeneratedBlob: nothing held in memory or on disk).
+
+The embedded server runs with small limits (8 MiB, 3 s) so these run in seconds; against a target that
+declares large ones (ghcr.io: 10 GB, 600 s) only the `slow` variants run them (--run-slow)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from keelhaul.conformance.ghcr.support import expect_refused, push
+from keelhaul.conformance.oci.expect import expect_error, expect_manifest, expect_status, fail
+
+from keelhaul.client import GeneratedBlob, digest_of
+from keelhaul.client.images import Built, Image, encode_json, oci_manifest, sample_image
+from keelhaul.client.uploads import location_of
+
+FAST_LAYER_BYTES = 64 << 20  # a declared layer limit above this is only tried by the slow variant
+FAST_EXPIRY_SECONDS = 30
+CHUNK = 4 << 20
+SIZE_CODES = ("SIZE_INVALID", "BLOB_UPLOAD_INVALID", "DENIED")
+EXPIRY_MARGIN = 1.0  # seconds past the declared expiry before the session must be gone
+
+
+def _fast_or_skip(value: int, bound: int, what: str) -> None:
+    if value > bound:
+        pytest.skip(f"declared {what} {value} is real-size: its slow variant runs it (--run-slow)")
+
+
+# ---- LIM-1 --------------------------------------------------------------------------------------------
+UPLOADS = {
+    "monolithic": lambda client, repo, blob: client.upload_monolithic(repo, blob),
+    "chunked": lambda client, repo, blob: client.upload_chunked(repo, blob, CHUNK, keep_responses=False),
+    "streamed": lambda client, repo, blob: client.upload_streamed(repo, blob, chunked_encoding=True),
+}
+
+
+def _over_the_limit(client, new_repo, target, how):
+    limit = target.limits.max_layer_bytes
+    repo = new_repo()
+    blob = GeneratedBlob(limit + 1, seed=f"lim1-over-{how}-{repo}")
+    result = UPLOADS[how](client, repo, blob)
+    answer = result.response
+    if answer.status_code == 201:
+        fail(
+            f"LIM-1: a layer of {limit + 1} bytes (limit {limit}) MUST be refused",
+            answer,
+            "413 or 400 SIZE_INVALID",
+        )
+    expect_error(
+        answer,
+        [400, 413],
+        SIZE_CODES,
+        f"LIM-1: a {how} layer just over {limit} bytes is refused with a clear error",
+    )
+    expect_refused(
+        client.head_blob(repo, blob.digest), "LIM-1: no partial blob is kept", (404,), ("BLOB_UNKNOWN",)
+    )
+    if result.location:
+        status = client.request("GET", result.location)
+        if status.status_code == 204:
+            end = int((status.headers.get("range") or "0-0").rpartition("-")[2] or 0)
+            if end >= limit:
+                fail(
+                    "LIM-1: the refused upload keeps no data past the limit",
+                    status,
+                    f"Range below {limit}",
+                    status.headers.get("range"),
+                )
+        else:
+            expect_error(status, [404], ("BLOB_UPLOAD_UNKNOWN",), "LIM-1: the refused upload session is gone")
+
+
+@pytest.mark.req("LIM-1")
+@pytest.mark.needs(limit="max_layer_bytes")
+@pytest.mark.parametrize("how", list(UPLOADS))
+def test_layer_over_the_limit_refused(client, new_repo, target, how):
+    """LIM-1: a layer one byte over the declared limit is refused with a clear error (413/SIZE_INVALID),
+    and no partial blob is kept."""
+    _fast_or_skip(target.limits.max_layer_bytes, FAST_LAYER_BYTES, "max_layer_bytes")
+    _over_the_limit(client, new_repo, target, how)
+
+
+@pytest.mark.req("LIM-1")
+@pytest.mark.needs(limit="max_layer_bytes")
+def test_layer_at_the_limit_accepted(client, new_repo, target):
+    """LIM-1: a layer of exactly the declared limit is accepted and pulls back with its digest."""
+    limit = target.limits.max_layer_bytes
+    _fast_or_skip(limit, FAST_LAYER_BYTES, "max_layer_bytes")
+    _at_the_limit(client, new_repo, limit)
+
+
+def _at_the_limit(client, new_repo, limit):
+    repo = new_repo()
+    blob = GeneratedBlob(limit, seed=f"lim1-at-{repo}")
+    result = client.upload_chunked(repo, blob, min(CHUNK * 16, limit), keep_responses=False)
+    expect_status(result.response, 201, f"LIM-1: a layer of exactly {limit} bytes is accepted")
+    head = client.head_blob(repo, blob.digest)
+    expect_status(head, 200, "LIM-1: the layer at the limit is stored")
+    if head.headers.get("content-length") != str(limit):
+        fail("LIM-1: its size", head, f"Content-Length {limit}", head.headers.get("content-length"))
+
+
+@pytest.mark.req("LIM-1")
+@pytest.mark.slow
+@pytest.mark.needs(limit="max_layer_bytes")
+def test_real_size_layer_over_the_limit_refused(client, new_repo, target):
+    """LIM-1 (real size): a chunked layer one byte over the declared limit (10 GB on ghcr.io) is refused."""
+    _over_the_limit(client, new_repo, target, "chunked")
+
+
+@pytest.mark.req("LIM-1")
+@pytest.mark.slow
+@pytest.mark.needs(limit="max_layer_bytes")
+def test_real_size_layer_at_the_limit_accepted(client, new_repo, target):
+    """LIM-1 (real size): a layer of exactly the declared limit (10 GB on ghcr.io) is accepted."""
+    _at_the_limit(client, new_repo, target.limits.max_layer_bytes)
+
+
+# ---- LIM-2 --------------------------------------------------------------------------------------------
+def _open(client, repo, data: bytes) -> str:
+    started = client.request("POST", f"/v2/{repo}/blobs/uploads/")
+    expect_status(started, 202, "LIM-2: an upload session opens")
+    location = location_of(started)
+    first = client.request(
+        "PATCH",
+        location,
+        content=data,
+        headers={"Content-Type": "application/octet-stream", "Content-Range": f"0-{len(data) - 1}"},
+    )
+    expect_status(first, 202, "LIM-2: the first chunk is accepted")
+    return location_of(first) or location
+
+
+def _expect_expired(client, repo, location, data, requirement):
+    """Gone: status and further chunks answer 404 BLOB_UPLOAD_UNKNOWN and finishing stores nothing."""
+    expect_error(client.request("GET", location), [404], ("BLOB_UPLOAD_UNKNOWN",), f"{requirement} (status)")
+    more = b"keelhaul: after the expiry"
+    late = client.request(
+        "PATCH",
+        location,
+        content=more,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{len(data)}-{len(data) + len(more) - 1}",
+        },
+    )
+    expect_error(late, [404], ("BLOB_UPLOAD_UNKNOWN",), f"{requirement} (a late chunk)")
+    whole = data + more
+    finish = client.request("PUT", f"{location}{'&' if '?' in location else '?'}digest={digest_of(whole)}")
+    expect_error(finish, [404], ("BLOB_UPLOAD_UNKNOWN",), f"{requirement} (finishing)")
+    expect_refused(client.head_blob(repo, digest_of(data)), f"{requirement}: its data is gone", (404,), None)
+
+
+def _expiry_check(client, new_repo, target):
+    expiry = target.limits.upload_expiry_seconds
+    from_start = (target.limits.upload_expiry_from or "start") == "start"
+    repo = new_repo()
+    idle_data, busy_data = b"keelhaul: idle session", b"keelhaul: busy session"
+    opened = time.monotonic()
+    idle = _open(client, repo, idle_data)
+    busy = _open(client, repo, busy_data)
+    time.sleep(max(0.0, opened + expiry * 0.6 - time.monotonic()))
+    extra = b"!" * 8
+    progressed = client.request(
+        "PATCH",
+        busy,
+        content=extra,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{len(busy_data)}-{len(busy_data) + len(extra) - 1}",
+        },
+    )
+    expect_status(progressed, 202, "LIM-2: a live session takes a chunk before its expiry")
+    busy = location_of(progressed) or busy
+    busy_data += extra
+    last_activity = time.monotonic()
+    time.sleep(max(0.0, opened + expiry + EXPIRY_MARGIN - time.monotonic()))
+    _expect_expired(
+        client, repo, idle, idle_data, f"LIM-2: an idle session is gone {expiry} s after it started"
+    )
+    if from_start:
+        _expect_expired(
+            client,
+            repo,
+            busy,
+            busy_data,
+            f"LIM-2: expiry counts from the start (declared): a session that progressed is gone "
+            f"{expiry} s after it started",
+        )
+        return
+    status = client.request("GET", busy)
+    expect_status(
+        status,
+        204,
+        "LIM-2: expiry counts from the last activity (declared): a session that progressed is still open",
+    )
+    time.sleep(max(0.0, last_activity + expiry + EXPIRY_MARGIN - time.monotonic()))
+    _expect_expired(
+        client, repo, busy, busy_data, f"LIM-2: a session is gone {expiry} s after its last activity"
+    )
+
+
+@pytest.mark.req("LIM-2")
+@pytest.mark.needs(limits=("upload_expiry_seconds", "upload_expiry_from"))
+def test_upload_session_expires(client, new_repo, target):
+    """LIM-2: an upload session expires at the declared time after it started (or last progressed, as
+    declared); afterwards it answers BLOB_UPLOAD_UNKNOWN and its data is gone."""
+    _fast_or_skip(target.limits.upload_expiry_seconds, FAST_EXPIRY_SECONDS, "upload_expiry_seconds")
+    _expiry_check(client, new_repo, target)
+
+
+@pytest.mark.req("LIM-2")
+@pytest.mark.slow
+@pytest.mark.needs(limits=("upload_expiry_seconds", "upload_expiry_from"))
+def test_real_upload_session_expires(client, new_repo, target):
+    """LIM-2 (real time): the session expires after the declared time (10 minutes on ghcr.io)."""
+    _expiry_check(client, new_repo, target)
+
+
+# ---- LIM-3 --------------------------------------------------------------------------------------------
+FOUR_MB = 4_000_000
+
+
+def _manifest_of_size(base: Image, size: int) -> Built:
+    """An OCI manifest of exactly `size` bytes: `base`'s, padded with an annotation."""
+    empty = oci_manifest(base.config, base.layers, annotations={"org.keelhaul.padding": ""})
+    pad = size - empty.size
+    if pad < 0:
+        raise ValueError(f"cannot make a {size}-byte manifest: the smallest is {empty.size}")
+    document = empty.json()
+    document["annotations"]["org.keelhaul.padding"] = "k" * pad
+    built = Built.of(encode_json(document), empty.media_type)
+    assert built.size == size, (built.size, size)
+    return built
+
+
+@pytest.mark.req("LIM-3")
+@pytest.mark.needs(limit="max_manifest_bytes")
+def test_manifest_at_the_limit_accepted(client, new_repo, target):
+    """LIM-3: a manifest of the declared maximum size (at least 4 MB) is accepted and served byte-exact."""
+    limit = target.limits.max_manifest_bytes
+    if limit < FOUR_MB:
+        fail(
+            "LIM-3: manifests up to at least 4 MB are accepted",
+            None,
+            f"a declared limit >= {FOUR_MB}",
+            str(limit),
+        )
+    repo = new_repo()
+    base = sample_image(f"lim3-{repo}", layers=1)
+    expect_status(push(client, repo, "base", base), 201, "LIM-3: setup push")
+    manifest = _manifest_of_size(base, limit)
+    answer = client.put_manifest(repo, "big", manifest.body, manifest.media_type)
+    expect_status(answer, 201, f"LIM-3: a {limit}-byte manifest MUST be accepted")
+    expect_manifest(
+        client.get_manifest(repo, "big"),
+        manifest,
+        "LIM-3: the big manifest is served byte-exact",
+        validate=False,
+    )
+
+
+@pytest.mark.req("LIM-3")
+@pytest.mark.needs(limit="max_manifest_bytes")
+def test_manifest_over_the_limit_refused(client, new_repo, target):
+    """LIM-3: a manifest one byte over the declared limit gets 413 or MANIFEST_INVALID, and is not stored."""
+    limit = target.limits.max_manifest_bytes
+    repo = new_repo()
+    base = sample_image(f"lim3-over-{repo}", layers=1)
+    expect_status(push(client, repo, "base", base), 201, "LIM-3: setup push")
+    manifest = _manifest_of_size(base, limit + 1)
+    answer = client.put_manifest(repo, "too-big", manifest.body, manifest.media_type)
+    if answer.status_code == 413:
+        expect_refused(
+            answer, "LIM-3: an oversized manifest gets 413", (413,), ("MANIFEST_INVALID", "SIZE_INVALID")
+        )
+    else:
+        expect_error(
+            answer,
+            [400],
+            ("MANIFEST_INVALID",),
+            f"LIM-3: a {limit + 1}-byte manifest gets 413 or 400 MANIFEST_INVALID",
+        )
+    expect_error(
+        client.get_manifest(repo, "too-big"),
+        [404],
+        ("MANIFEST_UNKNOWN",),
+        "LIM-3: the refused manifest is not stored",
+    )

@@ -89,14 +89,15 @@ def _positive(value: str, flag: str, kind: type = int) -> int | float:
     return number
 
 
-def _defect_name(name: str | None) -> str | None:
+def _defect_name(name: str | None, auth: bool) -> str | None:
     """A known seeded-defect name (test-only switch), or a one-line UsageError."""
     if name is None:
         return None
     from keelhaul.reference_server.defects import UnknownDefect, check_name
 
     try:
-        check_name(name)
+        if check_name(name).needs_auth and not auth:
+            raise UsageError(f"--inject-defect {name} needs the ghcr.io model: drop --no-auth")
     except UnknownDefect as error:
         raise UsageError(f"--inject-defect: {error}") from None
     return name
@@ -116,7 +117,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         upload_timeout_seconds=float(_positive(args.upload_timeout, "--upload-timeout", float)),
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
-        defect=_defect_name(getattr(args, "inject_defect", None)),
+        defect=_defect_name(getattr(args, "inject_defect", None), not args.no_auth),
     )
 
 

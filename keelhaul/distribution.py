@@ -71,7 +71,9 @@ class DistributionRegistry:
         config.write_text(CONFIG_TEMPLATE.format(root=self.workdir / "storage", port=port))
         log = self.workdir / "registry.log"
         with log.open("wb") as sink:
-            self.process = subprocess.Popen([binary, "serve", str(config)], stdout=sink, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [binary, "serve", str(config)], stdout=sink, stderr=subprocess.STDOUT
+            )
         self.url = f"http://127.0.0.1:{port}"
         self._wait_ready(log)
         return self.url

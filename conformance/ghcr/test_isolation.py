@@ -12,6 +12,7 @@ import time
 
 import pytest
 from keelhaul.conformance.ghcr.support import (
+    NOT_READABLE,
     TokenShape,
     all_scope,
     bearer,
@@ -31,7 +32,6 @@ pytestmark = pytest.mark.needs("token_auth")
 
 READERS = ["anonymous", "reader", "writer", "admin", "workflow"]
 PUSHERS = ["writer", "admin", "workflow"]
-NOT_READABLE = (401, 403, 404)
 
 
 @pytest.fixture

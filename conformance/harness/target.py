@@ -88,8 +88,12 @@ def start_embedded() -> Target:
         auth=auth,
         max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
         upload_timeout_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+        # test-only (tests/mutation): start the embedded server with one seeded defect
+        defect=os.environ.get("KEELHAUL_EMBEDDED_DEFECT") or None,
     )
     notes = []
+    if config.defect:
+        notes.append(f"embedded server runs with the seeded defect {config.defect!r} (KEELHAUL_EMBEDDED_DEFECT)")
     server = EmbeddedServer(config)
     try:
         url = server.start()

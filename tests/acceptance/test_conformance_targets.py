@@ -114,7 +114,9 @@ def test_distribution_auth_checks_are_skipped_with_reasons(distribution_run: dic
         assert test["message"].strip(), f"{test['nodeid']} skipped without a reason"
 
 
-def test_comparison_report_of_both_runs(reference_run: dict, distribution_run: dict, artifact_dir: Path) -> None:
+def test_comparison_report_of_both_runs(
+    reference_run: dict, distribution_run: dict, artifact_dir: Path
+) -> None:
     finished = keelhaul(
         "report",
         "compare",

@@ -4,54 +4,15 @@
 from __future__ import annotations
 
 import itertools
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
 from keelhaul.client import ExchangeRecorder, RegistryClient
+from keelhaul.distribution import DistributionRegistry, find_binary
 
 _counter = itertools.count()
-
-DISTRIBUTION_CONFIG = """\
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"docker-registry exited: {log.read_text()[-500:]}")
-        try:
-            if httpx.get(url + "/v2/", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("docker-registry did not answer within 20 s")
 
 
 @pytest.fixture(scope="session")
@@ -68,28 +29,12 @@ def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def distribution_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("docker-registry")
-    if binary is None:
+def distribution_url() -> Iterator[str]:
+    if find_binary() is None:
         pytest.skip("docker-registry (distribution 2.8, Debian package docker-registry) is not installed")
-    workdir = tmp_path_factory.mktemp("distribution")
-    port = _free_port()
-    config = workdir / "config.yml"
-    config.write_text(DISTRIBUTION_CONFIG.format(root=workdir / "storage", port=port))
-    log = workdir / "registry.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([binary, "serve", str(config)], stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with DistributionRegistry() as registry:
+        assert registry.url is not None
+        yield registry.url
 
 
 @pytest.fixture(params=["reference", "distribution"])

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from keelhaul.reference_server.config import default_data_dir
+
+if TYPE_CHECKING:
+    from keelhaul.reference_server.ghcr.admin import Admin
+
+Handler = Callable[["Admin", argparse.Namespace], None]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove = _verb(collaborator, "remove", _collaborator_remove, help="remove a collaborator")
     remove.add_argument("repository", metavar="OWNER/NAME")
     remove.add_argument("user")
+    _verb(collaborator, "list", _collaborator_list, help="list collaborators").add_argument(
+        "repository", metavar="OWNER/NAME"
+    )
 
     token = topics.add_parser("token", help="personal access tokens").add_subparsers(
         dest="verb", required=True
@@ -96,6 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     who.add_argument("--user")
     who.add_argument("--repository", metavar="OWNER/NAME")
     grant.add_argument("--role", required=True, choices=("read", "write", "admin", "none"))
+    _verb(package, "grants", _package_grants, help="list a package's explicit grants").add_argument(
+        "package", metavar="NAMESPACE/IMAGE"
+    )
     connect = _verb(package, "connect", _package_connect, help="connect a package to a repository")
     connect.add_argument("package", metavar="NAMESPACE/IMAGE")
     connect.add_argument("repository", metavar="OWNER/NAME|none")
@@ -104,13 +117,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inherit.add_argument("mode", choices=("on", "off"))
 
 
-def _verb(parent: argparse._SubParsersAction, name: str, handler, **kwargs) -> argparse.ArgumentParser:
+def _verb(
+    parent: argparse._SubParsersAction, name: str, handler: Handler, **kwargs: Any
+) -> argparse.ArgumentParser:
     parser = parent.add_parser(name, **kwargs)
     parser.set_defaults(run=lambda args: _run(handler, args))
     return parser
 
 
-def _run(handler, args: argparse.Namespace) -> int:
+def _run(handler: Handler, args: argparse.Namespace) -> int:
     from keelhaul.reference_server.ghcr.admin import Admin
 
     admin = Admin(args.data or default_data_dir())
@@ -135,64 +150,68 @@ def _table(rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _user_create(admin, args) -> None:
+def _user_create(admin: Admin, args: argparse.Namespace) -> None:
     print(admin.create_user(args.login).login)
 
 
-def _user_list(admin, args) -> None:
+def _user_list(admin: Admin, args: argparse.Namespace) -> None:
     for account in admin.users():
         print(account.login)
 
 
-def _org_create(admin, args) -> None:
+def _org_create(admin: Admin, args: argparse.Namespace) -> None:
     print(admin.create_org(args.login, owner=args.owner).login)
 
 
-def _org_list(admin, args) -> None:
+def _org_list(admin: Admin, args: argparse.Namespace) -> None:
     for account in admin.orgs():
         print(account.login)
 
 
-def _member_add(admin, args) -> None:
+def _member_add(admin: Admin, args: argparse.Namespace) -> None:
     admin.add_member(args.org, args.user, args.role)
 
 
-def _member_remove(admin, args) -> None:
+def _member_remove(admin: Admin, args: argparse.Namespace) -> None:
     admin.remove_member(args.org, args.user)
 
 
-def _member_list(admin, args) -> None:
+def _member_list(admin: Admin, args: argparse.Namespace) -> None:
     _table([[account.login, role] for account, role in admin.members(args.org)])
 
 
-def _repo_create(admin, args) -> None:
+def _repo_create(admin: Admin, args: argparse.Namespace) -> None:
     print(admin.create_repository(args.full_name, url=args.url, visibility=args.visibility).full_name)
 
 
-def _repo_list(admin, args) -> None:
+def _repo_list(admin: Admin, args: argparse.Namespace) -> None:
     _table([[repo.full_name, repo.visibility, repo.url] for repo in admin.repositories(args.owner)])
 
 
-def _collaborator_add(admin, args) -> None:
+def _collaborator_add(admin: Admin, args: argparse.Namespace) -> None:
     admin.add_collaborator(args.repository, args.user, args.role)
 
 
-def _collaborator_remove(admin, args) -> None:
+def _collaborator_remove(admin: Admin, args: argparse.Namespace) -> None:
     admin.remove_collaborator(args.repository, args.user)
 
 
-def _token_create(admin, args) -> None:
+def _collaborator_list(admin: Admin, args: argparse.Namespace) -> None:
+    _table([[account.login, role] for account, role in admin.collaborators(args.repository)])
+
+
+def _token_create(admin: Admin, args: argparse.Namespace) -> None:
     from keelhaul.reference_server.ghcr.admin import parse_duration
 
     scopes = [scope for part in args.scopes.split(",") for scope in part.split()]
     print(admin.create_token(args.user, scopes, parse_duration(args.expires_in), note=args.note).token)
 
 
-def _token_revoke(admin, args) -> None:
+def _token_revoke(admin: Admin, args: argparse.Namespace) -> None:
     admin.revoke_token(args.token)
 
 
-def _token_list(admin, args) -> None:
+def _token_list(admin: Admin, args: argparse.Namespace) -> None:
     rows = [["ID", "KIND", "OWNER", "SCOPES", "CREATED", "EXPIRES", "REVOKED", "NOTE"]]
     for record in admin.tokens(args.user):
         if record.kind == "pat":
@@ -214,7 +233,7 @@ def _token_list(admin, args) -> None:
     _table(rows)
 
 
-def _workflow_create(admin, args) -> None:
+def _workflow_create(admin: Admin, args: argparse.Namespace) -> None:
     from keelhaul.reference_server.ghcr.admin import AdminError, parse_duration
 
     lifetime = parse_duration(args.expires_in)
@@ -223,7 +242,7 @@ def _workflow_create(admin, args) -> None:
     print(admin.create_workflow_token(args.repository, args.permission, lifetime).token)
 
 
-def _package_list(admin, args) -> None:
+def _package_list(admin: Admin, args: argparse.Namespace) -> None:
     rows = []
     for package in admin.packages(args.namespace):
         repository = (
@@ -233,18 +252,22 @@ def _package_list(admin, args) -> None:
     _table(rows)
 
 
-def _package_visibility(admin, args) -> None:
+def _package_visibility(admin: Admin, args: argparse.Namespace) -> None:
     admin.set_visibility(args.package, args.visibility)
 
 
-def _package_grant(admin, args) -> None:
+def _package_grant(admin: Admin, args: argparse.Namespace) -> None:
     role = None if args.role == "none" else args.role
     admin.grant(args.package, role, user=args.user, repository=args.repository)
 
 
-def _package_connect(admin, args) -> None:
+def _package_grants(admin: Admin, args: argparse.Namespace) -> None:
+    _table([list(grant) for grant in admin.grants(args.package)])
+
+
+def _package_connect(admin: Admin, args: argparse.Namespace) -> None:
     admin.connect(args.package, None if args.repository == "none" else args.repository)
 
 
-def _package_inherit(admin, args) -> None:
+def _package_inherit(admin: Admin, args: argparse.Namespace) -> None:
     admin.set_inherit(args.package, args.mode == "on")

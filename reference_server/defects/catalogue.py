@@ -60,7 +60,7 @@ DESCRIPTION = "org.opencontainers.image.description"
     "accept-wrong-blob-digest",
     "the closing PUT stores the bytes under whatever digest the client claims",
     requirements=("OCI-PUSH-19",),
-    modelled_on="distribution's 'bad layer push' regression test; artifact-keeper#3116 (digest never compared)",
+    modelled_on="distribution's 'bad layer push' test; artifact-keeper#3116 (digest never compared)",
 )
 def accept_wrong_blob_digest(injection: Injection) -> None:
     uploads = injection.registry.uploads
@@ -198,7 +198,7 @@ def ignore_layer_limit(injection: Injection) -> None:
     "chunk-out-of-order-202",
     "an out-of-order or repeated chunk is answered 202 instead of 416",
     requirements=("OCI-PUSH-6", "OCI-PUSH-7"),
-    modelled_on="distribution 2.8 (Debian docker-registry): out-of-order/repeated chunks get 202/404, not 416",
+    modelled_on="distribution 2.8 (Debian docker-registry): out-of-order/repeated chunks get 202, not 416",
 )
 def chunk_out_of_order_202(injection: Injection) -> None:
     async def accept_any_chunk(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -233,7 +233,7 @@ def upload_status_404(injection: Injection) -> None:
     "upload-range-off-by-one",
     "upload answers report `Range: 0-<offset>` (one byte too many), so clients resume at the wrong place",
     requirements=("OCI-PUSH-5", "OCI-PUSH-8"),
-    modelled_on="registries with an inclusive/exclusive mix-up in the upload Range header (spec PR #251 talk)",
+    modelled_on="an inclusive/exclusive mix-up in the upload Range (distribution reports 0-<offset-1>)",
 )
 def upload_range_off_by_one(injection: Injection) -> None:
     async def shift_range(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -258,6 +258,9 @@ def ignore_range(injection: Injection) -> None:
     async def drop_range(request: web.Request, handler: Handler) -> web.StreamResponse:
         if "Range" in request.headers and is_endpoint(request, Endpoint.BLOB):
             request = rewrite(request, drop_headers=("Range",))
+            response = await handler(request)
+            await response.prepare(request)  # a FileResponse reads Range when prepared: use the copy
+            return response
         return await handler(request)
 
     injection.middleware(drop_range)
@@ -300,7 +303,7 @@ def wrong_content_digest(injection: Injection) -> None:
     "manifest-reserialized",
     "manifests are re-encoded (compact JSON, sorted keys) instead of served byte-exact",
     requirements=("OCI-PUSH-14", "OCI-PULL-1", "FMT-1", "FMT-2", "PULL-1"),
-    modelled_on="registries that convert/re-encode manifests (schema1 -> schema2 conversion in distribution/Quay)",
+    modelled_on="registries converting/re-encoding manifests (schema1/schema2 conversion, Quay)",
 )
 def manifest_reserialized(injection: Injection) -> None:
     async def reencode(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -355,7 +358,7 @@ def accept_wrong_manifest_digest(injection: Injection) -> None:
                 path = request.raw_path.split("?", 1)[0].rsplit("/", 1)[0] + "/" + actual
                 url = request.rel_url.with_path(path)
                 request = request.clone(rel_url=url.with_query(request.rel_url.query))
-                request._payload = _Replay(body)  # noqa: SLF001 - the body was consumed above
+                request._payload = _Replay(body)
         return await handler(request)
 
     injection.middleware(ignore_url_digest)
@@ -417,7 +420,7 @@ def docker_manifest_rejected(injection: Injection) -> None:
 @defect(
     "drop-oci-subject-header",
     "a manifest PUT with a subject gets no OCI-Subject header",
-    requirements=("OCI-PUSH-16",),
+    requirements=("OCI-PUSH-21",),
     modelled_on="distribution 2.8: no referrers API and no OCI-Subject (OCI v1.1 conformance failures)",
 )
 def drop_oci_subject_header(injection: Injection) -> None:
@@ -432,7 +435,7 @@ def drop_oci_subject_header(injection: Injection) -> None:
 @defect(
     "lose-subject",
     "the `subject` of a pushed manifest is dropped: referrers never list it",
-    requirements=("OCI-DISC-8", "OCI-DISC-10", "OCI-PUSH-16"),
+    requirements=("OCI-DISC-8", "OCI-DISC-10", "OCI-PUSH-21"),
     modelled_on="registries predating OCI v1.1 that store manifests without indexing `subject`",
 )
 def lose_subject(injection: Injection) -> None:
@@ -515,7 +518,7 @@ def tag_delete_deletes_manifest(injection: Injection) -> None:
     "tag-not-moved",
     "re-pushing an existing tag keeps it on the old manifest",
     requirements=("OCI-PUSH-20",),
-    modelled_on="stale tag caches after a re-push (failure-modes lesson 9: caches are a second metadata store)",
+    modelled_on="stale tag caches after a re-push (failure-modes lesson 9: caches are a 2nd metadata store)",
 )
 def tag_not_moved(injection: Injection) -> None:
     metadata = injection.registry.metadata
@@ -563,17 +566,22 @@ def ignore_pagination(injection: Injection) -> None:
 
 @defect(
     "no-link-header",
-    "a truncated tag or catalog page carries no Link header, so clients never see the rest",
+    "tag and catalog pages are cut to 2 entries whatever `n` asks, with no Link header to the rest",
     requirements=("OCI-DISC-3", "OCI-DISC-6"),
-    modelled_on="registries that clamp n silently (CVE-2023-2253 fixes that clamp without announcing more)",
+    modelled_on="registries clamping `n` silently (spec: fewer than n only with a Link; cf. CVE-2023-2253)",
 )
 def no_link_header(injection: Injection) -> None:
-    async def strip_link(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def clamp_silently(request: web.Request, handler: Handler) -> web.StreamResponse:
+        paged = is_endpoint(request, Endpoint.TAGS, Endpoint.CATALOG)
+        n = request.query.get("n", "")
+        if paged and n.isdigit() and int(n) > 2:
+            request = rewrite(request, drop_query=("n",), add_query={"n": "2"})
         response = await handler(request)
-        response.headers.popall("Link", None)
+        if paged:
+            response.headers.popall("Link", None)
         return response
 
-    injection.middleware(strip_link)
+    injection.middleware(clamp_silently)
 
 
 @defect(
@@ -635,14 +643,14 @@ def _caller(principal: Any) -> Any:
     return principal.claims.get("caller")
 
 
-def _widen(injection: Injection, action: Action, *, when: Callable[[Any, Any, str], bool]) -> None:
-    """Let `action` through when `when(policy, principal, repository)` holds, skipping token scopes."""
+def _widen(injection: Injection, *actions: Action, when: Callable[[Any, Any, str], bool]) -> None:
+    """Let `actions` through when `when(policy, principal, repository)` holds, skipping token scopes."""
     policy = injection.ghcr_policy()
     injection.require(policy, "allowed")
 
     def make(original: Callable) -> Callable:
         def authorize(request: web.Request, principal: Any, repository: str, wanted: Action) -> None:
-            if wanted is action and when(policy, principal, repository):
+            if wanted in actions and when(policy, principal, repository):
                 return None
             return original(request, principal, repository, wanted)
 
@@ -751,7 +759,7 @@ def workflow_pushes_unlinked(injection: Injection) -> None:
     def workflow_in_namespace(policy: Any, principal: Any, repository: str) -> bool:
         return principal.kind == "workflow"
 
-    _widen(injection, Action.PUSH, when=workflow_in_namespace)
+    _widen(injection, Action.PUSH, Action.PULL, when=workflow_in_namespace)
 
 
 def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any], dict | None]) -> None:
@@ -817,7 +825,7 @@ def accept_alg_none(injection: Injection) -> None:
 
 @defect(
     "revoked-token-accepted",
-    "a revoked personal access token keeps working for tokens it obtained before",
+    "a revoked personal access token keeps working once it has been used (credential check cached)",
     requirements=("AUTH-1",),
     modelled_on="zot CVE-2025-23208: removal from a group never revoked access (sticky credentials)",
     needs_auth=True,
@@ -836,14 +844,25 @@ def revoked_token_accepted(injection: Injection) -> None:
 
         return from_credential_id
 
+    def make_secret(original: Callable) -> Callable:
+        def from_secret(username: str | None, secret: str) -> Any:
+            identity = original(username, secret)
+            if identity is not None:
+                remembered[secret] = identity
+                return identity
+            return remembered.get(secret)
+
+        return from_secret
+
     injection.patch(identities, "from_credential_id", make)
+    injection.patch(identities, "from_secret", make_secret)
 
 
 @defect(
     "first-push-public",
     "a package's first push makes it public",
     requirements=("PUSH-2",),
-    modelled_on="registries defaulting new repositories to public (Harbor's disputed CVE-2022-46463 semantics)",
+    modelled_on="registries defaulting new repositories to public (cf. Harbor's disputed CVE-2022-46463)",
     needs_auth=True,
 )
 def first_push_public(injection: Injection) -> None:

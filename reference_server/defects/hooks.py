@@ -65,7 +65,8 @@ class Injection:
         """The ghcr.io policy this app runs with; DefectWiringError when it runs another policy."""
         if not hasattr(self.policy, "packages") or not hasattr(self.policy, "signer"):
             raise DefectWiringError(
-                f"this defect needs the ghcr.io policy (auth on); the server runs {type(self.policy).__name__}"
+                "this defect needs the ghcr.io policy (auth on); "
+                f"the server runs {type(self.policy).__name__}"
             )
         return self.policy
 

@@ -7,7 +7,9 @@ Every refusal is an `AdminError` with one line a person can act on.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from keelhaul.errors import UsageError
 
@@ -27,6 +29,9 @@ MAX_WORKFLOW_LIFETIME = 24 * 3600
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 _REPOSITORY_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _DURATION = re.compile(r"(\d+)([smhd]?)")
+
+
+T = TypeVar("T")
 
 
 class AdminError(UsageError):
@@ -63,7 +68,7 @@ class Admin:
     def close(self) -> None:
         self.store.close()
 
-    def _do(self, action):
+    def _do(self, action: Callable[[], T]) -> T:
         try:
             return action()
         except StoreError as error:
@@ -146,6 +151,9 @@ class Admin:
     def remove_collaborator(self, repository: str, user: str) -> None:
         if not self.store.remove_collaborator(self.repository(repository), self.user(user)):
             raise AdminError(f"{user} is not a collaborator of {repository}")
+
+    def collaborators(self, repository: str) -> list[tuple[Account, str]]:
+        return self.store.collaborators(self.repository(repository))
 
     # -- tokens ---------------------------------------------------------------------------------
     def create_token(
@@ -234,6 +242,16 @@ class Admin:
             self.store.set_grant(package, "user", self.user(user).id, role)
         else:
             self.store.set_grant(package, "repository", self.repository(repository).id, role)
+
+    def grants(self, registry_name: str) -> list[tuple[str, str, str]]:
+        """(kind, user login or repository full name, role) for each explicit grant on a package."""
+        found = []
+        for kind, grantee_id, role in self.store.grants(self.package(registry_name)):
+            if kind == "user":
+                found.append((kind, self.store.account_by_id(grantee_id).login, role))
+            else:
+                found.append((kind, self.store.repository_by_id(grantee_id).full_name, role))
+        return found
 
     def set_inherit(self, registry_name: str, inherit: bool) -> None:
         self.store.update_package(self.package(registry_name).id, inherit=int(inherit))

@@ -25,7 +25,7 @@ from keelhaul.reference_server.storage.metadata import (
 
 from .labels import normalise_url, read_labels
 from .permissions import Caller, split_name
-from .store import AccountsStore, Package, SourceRepository, StoreError
+from .store import Account, AccountsStore, Package, SourceRepository, StoreError
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -103,7 +103,7 @@ class PackageService:
         self.store.update_package(package.id, **updates)
         return labels.warnings
 
-    def _create(self, caller: Caller, subject: str | None, owner, name: str) -> Package:
+    def _create(self, caller: Caller, subject: str | None, owner: Account, name: str) -> Package:
         repository_id = None
         visibility = "private"  # PUSH-2
         if caller.kind == "workflow" and caller.repository_id is not None:

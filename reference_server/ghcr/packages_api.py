@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -82,7 +83,9 @@ class PackagesApi:
             for method, path, handler in routes:
                 app.router.add_route(method, path, self._wrap(handler))
 
-    def _wrap(self, handler):
+    def _wrap(
+        self, handler: Callable[[web.Request, Identity], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             try:
                 return await handler(request, self._identity(request))
@@ -235,8 +238,15 @@ class PackagesApi:
         return page, per_page
 
     @staticmethod
-    def _paged(request: web.Request, items: list[Any], page: int, per_page: int) -> web.Response:
-        chunk = items[(page - 1) * per_page : page * per_page]
+    def _paged(
+        request: web.Request,
+        items: list[Any],
+        page: int,
+        per_page: int,
+        render: Callable[[Any], Any] = lambda item: item,
+    ) -> web.Response:
+        """One page of `items` (rendered only for that page), with GitHub's `Link: rel="next"`."""
+        chunk = [render(item) for item in items[(page - 1) * per_page : page * per_page]]
         headers = {}
         if page * per_page < len(items):
             next_url = request.url.update_query(page=str(page + 1), per_page=str(per_page))
@@ -260,7 +270,7 @@ class PackagesApi:
                     continue
                 if package_role(self.store, identity.caller, package) >= Role.READ:
                     found.append(package)
-        return self._paged(request, [self._package_json(request, p) for p in found], page, per_page)
+        return self._paged(request, found, page, per_page, lambda p: self._package_json(request, p))
 
     async def get_package(self, request: web.Request, identity: Identity) -> web.Response:
         package, _ = self._package(request, identity)

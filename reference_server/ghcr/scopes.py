@@ -54,7 +54,3 @@ def parse_scopes(values: list[str]) -> list[Scope]:
 
 def count_scopes(values: list[str]) -> int:
     return sum(len(value.split()) for value in values)
-
-
-def challenge_scope(repository: str, actions: list[str]) -> str:
-    return f"repository:{repository}:{','.join(actions)}"

@@ -175,7 +175,7 @@ class AccountsStore:
             db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=True)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA synchronous=FULL")  # few writes; a printed token must survive a crash
             db.execute("PRAGMA foreign_keys=ON")
             self._local.db = db
         return db

@@ -51,6 +51,22 @@ def test_setup_and_token_create_prints_only_the_token(data_dir: Path, capsys: py
     assert capsys.readouterr().out.split() == ["alice", "owner", "bob", "reader"]
     assert admin(data_dir, "repo", "list") == 0
     assert "https://git.example/alice/app" in capsys.readouterr().out
+    assert admin(data_dir, "repo", "collaborator", "list", "alice/app") == 0
+    assert capsys.readouterr().out.split() == ["bob", "write"]
+
+    owner = store.user("alice")
+    store.store.create_package(owner, "img", "private", "alice")
+    assert admin(data_dir, "package", "grant", "alice/img", "--user", "bob", "--role", "read") == 0
+    assert (
+        admin(data_dir, "package", "grant", "alice/img", "--repository", "alice/app", "--role", "write") == 0
+    )
+    assert admin(data_dir, "package", "visibility", "alice/img", "public") == 0
+    assert admin(data_dir, "package", "connect", "alice/img", "alice/app") == 0
+    capsys.readouterr()
+    assert admin(data_dir, "package", "grants", "alice/img") == 0
+    assert capsys.readouterr().out.split() == ["repository", "alice/app", "write", "user", "bob", "read"]
+    assert admin(data_dir, "package", "list") == 0
+    assert capsys.readouterr().out.split() == ["alice/img", "public", "alice/app"]
     store.close()
 
 

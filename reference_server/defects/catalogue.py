@@ -762,9 +762,9 @@ def workflow_pushes_unlinked(injection: Injection) -> None:
     _widen(injection, Action.PUSH, Action.PULL, when=workflow_in_namespace)
 
 
-def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any], dict | None]) -> None:
-    """Wrap the token signer's verify: when it refuses, `accept(header, token, signer)` may still
-    return claims (the defect)."""
+def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any, str], dict | None]) -> None:
+    """Wrap the token signer's verify: when it refuses, `accept(header, token, signer, audience)` may
+    still return claims (the defect)."""
     policy = injection.ghcr_policy()
     signer = policy.signer
     injection.require(signer, "_public_keys", callable_=False)
@@ -776,7 +776,7 @@ def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any], dic
             except Exception:
                 try:
                     header = jwt.get_unverified_header(token)
-                    claims = accept(header, token, signer)
+                    claims = accept(header, token, signer, audience)
                 except Exception:
                     claims = None
                 if claims is None or claims.get("use") != use:
@@ -796,12 +796,22 @@ def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any], dic
     needs_auth=True,
 )
 def accept_expired_token(injection: Injection) -> None:
-    def ignore_exp(header: dict, token: str, signer: Any) -> dict | None:
+    from keelhaul.reference_server.ghcr import signing
+
+    issuer = injection.require(signing, "ISSUER", callable_=False)
+    algorithm = injection.require(signing, "ALGORITHM", callable_=False)
+
+    def ignore_exp(header: dict, token: str, signer: Any, audience: str) -> dict | None:
         key = signer._public_keys.get(header.get("kid"))
         if key is None:
             return None
-        return jwt.decode(
-            token, key, algorithms=[header.get("alg")], options={"verify_exp": False, "verify_aud": False}
+        return jwt.decode(  # everything checked as usual except `exp` (still required to be present)
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            options={"verify_exp": False, "require": ["exp", "iss", "aud"]},
         )
 
     _lenient_verify(injection, ignore_exp)
@@ -815,7 +825,7 @@ def accept_expired_token(injection: Injection) -> None:
     needs_auth=True,
 )
 def accept_alg_none(injection: Injection) -> None:
-    def unsigned(header: dict, token: str, signer: Any) -> dict | None:
+    def unsigned(header: dict, token: str, signer: Any, audience: str) -> dict | None:
         if str(header.get("alg", "")).lower() != "none":
             return None
         return jwt.decode(token, options={"verify_signature": False})
@@ -950,6 +960,233 @@ def drop_index_annotations(injection: Injection) -> None:
                 manifest = {k: v for k, v in stored.manifest.items() if k != "annotations"}
                 stored = dataclasses.replace(stored, manifest=manifest)
             return original(caller, subject, stored)
+
+        return manifest_stored
+
+    injection.patch(packages, "manifest_stored", make)
+
+
+# ---- more bad-input and isolation defects (failure-modes §4) ---------------------------------------------
+@defect(
+    "mount-unknown-blob-201",
+    "a mount of a blob that exists nowhere answers 201 (nothing is there)",
+    requirements=("OCI-PUSH-10",),
+    modelled_on="a dedupe/descriptor cache entry trusted for a blob that is gone (distribution#4569)",
+)
+def mount_unknown_blob_201(injection: Injection) -> None:
+    async def claim_mounted(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        route = route_of(request)
+        mount = request.query.get("mount")
+        if request.method == "POST" and mount and response.status == 202 and route is not None:
+            new = replace_response(response, 201, b"", "text/plain")
+            new.headers["Location"] = f"/v2/{route.name}/blobs/{mount}"
+            new.headers["Docker-Content-Digest"] = mount
+            return new
+        return response
+
+    injection.middleware(claim_mounted)
+
+
+async def _read_manifest_put(request: web.Request) -> tuple[bytes, dict | None]:
+    body = await request.read()
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    return body, document if isinstance(document, dict) else None
+
+
+def _with_body(request: web.Request, body: bytes, headers: dict[str, str] | None = None) -> web.Request:
+    clone = request.clone(headers={**request.headers, **(headers or {})}) if headers else request.clone()
+    clone._payload = _Replay(body)  # the body was consumed to look at it
+    return clone
+
+
+@defect(
+    "type-confusion-accepted",
+    "a manifest whose mediaType contradicts its Content-Type is accepted (stored as the body says)",
+    requirements=("OCI-NEG-MANIFEST-2",),
+    modelled_on="CVE-2021-41190 / GHSA-qq97-vm5h-rrhg: manifest/index type confusion",
+)
+def type_confusion_accepted(injection: Injection) -> None:
+    async def trust_the_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "PUT" and is_endpoint(request, Endpoint.MANIFEST):
+            body, document = await _read_manifest_put(request)
+            media_type = document.get("mediaType") if document else None
+            if isinstance(media_type, str) and media_type != request.headers.get("Content-Type"):
+                request = _with_body(request, body, {"Content-Type": media_type})
+            else:
+                request = _with_body(request, body)
+        return await handler(request)
+
+    injection.middleware(trust_the_body)
+
+
+@defect(
+    "manifest-get-serves-blob",
+    "GET /manifests/<digest of a layer> serves the layer's bytes",
+    requirements=("OCI-NEG-MANIFEST-3",),
+    modelled_on="distribution#2325: the manifest store read a 2 GB layer (the repository link check passed)",
+)
+def manifest_get_serves_blob(injection: Injection) -> None:
+    registry = injection.registry
+    from keelhaul.reference_server.grammar import try_parse_digest
+
+    async def blob_as_manifest(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        route = route_of(request)
+        if (
+            response.status == 404
+            and request.method in ("GET", "HEAD")
+            and route is not None
+            and route.endpoint is Endpoint.MANIFEST
+        ):
+            digest = try_parse_digest(route.argument)
+            if digest is not None and registry.metadata.linked_blob_size(route.name, str(digest)) is not None:
+                data = registry.blobs.read_small(digest, 1 << 20) or b""
+                new = web.Response(status=200, body=data, content_type="application/octet-stream")
+                new.headers["Docker-Content-Digest"] = str(digest)
+                return new
+        return response
+
+    injection.middleware(blob_as_manifest)
+
+
+@defect(
+    "chunk-length-mismatch-accepted",
+    "a chunk whose Content-Length differs from its Content-Range length is appended anyway",
+    requirements=("OCI-NEG-CHUNK-2",),
+    modelled_on="distribution skips the Content-Range/Content-Length check in some paths (failure-modes 4.4)",
+)
+def chunk_length_mismatch_accepted(injection: Injection) -> None:
+    async def trust_the_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (
+            request.method == "PATCH"
+            and "Content-Range" in request.headers
+            and is_endpoint(request, Endpoint.UPLOAD)
+        ):
+            value = request.headers["Content-Range"].strip().removeprefix("bytes=").split("/")[0]
+            first, _, last = value.partition("-")
+            if (
+                first.isdigit()
+                and last.isdigit()
+                and request.content_length is not None
+                and int(last) - int(first) + 1 != request.content_length
+            ):
+                request = rewrite(request, drop_headers=("Content-Range",))
+        return await handler(request)
+
+    injection.middleware(trust_the_body)
+
+
+@defect(
+    "foreign-layer-needs-blob",
+    "manifests with foreign/non-distributable layers are refused unless the layer blob was uploaded",
+    requirements=("FMT-3",),
+    modelled_on="registries without foreign-layer support refusing Windows base layers",
+)
+def foreign_layer_needs_blob(injection: Injection) -> None:
+    metadata = injection.registry.metadata
+
+    async def demand_foreign_blobs(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_of(request)
+        if request.method == "PUT" and route is not None and route.endpoint is Endpoint.MANIFEST:
+            body, document = await _read_manifest_put(request)
+            for layer in (document or {}).get("layers") or []:
+                if (
+                    isinstance(layer, dict)
+                    and layer.get("urls")
+                    and isinstance(layer.get("digest"), str)
+                    and metadata.linked_blob_size(route.name, layer["digest"]) is None
+                ):
+                    raise OCIError(ErrorCode.MANIFEST_BLOB_UNKNOWN, detail={"digest": layer["digest"]})
+            request = _with_body(request, body)
+        return await handler(request)
+
+    injection.middleware(demand_foreign_blobs)
+
+
+@defect(
+    "token-grants-what-is-asked",
+    "the token service grants every asked action and the registry trusts the token alone",
+    requirements=("AUTH-10", "AUTH-11"),
+    modelled_on="Harbor CVE-2019-16919 (asked scopes not intersected with the creator's rights)",
+    needs_auth=True,
+)
+def token_grants_what_is_asked(injection: Injection) -> None:
+    policy = injection.ghcr_policy()
+    tokens = injection.require(policy, "tokens", callable_=False)
+
+    def make_grant(original: Callable) -> Callable:
+        def grant(identity: Any, scopes: list[Any]) -> list[dict[str, Any]]:
+            access = original(identity, scopes)
+            granted = {entry["name"] for entry in access if entry.get("type") == "repository"}
+            for scope in scopes:
+                if scope.type == "repository" and scope.name not in granted and not identity.is_anonymous:
+                    actions = sorted(a for a in scope.actions if a in ("pull", "push", "delete"))
+                    if actions:
+                        access.append({"type": "repository", "name": scope.name, "actions": actions})
+            return access
+
+        return grant
+
+    def make_authorize(original: Callable) -> Callable:
+        def authorize(request: web.Request, principal: Any, repository: str, wanted: Action) -> None:
+            if str(wanted) in principal.claims.get("access", {}).get(repository, frozenset()):
+                return None
+            return original(request, principal, repository, wanted)
+
+        return authorize
+
+    injection.patch(tokens, "grant", make_grant)
+    injection.patch(policy, "authorize", make_authorize)
+
+
+@defect(
+    "catalog-lists-everything",
+    "/v2/_catalog lists every repository, private ones of other tenants included",
+    requirements=("AUTH-11", "AUTH-2"),
+    modelled_on="Harbor CVE-2020-29662 (catalog exposed) and Gitea CVE-2026-27771 (enumeration via _catalog)",
+    needs_auth=True,
+)
+def catalog_lists_everything(injection: Injection) -> None:
+    import contextvars
+
+    policy = injection.ghcr_policy()
+    listing = contextvars.ContextVar("keelhaul_defect_catalog", default=False)
+
+    async def mark_catalog(request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = listing.set(is_endpoint(request, Endpoint.CATALOG))
+        try:
+            return await handler(request)
+        finally:
+            listing.reset(token)
+
+    def make(original: Callable) -> Callable:
+        def may_read(principal: Any, repository: str) -> bool:
+            return True if listing.get() else original(principal, repository)
+
+        return may_read
+
+    injection.patch(policy, "may_read", make)
+    injection.middleware(mark_catalog)
+
+
+@defect(
+    "truncation-without-warning",
+    "over-long labels are cut silently: no Warning header tells the publisher",
+    requirements=("LBL-7",),
+    modelled_on="registries dropping over-long metadata quietly (ghcr.io model, LBL-7: never silently)",
+    needs_auth=True,
+)
+def truncation_without_warning(injection: Injection) -> None:
+    packages = injection.ghcr_policy().packages
+
+    def make(original: Callable) -> Callable:
+        def manifest_stored(caller: Any, subject: Any, stored: Any) -> list[str]:
+            original(caller, subject, stored)
+            return []
 
         return manifest_stored
 

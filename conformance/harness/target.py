@@ -93,7 +93,7 @@ def start_embedded() -> Target:
     )
     notes = []
     if config.defect:
-        notes.append(f"embedded server runs with the seeded defect {config.defect!r} (KEELHAUL_EMBEDDED_DEFECT)")
+        notes.append(f"embedded server runs with the seeded defect {config.defect!r} (test-only)")
     server = EmbeddedServer(config)
     try:
         url = server.start()

@@ -286,7 +286,7 @@ def drop_content_digest(injection: Injection) -> None:
     "wrong-content-digest",
     "manifest answers report the digest of a re-serialised manifest, not of the bytes served",
     requirements=("PULL-2", "OCI-PULL-3", "OCI-PUSH-12"),
-    modelled_on="schema1 'signed manifest' digests computed over a canonical payload (distribution, Quay)",
+    modelled_on="schema1 'signed manifest' digests computed over a canonical payload, not the bytes served",
 )
 def wrong_content_digest(injection: Injection) -> None:
     async def canonical_digest(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -303,7 +303,7 @@ def wrong_content_digest(injection: Injection) -> None:
     "manifest-reserialized",
     "manifests are re-encoded (compact JSON, sorted keys) instead of served byte-exact",
     requirements=("OCI-PUSH-14", "OCI-PULL-1", "FMT-1", "FMT-2", "PULL-1"),
-    modelled_on="registries converting/re-encoding manifests (schema1/schema2 conversion, Quay)",
+    modelled_on="registries converting/re-encoding manifests (schema1/schema2 conversion on pull)",
 )
 def manifest_reserialized(injection: Injection) -> None:
     async def reencode(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -401,7 +401,7 @@ def no_manifest_size_limit(injection: Injection) -> None:
     "docker-manifest-rejected",
     "Docker Image Manifest V2 Schema 2 and manifest lists are refused (OCI types only)",
     requirements=("FMT-1",),
-    modelled_on="OCI-only registries refusing Docker media types (e.g. early zot without docker compat)",
+    modelled_on="OCI-only registries refusing Docker media types",
 )
 def docker_manifest_rejected(injection: Injection) -> None:
     async def oci_only(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -537,7 +537,7 @@ def tag_not_moved(injection: Injection) -> None:
     "tags-unsorted",
     "tag lists come in reverse order",
     requirements=("OCI-DISC-2",),
-    modelled_on="registries listing tags in storage/insertion order instead of lexical order (e.g. ECR)",
+    modelled_on="registries listing tags in storage/insertion order instead of lexical order",
 )
 def tags_unsorted(injection: Injection) -> None:
     def make(original: Callable) -> Callable:
@@ -1057,7 +1057,7 @@ def manifest_get_serves_blob(injection: Injection) -> None:
     "chunk-length-mismatch-accepted",
     "a chunk whose Content-Length differs from its Content-Range length is appended anyway",
     requirements=("OCI-NEG-CHUNK-2",),
-    modelled_on="distribution skips the Content-Range/Content-Length check in some paths (failure-modes 4.4)",
+    modelled_on="distribution skips the Content-Length check for chunked bodies (failure-modes 4.4)",
 )
 def chunk_length_mismatch_accepted(injection: Injection) -> None:
     async def trust_the_body(request: web.Request, handler: Handler) -> web.StreamResponse:

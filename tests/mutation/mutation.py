@@ -173,11 +173,31 @@ def run_mutation(
         "defects": [asdict(v) for v in verdicts],
     }
     (out / "mutation.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "mutation.md").write_text(markdown(summary))
     echo(
         f"mutation score: {caught}/{len(verdicts)} seeded defects caught in {summary['seconds']} s "
         f"-> {out / 'mutation.json'}"
     )
     return summary
+
+
+def markdown(summary: dict[str, object]) -> str:
+    """The score and one row per defect, for people (mutation.json is for machines)."""
+    lines = [
+        f"# Mutation score: {summary['caught']}/{summary['seeded']} seeded defects caught",
+        "",
+        f"{summary['seconds']} s, {summary['parallel_jobs']} defects in parallel; baseline "
+        f"{summary['baseline']['checks']} checks, {len(summary['baseline']['failing'])} failing.",  # type: ignore[index]
+        "",
+        "| defect | breaks | caught by | modelled on |",
+        "|---|---|---|---|",
+    ]
+    for row in summary["defects"]:  # type: ignore[union-attr]
+        caught = ", ".join(row["flagged_requirements"]) if row["caught"] else f"**MISSED** {row['problem']}"
+        lines.append(
+            f"| {row['defect']} | {', '.join(row['requirements'])} | {caught} | {row['modelled_on']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

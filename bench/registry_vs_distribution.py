@@ -448,8 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workdir",
         type=Path,
-        default=Path(tempfile.gettempdir()),
-        help="where the temp dir for test files and both servers' storage goes",
+        default=REPO_ROOT / "reports" / "bench",
+        help="where the temp dir for test files and both servers' storage goes (default reports/bench:"
+        " on the project's disk, never a RAM-backed /tmp; removed at the end)",
     )
     parser.add_argument("--report-dir", type=Path, default=REPO_ROOT / "reports" / "bench")
     parser.add_argument(
@@ -520,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         curl_http.require_tools()
     except RuntimeError as error:
         raise SystemExit(f"registry_vs_distribution: {error}") from None
+    args.workdir.mkdir(parents=True, exist_ok=True)
     check_disk(args.workdir, plan)
     started = datetime.now(UTC)
     uptimes = {"start": _uptime()}

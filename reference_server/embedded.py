@@ -37,6 +37,12 @@ def default_policy(config: ServerConfig) -> AccessPolicy:
     return build_policy(config)
 
 
+def _threads_are_greenlets() -> bool:
+    """True when gevent has monkey-patched `threading` in this process (Locust does)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey is not None and monkey.is_module_patched("threading"))
+
+
 def _format_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -58,6 +64,11 @@ class EmbeddedServer:
     def start(self) -> str:
         if self.url is not None:
             return self.url
+        if _threads_are_greenlets():
+            raise RuntimeError(
+                "EmbeddedServer cannot run after gevent monkey-patching (Locust imported in this "
+                "process): its thread would be a greenlet and block; use ServerProcess instead"
+            )
         self._thread = threading.Thread(target=self._run, name="keelhaul-embedded-server", daemon=True)
         self._thread.start()
         self._ready.wait(30)

@@ -8,6 +8,7 @@ must exist in conformance/requirements.toml (tests/mutation checks it).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import hashlib
 import json
@@ -1151,8 +1152,6 @@ def token_grants_what_is_asked(injection: Injection) -> None:
     needs_auth=True,
 )
 def catalog_lists_everything(injection: Injection) -> None:
-    import contextvars
-
     policy = injection.ghcr_policy()
     listing = contextvars.ContextVar("keelhaul_defect_catalog", default=False)
 
@@ -1191,3 +1190,114 @@ def truncation_without_warning(injection: Injection) -> None:
         return manifest_stored
 
     injection.patch(packages, "manifest_stored", make)
+
+
+# ---- upload session lifecycle, discovery details ---------------------------------------------------------
+@defect(
+    "finished-upload-reusable",
+    "an upload session stays open after its closing PUT: GET answers 204 and PATCH appends",
+    requirements=("OCI-NEG-UPLOAD-1",),
+    modelled_on="failure-modes 4.4: committed sessions must be unknown (distribution removes _uploads/<id>)",
+)
+def finished_upload_reusable(injection: Injection) -> None:
+    uploads = injection.registry.uploads
+
+    def make(original: Callable) -> Callable:
+        def session(repository: str, upload_id: str, *, allow_done: bool = False) -> Any:
+            return original(repository, upload_id, allow_done=True)
+
+        return session
+
+    injection.patch(uploads, "session", make)
+
+
+@defect(
+    "cancel-upload-noop",
+    "DELETE of an upload session answers 204 but the session stays usable",
+    requirements=("OCI-NEG-UPLOAD-1",),
+    modelled_on="Quay CVE-2026-32589 class: upload sessions outliving their cancel (no cleanup)",
+)
+def cancel_upload_noop(injection: Injection) -> None:
+    cancelling = contextvars.ContextVar("keelhaul_defect_cancel", default=False)
+
+    async def mark_cancel(request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = cancelling.set(request.method == "DELETE" and is_endpoint(request, Endpoint.UPLOAD))
+        try:
+            return await handler(request)
+        finally:
+            cancelling.reset(token)
+
+    def make(original: Callable) -> Callable:
+        def discard(upload_id: str) -> None:
+            return None if cancelling.get() else original(upload_id)
+
+        return discard
+
+    injection.patch(injection.registry.uploads, "discard", make)
+    injection.middleware(mark_cancel)
+
+
+@defect(
+    "ping-without-challenge",
+    "GET /v2/ answers 200 to anonymous callers: clients never learn the token realm",
+    requirements=("OCI-BASE-1", "AUTH-1"),
+    modelled_on="registries answering the version check without the Bearer challenge (docker login fails)",
+    needs_auth=True,
+)
+def ping_without_challenge(injection: Injection) -> None:
+    policy = injection.ghcr_policy()
+    injection.patch(policy, "authorize_ping", lambda original: lambda request, principal: None)
+
+
+@defect(
+    "malformed-warning-header",
+    "Warning headers are sent without the `299 -` warn-code and agent",
+    requirements=("OCI-ERR-3", "LBL-7"),
+    modelled_on="registries emitting free-text Warning headers (spec: warn-code 299, agent `-`)",
+)
+def malformed_warning_header(injection: Injection) -> None:
+    async def free_text(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        warnings = response.headers.getall("Warning", [])
+        if warnings:
+            response.headers.popall("Warning")
+            for value in warnings:
+                response.headers.add("Warning", value.removeprefix('299 - "').removesuffix('"'))
+        return response
+
+    injection.middleware(free_text)
+
+
+@defect(
+    "referrers-wrong-content-type",
+    "the referrers API answers with Content-Type application/json",
+    requirements=("OCI-DISC-7",),
+    modelled_on="registries serving the referrers index as plain JSON (spec: the OCI index media type)",
+)
+def referrers_wrong_content_type(injection: Injection) -> None:
+    async def plain_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if response.status == 200 and is_endpoint(request, Endpoint.REFERRERS):
+            response.headers["Content-Type"] = "application/json"
+        return response
+
+    injection.middleware(plain_json)
+
+
+@defect(
+    "tag-list-wrong-name",
+    "the tag list's `name` is the last path component instead of the repository name",
+    requirements=("OCI-DISC-1", "PULL-4"),
+    modelled_on="nested-name handling bugs (failure-modes 4.1: names with several components)",
+)
+def tag_list_wrong_name(injection: Injection) -> None:
+    async def short_name(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        body = getattr(response, "body", None)
+        if response.status == 200 and isinstance(body, bytes) and is_endpoint(request, Endpoint.TAGS):
+            document = json.loads(body)
+            document["name"] = str(document.get("name", "")).rsplit("/", 1)[-1]
+            response.body = json.dumps(document).encode()
+        return response
+
+    injection.middleware(short_name)

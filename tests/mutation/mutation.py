@@ -11,7 +11,8 @@ at a time (keelhaul.reference_server.defects) and require that it notices.
    one of the defect's requirement IDs (read from that run's results.json).
 
 Run: `/work/venv/bin/python -m tests.mutation.mutation [--jobs N] [NAME...]` or via pytest
-(tests/mutation/test_mutation_score.py). Writes reports/mutation/<stamp>/mutation.json.
+(tests/mutation/test_mutation_score.py). Writes mutation.json and mutation.md (and each run's
+conformance reports) to reports/mutation/<stamp>/, or $KEELHAUL_ARTIFACT_DIR/mutation/<stamp>/ in CI.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def run_mutation(
     names: list[str] | None = None, jobs: int = DEFAULT_JOBS, out: Path | None = None, echo=print
 ) -> dict[str, object]:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dt%H%M%S")
-    out = out or ROOT / "reports" / "mutation" / stamp
+    artifacts = os.environ.get("KEELHAUL_ARTIFACT_DIR")  # CI keeps this folder as an artifact
+    out = out or (Path(artifacts) if artifacts else ROOT / "reports") / "mutation" / stamp
     out.mkdir(parents=True, exist_ok=True)
     chosen = [DEFECTS[n] for n in names] if names else list(DEFECTS.values())
     started = time.monotonic()

@@ -36,6 +36,8 @@ def test_at_least_25_defects_each_with_real_requirement_ids() -> None:
 def test_no_defect_by_default() -> None:
     assert ServerConfig().defect is None
     assert "--inject-defect" not in ServerConfig().to_cli_args()
+    args = ServerConfig(defect="ignore-range").to_cli_args()  # ServerProcess passes it on
+    assert args[args.index("--inject-defect") + 1] == "ignore-range"
 
 
 @pytest.mark.parametrize("name", sorted(DEFECTS))

@@ -1,11 +1,13 @@
 """Fixtures for the robustness tests of the reference server (no auth, fresh data folder each).
 
 - `live_server`: one EmbeddedServer for the module (OpenAccess), its URL in `.url`.
-- `report_dir`: where these tests drop their figures (reports/robustness/), so CI keeps them.
+- `report_dir`: where these tests drop their figures: $KEELHAUL_ARTIFACT_DIR/robustness/ in CI (kept as
+  an artifact), else reports/robustness/.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import pytest
 from keelhaul.reference_server.config import ServerConfig
 from keelhaul.reference_server.embedded import EmbeddedServer
 
-REPORTS = Path(__file__).resolve().parents[2] / "reports" / "robustness"
+_ARTIFACTS = os.environ.get("KEELHAUL_ARTIFACT_DIR")
+REPORTS = (Path(_ARTIFACTS) if _ARTIFACTS else Path(__file__).resolve().parents[2] / "reports") / "robustness"
 
 
 @pytest.fixture(scope="module")

@@ -236,7 +236,9 @@ def _expect_declared_outcome(answer, target, client, repo, case):
     return True
 
 
-@pytest.mark.req("LBL-7", "LBL-2", "LBL-3")
+# OCI-ERR-3 too: an overflow that is truncated is the one answer that must carry a Warning, and
+# check_answer() holds that Warning to the spec's `299 - "text"` format.
+@pytest.mark.req("LBL-7", "LBL-2", "LBL-3", "OCI-ERR-3")
 @pytest.mark.needs(limits=("label_overflow", "description_max_chars", "licenses_max_chars"))
 @pytest.mark.parametrize("case", list(OVERFLOWS))
 def test_overflow_gets_the_declared_outcome(client, new_repo, target, case):
@@ -247,7 +249,7 @@ def test_overflow_gets_the_declared_outcome(client, new_repo, target, case):
     _expect_declared_outcome(push(client, repo, "v1", image), target, client, repo, case)
 
 
-@pytest.mark.req("LBL-7", "LBL-5", "LBL-3")
+@pytest.mark.req("LBL-7", "LBL-5", "LBL-3", "OCI-ERR-3")
 @pytest.mark.needs(limits=("label_overflow", "description_max_chars", "licenses_max_chars"))
 @pytest.mark.parametrize("kind", ["image-manifest", "image-index"])
 def test_annotation_overflow_gets_the_declared_outcome(client, new_repo, target, kind):

@@ -13,7 +13,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 from keelhaul.reference_server import http_blobs, http_discovery, http_manifests
 from keelhaul.reference_server.access import AccessPolicy, Principal
 from keelhaul.reference_server.config import ServerConfig
@@ -94,8 +95,12 @@ async def oci_errors(
             raise  # redirects, and the auth layer's own pages/REST API, keep their responses
         code = _HTTP_STATUS_CODES.get(error.status, ErrorCode.UNSUPPORTED)
         return error_response(OCIError(code, error.reason, status=error.status))
-    except (asyncio.CancelledError, ConnectionError):
-        raise
+    except (asyncio.CancelledError, HttpProcessingError):
+        raise  # broken HTTP framing: aiohttp itself answers 400 and closes the connection
+    except (ConnectionError, ClientPayloadError):
+        # The body ended early (the client went away); usually nobody is left to read this.
+        code = ErrorCode.MANIFEST_INVALID if "/manifests/" in request.path else ErrorCode.BLOB_UPLOAD_INVALID
+        return error_response(OCIError(code, "request body ended early or was malformed"))
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path[:200])
         return error_response(OCIError(ErrorCode.UNSUPPORTED, "internal server error", status=500))

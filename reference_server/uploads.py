@@ -343,7 +343,11 @@ class UploadManager:
                     ErrorCode.BLOB_UPLOAD_INVALID,
                     f"Content-Range {first}-{last} does not continue the upload at offset {start}",
                     status=416,
-                    headers={"Range": range_header(start)},
+                    headers={
+                        "Range": range_header(start),
+                        "Location": f"/v2/{session.repository}/blobs/uploads/{session.id}",
+                        "Docker-Upload-UUID": session.id,
+                    },
                 )
             expected = last - first + 1
             if content_length is not None and content_length != expected:

@@ -446,3 +446,15 @@ def test_put_by_sha512_digest(http: httpx.Client, repo: str) -> None:
     assert response.headers["Docker-Content-Digest"] == digest
     got = http.get(f"/v2/{repo}/manifests/{digest}")
     assert got.content == body and got.headers["Docker-Content-Digest"] == digest
+
+
+def test_too_many_descriptors_is_refused_without_touching_storage(http: httpx.Client, repo: str) -> None:
+    layer = {"mediaType": OCI_LAYER, "digest": sha256(b"l"), "size": 1}
+    document = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256(b"{}"), "size": 2},
+        "layers": [layer] * 10_001,
+    }
+    body = assert_oci_error(_put(http, repo, "many", json.dumps(document).encode()), 400, "MANIFEST_INVALID")
+    assert "10000" in body["errors"][0]["message"]

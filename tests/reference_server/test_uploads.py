@@ -46,6 +46,7 @@ def test_chunked_upload_follows_the_conformance_sequence(http: httpx.Client, rep
     out_of_order = _patch(http, location, second, start=len(first))
     assert_oci_error(out_of_order, 416, "BLOB_UPLOAD_INVALID")
     assert out_of_order.headers["Range"] == "0-0"
+    assert out_of_order.headers["Location"] == location
     response = _patch(http, location, first, start=0)
     assert response.status_code == 202
     assert response.headers["Range"] == "0-21"

@@ -12,9 +12,10 @@ import base64
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from keelhaul.client.auth import Credentials
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 KINDS = ("reference", "distribution", "ghcr", "generic")
 ROLES = ("anonymous", "reader", "writer", "deleter", "admin", "other_tenant", "workflow")
 SECRET_KEYS = ("password", "token", "secret", "auth", "pat")
+NAMESPACE = "repository name prefix"  # what a namespace is, in messages
 ROLE_KEYS = ("username", "username_env", "password_env", "docker_config", "namespace", "source_repository")
 
 
@@ -97,6 +99,7 @@ KIND_LIMITS: dict[str, Limits] = {
     "distribution": Limits(),
     "generic": Limits(),
 }
+_Declared = TypeVar("_Declared", Limits, Features)
 CHOICES = {
     "upload_expiry_from": ("start", "last-activity"),
     "label_overflow": ("truncate", "reject"),
@@ -260,6 +263,20 @@ class _Reader:
             raise self.fail(f"{prefix}.{key}", f"expected a non-empty string, got {_shown(value)}")
         return value.strip()
 
+    def repository(
+        self,
+        table: dict[str, Any],
+        prefix: str,
+        key: str,
+        required: bool = False,
+        what: str = "repository name",
+    ) -> str | None:
+        """A string in the repository-name grammar (a namespace too: names begin with it)."""
+        value = self.string(table, prefix, key, required)
+        if value is not None and not is_valid_name(value):
+            raise self.fail(f"{prefix}.{key}", f"{value!r} is not a valid {what}")
+        return value
+
     def integer(self, table: dict[str, Any], prefix: str, key: str) -> int | None:
         value = table.get(key)
         if value is None:
@@ -297,43 +314,33 @@ class _Reader:
         has_extra = parts.path.strip("/") or parts.query or parts.fragment
         if parts.scheme not in ("http", "https") or not parts.hostname or has_extra:
             raise self.fail("target.url", f"expected http(s)://host[:port] with no path, got {url!r}")
-        namespace = self.string(target, "target", "namespace", required=True) or ""
-        if not is_valid_name(namespace):
-            raise self.fail("target.namespace", f"{namespace!r} is not a valid repository name prefix")
+        namespace = self.repository(target, "target", "namespace", True, NAMESPACE) or ""
         tls_verify = self.boolean(target, "target", "tls_verify")
         return TargetProfile(
             name=self.string(target, "target", "name") or self.default_name,
             kind=kind,
             url=url.rstrip("/"),
             namespace=namespace,
-            limits=self.limits(self.table(document, "limits"), KIND_LIMITS[kind]),
-            features=self.features(self.table(document, "features"), KIND_FEATURES[kind]),
+            limits=self.declared(self.table(document, "limits"), "limits", KIND_LIMITS[kind], self.integer),
+            features=self.declared(
+                self.table(document, "features"), "features", KIND_FEATURES[kind], self.boolean
+            ),
             read_only=self.read_only(document),
             roles=self.roles(self.table(document, "credentials"), parts.netloc),
             tls_verify=True if tls_verify is None else tls_verify,
             source=self.where,
         )
 
-    def limits(self, table: dict[str, Any], preset: Limits) -> Limits:
-        names = [f.name for f in fields(Limits)]
-        self.known(table, "limits", names)
+    def declared(
+        self, table: dict[str, Any], prefix: str, preset: _Declared, scalar: Callable[..., Any]
+    ) -> _Declared:
+        """[limits] or [features]: each field of `preset` read with `scalar` (or as a choice), the
+        preset kept where the file says nothing."""
+        names = [f.name for f in fields(preset)]
+        self.known(table, prefix, names)
         values: dict[str, Any] = {}
         for name in names:
-            if name in CHOICES:
-                value = self.choice(table, "limits", name)
-            else:
-                value = self.integer(table, "limits", name)
-            if value is not None:
-                values[name] = value
-        return replace(preset, **values)
-
-    def features(self, table: dict[str, Any], preset: Features) -> Features:
-        names = [f.name for f in fields(Features)]
-        self.known(table, "features", names)
-        values: dict[str, Any] = {}
-        for name in names:
-            value = self.choice(table, "features", name) if name in CHOICES else self.boolean(
-                table, "features", name)
+            value = self.choice(table, prefix, name) if name in CHOICES else scalar(table, prefix, name)
             if value is not None:
                 values[name] = value
         return replace(preset, **values)
@@ -343,11 +350,8 @@ class _Reader:
         if not table:
             return None
         self.known(table, "read_only", ("repository", "tag", "manifest_digest", "blob_digest"))
-        repository = self.string(table, "read_only", "repository", required=True) or ""
-        if not is_valid_name(repository):
-            raise self.fail("read_only.repository", f"{repository!r} is not a valid repository name")
         return ReadOnlyContent(
-            repository,
+            self.repository(table, "read_only", "repository", required=True) or "",
             self.string(table, "read_only", "tag"),
             self.string(table, "read_only", "manifest_digest"),
             self.string(table, "read_only", "blob_digest"),
@@ -364,14 +368,8 @@ class _Reader:
         return roles
 
     def role(self, name: str, entry: dict[str, Any], prefix: str, host: str) -> Role:
-        namespace = self.string(entry, prefix, "namespace")
-        if namespace is not None and not is_valid_name(namespace):
-            raise self.fail(f"{prefix}.namespace", f"{namespace!r} is not a valid repository name prefix")
-        source_repository = self.string(entry, prefix, "source_repository")
-        if source_repository is not None and not is_valid_name(source_repository):
-            raise self.fail(
-                f"{prefix}.source_repository", f"{source_repository!r} is not a valid repository name"
-            )
+        namespace = self.repository(entry, prefix, "namespace", what=NAMESPACE)
+        source_repository = self.repository(entry, prefix, "source_repository")
         if name == "other_tenant" and namespace is None:
             raise self.fail(f"{prefix}.namespace", "missing (where the other tenant's own repositories live)")
         if name == "workflow" and source_repository is None:

@@ -178,15 +178,32 @@ def embedded_server() -> Iterator[tuple[str, str]]:
             yield server.url, str(profile)
 
 
+def _locust() -> list[str]:
+    """The start of every Locust command line this wrapper runs."""
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+
+
+def _report_args(report_dir: Path) -> list[str]:
+    """Locust's CSV and HTML reports and keelhaul's summary, all in `report_dir`."""
+    return [
+        "--csv",
+        str(report_dir / "locust"),
+        "--html",
+        str(report_dir / "report.html"),
+        "--keelhaul-report-dir",
+        str(report_dir),
+    ]
+
+
 def locust_command(
     args: argparse.Namespace, *, url: str | None, profile: str | None, run_id: str, report_dir: Path | None
 ) -> list[str]:
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+    command = _locust()
     if args.worker:
         command += ["--worker", "--master-host", args.master_host]
         if args.master_port:
             command += ["--master-port", str(args.master_port)]
-        return command + list(args.locust_args or [])[_skip_dashes(args.locust_args) :]
+        return command + _passthrough(args.locust_args)
     if profile:
         command += ["--keelhaul-profile", profile]
     elif url:
@@ -222,20 +239,15 @@ def locust_command(
         if args.run_time:
             command += ["--autoquit", "30"]  # after --run-time, keep the UI up 30 s to look at it
     if report_dir is not None:
-        command += [
-            "--csv",
-            str(report_dir / "locust"),
-            "--html",
-            str(report_dir / "report.html"),
-            "--keelhaul-report-dir",
-            str(report_dir),
-        ]
+        command += _report_args(report_dir)
     command += [scenario_class(name) or name for name in (args.scenario or ["chunked"])]
-    return command + list(args.locust_args or [])[_skip_dashes(args.locust_args) :]
+    return command + _passthrough(args.locust_args)
 
 
-def _skip_dashes(extra: list[str] | None) -> int:
-    return 1 if extra and extra[0] == "--" else 0
+def _passthrough(extra: list[str] | None) -> list[str]:
+    """What followed `--` on the command line, for Locust unchanged."""
+    extra = list(extra or [])
+    return extra[1:] if extra and extra[0] == "--" else extra
 
 
 # ---- the CI acceptance run ----------------------------------------------------------------------------
@@ -261,11 +273,7 @@ def run_smoke(args: argparse.Namespace) -> int:
     port = args.master_port or free_port()
     with target_url(argparse.Namespace(worker=False, target=args.target, host=args.host)) as (url, profile):
         master = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
+            *_locust(),
             "--master",
             "--headless",
             "--only-summary",
@@ -291,21 +299,12 @@ def run_smoke(args: argparse.Namespace) -> int:
             str(budget),
             "--run-id",
             run_id,
-            "--csv",
-            str(report_dir / "locust"),
-            "--html",
-            str(report_dir / "report.html"),
-            "--keelhaul-report-dir",
-            str(report_dir),
+            *_report_args(report_dir),
             "ChunkedLayerUpload",
         ]
         master += ["--keelhaul-profile", profile] if profile else ["--host", url or ""]
         worker = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(LOCUSTFILE),
+            *_locust(),
             "--worker",
             "--master-host",
             "127.0.0.1",

@@ -8,6 +8,7 @@ user classes in scenarios.py stay a few lines each.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import time
@@ -22,7 +23,14 @@ from keelhaul.load.sizes import format_size
 from keelhaul.load.verify import check_blob
 
 from keelhaul.client import GeneratedBlob, digest_of, images, media_types, uploads
-from keelhaul.client.uploads import UploadResult, cancel_upload, location_of, start_upload
+from keelhaul.client.uploads import (
+    OCTET,
+    UploadResult,
+    cancel_upload,
+    location_of,
+    start_upload,
+    upload_status,
+)
 
 if TYPE_CHECKING:
     from keelhaul.load.scenarios import RegistryUser
@@ -94,20 +102,11 @@ def _report_upload(user: RegistryUser, name: str, started: float, size: int, err
 
 
 def _abandon(user: RegistryUser, result: UploadResult) -> None:
-    """Cancel a session a failed upload left open, so the target can free its space at once."""
+    """Cancel a session a failed upload left open, so the target can free its space at once (best
+    effort: a transport error here is reported as an event and otherwise ignored)."""
     if result.location and "/blobs/uploads/" in result.location:
-        with user.recorder.expecting(400, 404, 405), _quiet():
+        with user.recorder.expecting(400, 404, 405), contextlib.suppress(httpx.HTTPError):
             cancel_upload(user.client, result.location)
-
-
-class _quiet:
-    """Swallow transport errors of best-effort housekeeping (they are still reported as events)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, value, traceback) -> bool:  # type: ignore[no-untyped-def]
-        return kind is not None and issubclass(kind, httpx.HTTPError)
 
 
 def probe_layer_limit(user: RegistryUser, size: int, chunk_size: int, limit: int) -> None:
@@ -298,7 +297,7 @@ def open_idle_session(user: RegistryUser) -> tuple[str, float] | None:
         "PATCH",
         location,
         content=b"".join(chunk.chunks(4096)),
-        headers={"Content-Type": media_types.OCTET_STREAM, "Content-Range": "0-4095"},
+        headers={**OCTET, "Content-Range": "0-4095"},
     )
     if patch.status_code != 202:
         return None
@@ -308,7 +307,7 @@ def open_idle_session(user: RegistryUser) -> tuple[str, float] | None:
 def check_idle_session(user: RegistryUser, location: str, idle_seconds: float) -> bool:
     """GET the session after it sat idle: True if still there (204), False if expired (404)."""
     with user.recorder.expecting(404):
-        status = user.client.request("GET", location)
+        status = upload_status(user.client, location)
     alive = status.status_code == 204
     error = (
         None if status.status_code in (204, 404) else OCIFailure.from_body(status.status_code, status.text)
@@ -324,6 +323,6 @@ def check_idle_session(user: RegistryUser, location: str, idle_seconds: float) -
     )
     user.run.ledger.add_probe({"idle_seconds": idle_seconds, "alive": alive, "status": status.status_code})
     if alive:
-        with user.recorder.expecting(404, 405), _quiet():
+        with user.recorder.expecting(404, 405), contextlib.suppress(httpx.HTTPError):
             cancel_upload(user.client, location)
     return alive

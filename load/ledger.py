@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 LIVE_WINDOW_SECONDS = 10  # live MB/s is the average over the last complete seconds of this window
 MEGABYTE = 10**6  # MB/s figures are decimal, like every network tool prints them
@@ -89,20 +89,15 @@ class Ledger:
             per_second = self.bytes_by_second[name]
             for second, count in seconds.items():
                 per_second[int(second)] = per_second.get(int(second), 0) + int(count)
-        for fields in report.get("uploads", []):
-            self.uploads.append(UploadRecord(**fields))
+        for values in report.get("uploads", []):
+            self.uploads.append(UploadRecord(**values))
         self.manifests.extend((str(repo), str(digest)) for repo, digest in report.get("manifests", []))
         self.probes.extend(report.get("probes", []))
 
     def reset(self) -> None:
-        self.bytes_by_second = defaultdict(dict)
-        self.uploads = []
-        self.manifests = []
-        self.probes = []
-        self._pending_bytes = defaultdict(dict)
-        self._pending_uploads = []
-        self._pending_manifests = []
-        self._pending_probes = []
+        """Empty again, as new (a new test starts)."""
+        for table in fields(self):
+            setattr(self, table.name, table.default_factory())  # type: ignore[misc]
 
     # --- figures ---------------------------------------------------------------------------------
 

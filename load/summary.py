@@ -128,7 +128,7 @@ def write_uploads_csv(path: Path, uploads: list[UploadRecord]) -> None:
             writer.writerow(
                 {
                     **asdict(record),
-                    "mb_per_s": round(record.size / MEGABYTE / record.seconds, 2) if record.seconds else "",
+                    "mb_per_s": round(record.mb_per_s, 2) if record.seconds else "",
                 }
             )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from keelhaul.load.options import LoadSettings
 
 from keelhaul.errors import UsageError
-from keelhaul.profile import Role, TargetProfile, load_profile
+from keelhaul.profile import TargetProfile, load_profile
 
 
 def url_profile(url: str) -> TargetProfile:
@@ -48,5 +48,3 @@ def embedded_profile_text(url: str) -> str:
         "package_pages = false\n"
     )
 
-
-__all__ = ["Role", "embedded_profile_text", "resolve_profile", "url_profile", "usable_role"]

@@ -33,6 +33,7 @@ from typing import Protocol
 from keelhaul.reference_server.errors import ErrorCode, OCIError
 from keelhaul.reference_server.grammar import Digest
 from keelhaul.reference_server.storage.blobs import BlobStore
+from keelhaul.reference_server.storage.direct_writer import UploadWriter
 from keelhaul.reference_server.storage.metadata import MetadataStore
 
 BUFFER_BYTES = 4 * 1024 * 1024  # handed to the worker thread at once: hashlib and write release the GIL
@@ -100,31 +101,15 @@ class UploadDeadlinePassed(Exception):
 IDLE_SECONDS = 60.0  # a body that sends nothing for this long is abandoned
 
 
-def _write_all(fd: int, pieces: list[bytes]) -> None:
-    """Write every piece in order: writev, finishing piece by piece after a partial write."""
-    for start in range(0, len(pieces), 512):  # IOV_MAX is 1024 on Linux
-        batch = pieces[start : start + 512]
-        written = os.writev(fd, batch)
-        if written == sum(len(piece) for piece in batch):
-            continue
-        for piece in batch:
-            if written >= len(piece):
-                written -= len(piece)
-                continue
-            view = memoryview(piece)[written:]
-            written = 0
-            while view:
-                view = view[os.write(fd, view) :]
-
-
 def _hash_pieces(hasher: hashlib._Hash, pieces: list[bytes]) -> None:
     for piece in pieces:
         hasher.update(piece)
 
 
-def _append_and_hash(fd: int, hasher: hashlib._Hash, pieces: list[bytes]) -> None:
-    _write_all(fd, pieces)
+def _write_and_hash(writer: UploadWriter, hasher: hashlib._Hash, pieces: list[bytes]) -> None:
+    writer.write(pieces)
     _hash_pieces(hasher, pieces)
+    writer.finish()
 
 
 def _hash_file(path: Path, algorithm: str, limit: int | None = None) -> tuple[hashlib._Hash, int]:
@@ -154,14 +139,15 @@ def _fsync_path(path: Path) -> None:
 
 async def receive_body(
     body: ByteStream,
-    fd: int,
+    writer: UploadWriter,
     hasher: hashlib._Hash,
     executor: concurrent.futures.Executor,
     room: int,
     deadline: float | None = None,
     idle_seconds: float = IDLE_SECONDS,
 ) -> int:
-    """Stream `body` into `fd` and `hasher` through the worker thread; return the byte count.
+    """Stream `body` into `writer` and `hasher` through worker threads; return the byte count. When
+    it returns, the file holds every byte (`writer.finish()` ran); on an error the caller rolls back.
 
     Raises UploadTooLarge as soon as more than `room` bytes arrived, UploadStalled when nothing
     arrives for `idle_seconds`, UploadDeadlinePassed at `deadline` (wall clock). Double buffering: while the
@@ -198,7 +184,7 @@ async def receive_body(
                 if pending:
                     await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in pending))
                 pending = [
-                    executor.submit(_write_all, fd, pieces),
+                    executor.submit(writer.write, pieces),
                     executor.submit(_hash_pieces, hasher, pieces),
                 ]
                 pieces = []
@@ -206,11 +192,10 @@ async def receive_body(
         if pending:
             await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in pending))
             pending = []
-        if pieces:
-            if buffered < 256 * 1024:
-                _append_and_hash(fd, hasher, pieces)
-            else:
-                await loop.run_in_executor(executor, _append_and_hash, fd, hasher, pieces)
+        if buffered < 256 * 1024 and not writer.direct:
+            _write_and_hash(writer, hasher, pieces)  # small tail, buffered: cheaper than a thread hop
+        else:
+            await loop.run_in_executor(executor, _write_and_hash, writer, hasher, pieces)
         return total
     finally:
         if pending:
@@ -360,12 +345,13 @@ class UploadManager:
             self.discard(session.id)
             raise self._too_large()
         saved = state.hasher.copy()
-        fd = os.open(session.path, os.O_WRONLY | os.O_APPEND)
+        fd = os.open(session.path, os.O_WRONLY)
+        writer = UploadWriter(fd, session.path, start)
         try:
             try:
                 received = await receive_body(
                     body,
-                    fd,
+                    writer,
                     state.hasher,
                     self.executor,
                     room,
@@ -386,12 +372,14 @@ class UploadManager:
                     f"received {received} bytes, the request declared {expected}",
                 )
         except BaseException:
+            writer.close()
             if session.id in self._hash_states:
                 os.ftruncate(fd, start)
                 state.hasher = saved
                 state.offset = start
             raise
         finally:
+            writer.close()
             os.close(fd)
         state.offset = start + received
         return state.offset
@@ -456,12 +444,13 @@ class UploadManager:
         path = self.dir / f"tmp-{uuid.uuid4()}"
         hasher = hashlib.sha256() if digest.algorithm == "sha256" else hashlib.new(digest.algorithm)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        writer = UploadWriter(fd, path, 0)
         committed = False
         try:
             try:
                 size = await receive_body(
                     body,
-                    fd,
+                    writer,
                     hasher,
                     self.executor,
                     self.max_layer_bytes,
@@ -479,6 +468,7 @@ class UploadManager:
             except UploadStalled:
                 raise self._stalled() from None
             finally:
+                writer.close()
                 os.close(fd)
             if content_length is not None and size != content_length:
                 raise OCIError(ErrorCode.SIZE_INVALID, f"received {size} bytes, declared {content_length}")

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 ORG = "keelhaul-ci"
-WORKFLOW_REPOSITORY = f"{ORG}/app"
 TOKEN_LIFETIME = 6 * 3600
 
 # role -> (login, org role or None for a separate tenant, PAT scopes)

@@ -184,7 +184,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = _harness(config)
     problems = []
     for item in items:
-        ids = [i for mark in item.iter_markers("req") for i in mark.args]
+        ids = _requirement_ids(item)
         if not ids:
             problems.append(f'{item.nodeid}: names no requirement (add @pytest.mark.req("ID"))')
         for unknown in state.catalogue.unknown(ids):
@@ -211,6 +211,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("bad check metadata:\n  " + "\n  ".join(problems))
     if state.target is not None and any(_talks_to_registry(item) for item in items):
         preflight(state)
+
+
+def _requirement_ids(item: pytest.Item) -> list[str]:
+    return [i for mark in item.iter_markers("req") for i in mark.args]
 
 
 NETWORK_FIXTURES = frozenset({"client_for", "session_repo"})  # every registry client comes from these
@@ -245,7 +249,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         result = state.results[item.nodeid] = TestResult(
             nodeid=item.nodeid,
             name=item.name,
-            requirements=[i for mark in item.iter_markers("req") for i in mark.args],
+            requirements=_requirement_ids(item),
             outcome="passed",
             description=_description(item),
         )

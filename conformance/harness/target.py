@@ -12,11 +12,12 @@ import importlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from keelhaul.errors import UsageError
+from keelhaul.profile import ROLES
 
 # Small limits for the embedded server so LIM checks run fast in CI; real-size variants are `slow`.
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
@@ -126,37 +127,14 @@ def start_embedded() -> Target:
 def describe_target(target: Target) -> dict[str, Any]:
     """What a report says about the target: names and declarations, never credentials."""
     profile = target.profile
-    roles = [role for role in ROLES if _has_role(profile, role)]
     return {
         "name": profile.name,
         "kind": profile.kind,
         "url": profile.url,
         "namespace": profile.namespace,
         "embedded": target.embedded,
-        "roles": roles,
-        "features": _plain(getattr(profile, "features", None)),
-        "limits": _plain(getattr(profile, "limits", None)),
+        "roles": [role for role in ROLES if role != "anonymous" and profile.has_role(role)],
+        "features": asdict(profile.features),
+        "limits": asdict(profile.limits),
         "notes": list(target.notes),
     }
-
-
-ROLES = ("reader", "writer", "deleter", "admin", "other_tenant", "workflow")
-
-
-def _has_role(profile: Any, role: str) -> bool:
-    try:
-        return bool(profile.has_role(role))
-    except Exception:  # a profile that cannot answer has no such role
-        return False
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(value):
-        return {
-            k: v for k, v in asdict(value).items() if isinstance(v, str | int | float | bool | type(None))
-        }
-    return {}

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.content import Blob, Image, Manifest
 
 from keelhaul.client import RegistryClient
+from keelhaul.client.images import Built, Image
 
 PULL_TAG = "tagtest0"
 
@@ -28,17 +28,22 @@ class PullContent:
     repo: str
     tag: str | None
     manifest_digest: str | None
-    manifest: Manifest | None
+    manifest: Built | None
     blob_digest: str | None
-    blob: Blob | None
-    second_manifest: Manifest | None = None  # pushed by digest only
+    blob: Built | None
+    second_manifest: Built | None = None  # pushed by digest only
+
+
+def push_blobs(client: RegistryClient, repo: str, image: Image) -> None:
+    """Upload the image's blobs (config and layers), each by one monolithic POST+PUT; raise on refusal."""
+    for blob in image.blobs:
+        client.upload_monolithic(repo, blob.body).raise_for_status()
 
 
 def push_image(client: RegistryClient, repo: str, image: Image, reference: str | None = None) -> None:
     """Upload the image's blobs and its manifest (by `reference`, default its digest). Raises with
     the answer when the target refuses: fixtures need the content in place to proceed."""
-    for blob in image.all_blobs:
-        client.upload_monolithic(repo, blob.data).raise_for_status()
+    push_blobs(client, repo, image)
     answer = client.put_manifest(
         repo, reference or image.manifest.digest, image.manifest.body, image.manifest.media_type
     )

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import pytest
 from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.content import Manifest
 from keelhaul.conformance.oci.expect import expect_error, expect_referrers, expect_status, fail
-from keelhaul.conformance.oci.fixtures import push_image
+from keelhaul.conformance.oci.fixtures import push_blobs, push_image
 
 from keelhaul.client import media_types as mt
+from keelhaul.client.images import Built, descriptor
 
 TYPE_A = "application/vnd.keelhaul.peanut.butter.bagel"
 TYPE_B = "application/vnd.keelhaul.cream.cheese"
@@ -27,21 +27,21 @@ ANNOTATION = "org.keelhaul.referrer"
 @dataclass(frozen=True)
 class Referrers:
     repo: str
-    subject: Manifest
+    subject: Built
     referrers: dict[
-        str, tuple[Manifest, str | None, dict[str, str]]
+        str, tuple[Built, str | None, dict[str, str]]
     ]  # digest -> (manifest, artifactType, annotations)
     orphan_subject: str
-    orphan: Manifest
+    orphan: Built
 
 
 @pytest.fixture(scope="session")
 def referrers_setup(session_repo) -> Referrers:
     repo, client = session_repo()
     subject = content.image("referrers-subject")
-    referrers: dict[str, tuple[Manifest, str | None, dict[str, str]]] = {}
+    referrers: dict[str, tuple[Built, str | None, dict[str, str]]] = {}
 
-    def put(manifest: Manifest, artifact_type: str | None, annotations: dict[str, str]) -> None:
+    def put(manifest: Built, artifact_type: str | None, annotations: dict[str, str]) -> None:
         answer = client.put_manifest(repo, manifest.digest, manifest.body, manifest.media_type)
         if answer.status_code != 201:
             raise RuntimeError(f"fixture could not push a referrer: {answer.status_code} {answer.text[:200]}")
@@ -50,8 +50,7 @@ def referrers_setup(session_repo) -> Referrers:
     def artifact(seed, subject_manifest, **kwargs):
         annotations = {ANNOTATION: seed}
         built = content.artifact(seed, subject_manifest, annotations=annotations, **kwargs)
-        for blob in built.all_blobs:
-            client.upload_monolithic(repo, blob.data).raise_for_status()
+        push_blobs(client, repo, built)
         return built.manifest, annotations
 
     # before the subject exists: artifactType from the manifest, from the config, and an index
@@ -61,7 +60,7 @@ def referrers_setup(session_repo) -> Referrers:
     put(a_cfg, TYPE_A, a_cfg_ann)
     index_ann = {ANNOTATION: "index"}
     index = content.index_body(
-        [a_type.descriptor()], subject=subject.manifest.descriptor(), annotations=index_ann
+        [descriptor(a_type)], subject=descriptor(subject.manifest), annotations=index_ann
     )
     put(index, None, index_ann)
     push_image(client, repo, subject, "subject")
@@ -81,29 +80,29 @@ def _check_descriptors(response, setup: Referrers, descriptors, expected_digests
     found = [d.get("digest") for d in descriptors]
     if sorted(found) != sorted(expected_digests) or len(set(found)) != len(found):
         fail(requirement, response, f"exactly the referrers {sorted(expected_digests)}", repr(found))
-    for descriptor in descriptors:
-        manifest, artifact_type, annotations = setup.referrers[descriptor["digest"]]
-        if descriptor.get("mediaType") != manifest.media_type or descriptor.get("size") != manifest.size:
+    for answered in descriptors:
+        manifest, artifact_type, annotations = setup.referrers[answered["digest"]]
+        if answered.get("mediaType") != manifest.media_type or answered.get("size") != manifest.size:
             fail(
                 f"{requirement} (descriptor mediaType and size are the referrer's)",
                 response,
                 f"{manifest.media_type}, {manifest.size} bytes",
-                f"{descriptor.get('mediaType')}, {descriptor.get('size')} bytes",
+                f"{answered.get('mediaType')}, {answered.get('size')} bytes",
             )
-        if descriptor.get("artifactType") != artifact_type:
+        if answered.get("artifactType") != artifact_type:
             fail(
                 "OCI-DISC-8: artifactType is the manifest's, else its config mediaType; omitted for an index "
                 "without one",
                 response,
                 repr(artifact_type),
-                repr(descriptor.get("artifactType")),
+                repr(answered.get("artifactType")),
             )
-        if descriptor.get("annotations") != annotations:
+        if answered.get("annotations") != annotations:
             fail(
                 "OCI-DISC-8: descriptors MUST include the referrer's annotations",
                 response,
                 repr(annotations),
-                repr(descriptor.get("annotations")),
+                repr(answered.get("annotations")),
             )
 
 
@@ -119,8 +118,7 @@ def test_put_with_subject_answers_oci_subject(client, new_repo):
         referrer = content.artifact(
             f"oci-subject-{target_subject.digest[7:15]}", target_subject, artifact_type=TYPE_B
         )
-        for blob in referrer.all_blobs:
-            client.upload_monolithic(repo, blob.data).raise_for_status()
+        push_blobs(client, repo, referrer)
         put = client.put_manifest(
             repo, referrer.manifest.digest, referrer.manifest.body, referrer.manifest.media_type
         )

@@ -169,7 +169,7 @@ def test_blob_range_request(client, pull_content):
         expect_status(full, 200, "OCI-PULL-5: GET blob MUST answer 200")
         data = full.content
     else:
-        data = pull_content.blob.data
+        data = pull_content.blob.body
     first, last = 3, min(len(data) - 1, 40)
     response = client.get_blob(pull_content.repo, pull_content.blob_digest, byte_range=(first, last))
     expect_status(response, 206, "OCI-PULL-8: a blob GET with Range SHOULD answer 206 Partial Content")

@@ -66,7 +66,7 @@ def test_monolithic_layer_upload(client, new_repo):
 
     repo = new_repo()
     blob = layer("monolithic-layer", 2048)
-    result = client.upload_monolithic(repo, blob.data)
+    result = client.upload_monolithic(repo, blob.body)
     expect_created(result.response, "OCI-PUSH-2: PUT <location>?digest= MUST answer 201")
     expect_blob(client.get_blob(repo, blob.digest), blob, "OCI-PULL-5: GET blob MUST return the layer pushed")
 

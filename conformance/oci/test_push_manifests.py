@@ -4,6 +4,7 @@ missing blobs, size limits, tag moves; FMT-1/FMT-2 for Docker and OCI manifest a
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from keelhaul.conformance.oci import content
@@ -14,14 +15,10 @@ from keelhaul.conformance.oci.expect import (
     expect_status,
     fail,
 )
-from keelhaul.conformance.oci.fixtures import push_image
+from keelhaul.conformance.oci.fixtures import push_blobs, push_image
 
 from keelhaul.client import media_types as mt
-
-
-def _push_blobs(client, repo, image):
-    for blob in image.all_blobs:
-        client.upload_monolithic(repo, blob.data).raise_for_status()
+from keelhaul.client.images import Built, Platform, descriptor
 
 
 def _expect_manifest_created(response, manifest, requirement):
@@ -43,7 +40,7 @@ def test_put_manifest_by_tags(client, new_repo):
     every tag pulls the exact bytes sent (pretty-printed, with an unknown field)."""
     repo = new_repo()
     image = content.image("tags")
-    _push_blobs(client, repo, image)
+    push_blobs(client, repo, image)
     for tag in ("test0", "test1", "test2", "test3"):
         put = client.put_manifest(repo, tag, image.manifest.body, image.manifest.media_type)
         location = _expect_manifest_created(
@@ -77,7 +74,7 @@ def test_put_manifest_by_digest(client, new_repo):
     """PUT /manifests/<digest> answers 201; GET by that digest returns the same bytes."""
     repo = new_repo()
     image = content.image("by-digest")
-    _push_blobs(client, repo, image)
+    push_blobs(client, repo, image)
     put = client.put_manifest(repo, image.manifest.digest, image.manifest.body, image.manifest.media_type)
     _expect_manifest_created(put, image.manifest, "OCI-PUSH-13: PUT manifest by digest MUST answer 201")
     expect_manifest(
@@ -91,9 +88,9 @@ def test_put_manifest_by_digest(client, new_repo):
 def test_manifest_without_layers(client, new_repo):
     """A manifest with an empty-JSON config and no layers is accepted (official: SHOULD, warning only)."""
     repo = new_repo()
-    client.upload_monolithic(repo, content.EMPTY_CONFIG.data).raise_for_status()
-    body = content.manifest_body(content.EMPTY_CONFIG.descriptor(), [], media_type=None)
-    manifest = content.Manifest(body, mt.OCI_MANIFEST)
+    client.upload_monolithic(repo, content.EMPTY_CONFIG.body).raise_for_status()
+    body = content.manifest_body(descriptor(content.EMPTY_CONFIG), [], media_type=None)
+    manifest = Built.of(body, mt.OCI_MANIFEST)
     put = client.put_manifest(repo, "emptylayer", body, mt.OCI_MANIFEST)
     _expect_manifest_created(put, manifest, "OCI-PUSH-15: a manifest with no layers SHOULD be accepted (201)")
     # image-spec's schema wants at least one layer: compare bytes instead of validating the schema
@@ -146,7 +143,7 @@ def test_subject_may_not_exist_yet(client, new_repo):
     repo = new_repo()
     subject = content.image("absent-subject").manifest
     referrer = content.artifact("orphan", subject, artifact_type="application/vnd.keelhaul.orphan")
-    _push_blobs(client, repo, referrer)
+    push_blobs(client, repo, referrer)
     put = client.put_manifest(
         repo, referrer.manifest.digest, referrer.manifest.body, referrer.manifest.media_type
     )
@@ -168,7 +165,7 @@ def test_docker_manifest_and_list(client, new_repo):
     push_image(client, repo, image, "v2s2")
     expect_manifest(client.get_manifest(repo, "v2s2"), image.manifest, "FMT-1: Docker v2s2 served byte-exact")
     listing = content.index_body(
-        [image.manifest.descriptor(platform={"architecture": "amd64", "os": "linux"})],
+        [descriptor(image.manifest, platform=Platform("linux", "amd64"))],
         media_type=mt.DOCKER_MANIFEST_LIST,
     )
     put = client.put_manifest(repo, "list", listing.body, listing.media_type)
@@ -194,8 +191,8 @@ def test_foreign_layer_need_not_be_uploaded(client, new_repo, manifest_type, con
     """A manifest whose (Windows-style) foreign / non-distributable layer carries `urls` is accepted
     without that blob having been pushed, and pulls back byte for byte."""
     repo = new_repo()
-    config = content.Blob(content.config("foreign").data, config_type)
-    client.upload_monolithic(repo, config.data).raise_for_status()
+    config = replace(content.config("foreign"), media_type=config_type)
+    client.upload_monolithic(repo, config.body).raise_for_status()
     foreign = {
         "mediaType": layer_type,
         "digest": content.missing_digest("foreign-layer"),
@@ -204,8 +201,8 @@ def test_foreign_layer_need_not_be_uploaded(client, new_repo, manifest_type, con
             "https://mcr.microsoft.com/v2/windows/servercore/blobs/" + content.missing_digest("foreign-layer")
         ],
     }
-    body = content.manifest_body(config.descriptor(), [foreign], media_type=manifest_type)
-    manifest = content.Manifest(body, manifest_type)
+    body = content.manifest_body(descriptor(config), [foreign], media_type=manifest_type)
+    manifest = Built.of(body, manifest_type)
     put = client.put_manifest(repo, "foreign", body, manifest_type)
     _expect_manifest_created(
         put, manifest, "FMT-3: a manifest with a foreign layer (with urls) MUST be accepted"
@@ -223,8 +220,8 @@ def test_oci_index(client, new_repo):
     push_image(client, repo, arm64)
     index = content.index_body(
         [
-            amd64.manifest.descriptor(platform={"architecture": "amd64", "os": "linux"}),
-            arm64.manifest.descriptor(platform={"architecture": "arm64", "os": "linux"}),
+            descriptor(amd64.manifest, platform=Platform("linux", "amd64")),
+            descriptor(arm64.manifest, platform=Platform("linux", "arm64")),
         ],
         annotations={"org.opencontainers.image.description": "keelhaul multi-arch"},
     )
@@ -239,12 +236,12 @@ def test_manifest_size_limit(client, new_repo, target):
     """A manifest of 4 MB (or the declared limit if lower… never below 4 MB) is accepted; one just over
     the declared limit is refused with 413 (or MANIFEST_INVALID)."""
     repo = new_repo()
-    client.upload_monolithic(repo, content.EMPTY_CONFIG.data).raise_for_status()
+    client.upload_monolithic(repo, content.EMPTY_CONFIG.body).raise_for_status()
     limit = target.limits.max_manifest_bytes
 
     def padded(size: int) -> bytes:
         base = json.loads(
-            content.manifest_body(content.EMPTY_CONFIG.descriptor(), [], media_type=mt.OCI_MANIFEST)
+            content.manifest_body(descriptor(content.EMPTY_CONFIG), [], media_type=mt.OCI_MANIFEST)
         )
         base["annotations"] = {"org.keelhaul.padding": ""}
         body = json.dumps(base).encode()

@@ -20,11 +20,6 @@ class Credentials:
     username: str
     password: str = field(repr=False)
 
-    @classmethod
-    def anonymous(cls) -> None:
-        """No credentials (callers pass None)."""
-        return None
-
     def basic_header(self) -> str:
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -100,10 +95,6 @@ class TokenCache:
 
     def set_hint(self, key: tuple[str, str], scope: str) -> None:
         self._scope_hints[key] = scope
-
-    def clear(self) -> None:
-        self._tokens.clear()
-        self._scope_hints.clear()
 
 
 # The name may itself contain "tags" or "blobs" components: match the endpoint suffix at the end.

@@ -83,9 +83,6 @@ class _SourceBase:
         for start in range(0, self.size, chunk_size):
             yield b"".join(self.iter_range(start, min(chunk_size, self.size - start)))
 
-    def iter_all(self) -> Iterator[bytes]:
-        return self.iter_range(0, self.size)
-
     def _check_range(self, offset: int, length: int) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise ValueError(f"range {offset}+{length} outside content of {self.size} bytes")

@@ -285,11 +285,10 @@ def artifact_manifest(
 
 # ---- whole images ------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Image:
-    """A manifest with the blobs it references (config first), ready to push."""
+class _Manifested:
+    """What is pushed by one manifest: it is described (digest, size, media type) by that manifest."""
 
     manifest: Built
-    blobs: tuple[Built | SourceBlob, ...]
 
     @property
     def digest(self) -> str:
@@ -302,6 +301,13 @@ class Image:
     @property
     def media_type(self) -> str:
         return self.manifest.media_type
+
+
+@dataclass(frozen=True)
+class Image(_Manifested):
+    """A manifest with the blobs it references (config first), ready to push."""
+
+    blobs: tuple[Built | SourceBlob, ...]
 
     @property
     def config(self) -> Built | SourceBlob:
@@ -313,23 +319,10 @@ class Image:
 
 
 @dataclass(frozen=True)
-class ImageIndex:
+class ImageIndex(_Manifested):
     """An index (or Docker manifest list) with its child images."""
 
-    manifest: Built
     children: tuple[Image, ...]
-
-    @property
-    def digest(self) -> str:
-        return self.manifest.digest
-
-    @property
-    def size(self) -> int:
-        return self.manifest.size
-
-    @property
-    def media_type(self) -> str:
-        return self.manifest.media_type
 
 
 def build_image(

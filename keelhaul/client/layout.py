@@ -12,7 +12,7 @@ from typing import Any
 
 from keelhaul.client import media_types as mt
 from keelhaul.client.content import digest_of
-from keelhaul.client.images import Built, Image, ImageIndex, SourceBlob, encode_json
+from keelhaul.client.images import Built, Image, ImageIndex, SourceBlob, descriptor, encode_json
 
 REF_NAME = "org.opencontainers.image.ref.name"
 DIR_VERSION = "Directory Transport Version: 1.1\n"
@@ -51,12 +51,7 @@ def write_oci_layout(path: Path, images: dict[str, Image | ImageIndex]) -> Path:
     manifests = []
     for tag, image in images.items():
         _write_image(path / "blobs", image)
-        manifests.append({
-            "mediaType": image.manifest.media_type,
-            "digest": image.manifest.digest,
-            "size": image.manifest.size,
-            "annotations": {REF_NAME: tag},
-        })
+        manifests.append(descriptor(image, annotations={REF_NAME: tag}))
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
     (path / "index.json").write_bytes(encode_json(index))
     return path

@@ -9,6 +9,7 @@ the blob in place.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
@@ -106,15 +107,39 @@ def _keep(result: UploadResult, response: httpx.Response, keep: bool) -> None:
         result.responses[:] = [response]
 
 
-def _finish(
-    client: RegistryClient, result: UploadResult, location: str, source: BlobSource, digest: str, keep: bool
-) -> UploadResult:
-    source.remember_digest(digest)
-    result.digest = digest
-    put = client.request("PUT", add_query(location, digest=digest), content=b"")
+def _body(
+    source: BlobSource, start: int, size: int, hasher: RangeHasher | None = None
+) -> Callable[[], Iterator[bytes]]:
+    """A replayable request body: the bytes [start, start+size), hashed on the way when `hasher` is set."""
+
+    def pieces() -> Iterator[bytes]:
+        chunk = source.iter_range(start, size)
+        return hasher.tee(start, chunk) if hasher else chunk
+
+    return pieces
+
+
+def _closed(result: UploadResult, put: httpx.Response, location: str, keep: bool) -> UploadResult:
+    """Record the closing PUT; after a 201 the result's location is the blob's."""
     _keep(result, put, keep)
     result.location = location_of(put) if put.status_code == 201 else location
     return result
+
+
+def _finish(
+    client: RegistryClient,
+    result: UploadResult,
+    location: str,
+    source: BlobSource,
+    hasher: RangeHasher | None,
+    keep: bool,
+) -> UploadResult:
+    """Close a session whose bytes are all sent; the digest is the source's, or the one hashed on the way."""
+    digest = source.known_digest or (hasher.hexdigest_complete() if hasher else source.digest)
+    source.remember_digest(digest)
+    result.digest = digest
+    put = client.request("PUT", add_query(location, digest=digest), content=b"")
+    return _closed(result, put, location, keep)
 
 
 def upload_monolithic(
@@ -130,12 +155,10 @@ def upload_monolithic(
         "PUT",
         add_query(location, digest=digest),
         headers=OCTET,
-        content=lambda: source.iter_range(0, source.size),
+        content=_body(source, 0, source.size),
         content_length=source.size,
     )
-    _keep(result, put, keep_responses)
-    result.location = location_of(put) if put.status_code == 201 else location
-    return result
+    return _closed(result, put, location, keep_responses)
 
 
 def upload_single_post(client: RegistryClient, repo: str, data: bytes | BlobSource) -> UploadResult:
@@ -146,7 +169,7 @@ def upload_single_post(client: RegistryClient, repo: str, data: bytes | BlobSour
         "POST",
         add_query(f"/v2/{repo}/blobs/uploads/", digest=digest),
         headers=OCTET,
-        content=lambda: source.iter_range(0, source.size),
+        content=_body(source, 0, source.size),
         content_length=source.size,
     )
     return UploadResult(digest, source.size, location_of(response), [response])
@@ -181,12 +204,8 @@ def upload_chunked(
     offset = 0
     while offset < source.size:
         length = min(chunk_size, source.size - offset)
-
-        def body(start: int = offset, size: int = length):  # type: ignore[no-untyped-def]
-            pieces = source.iter_range(start, size)
-            return hasher.tee(start, pieces) if hasher else pieces
-
         headers = {**OCTET, "Content-Range": f"{offset}-{offset + length - 1}"}
+        body = _body(source, offset, length, hasher)
         try:
             patch = client.request("PATCH", location, headers=headers, content=body, content_length=length)
         except httpx.TransportError:
@@ -217,8 +236,7 @@ def upload_chunked(
         else:
             result.location = location
             return result
-    digest = source.known_digest or (hasher.hexdigest_complete() if hasher else source.digest)
-    return _finish(client, result, location, source, digest, keep_responses)
+    return _finish(client, result, location, source, hasher, keep_responses)
 
 
 def upload_streamed(
@@ -238,21 +256,15 @@ def upload_streamed(
     result, location = _begin(client, repo, source, source.known_digest or "")
     if location is None:
         return result
-
-    def body():  # type: ignore[no-untyped-def]
-        pieces = source.iter_range(0, source.size)
-        return hasher.tee(0, pieces) if hasher else pieces
-
     patch = client.request(
-        "PATCH", location, headers=OCTET, content=body,
+        "PATCH", location, headers=OCTET, content=_body(source, 0, source.size, hasher),
         content_length=None if chunked_encoding else source.size,
     )
     _keep(result, patch, keep_responses)
     if patch.status_code != 202:
         return result
     location = location_of(patch) or location
-    digest = source.known_digest or (hasher.hexdigest_complete() if hasher else source.digest)
-    return _finish(client, result, location, source, digest, keep_responses)
+    return _finish(client, result, location, source, hasher, keep_responses)
 
 
 def push_blob(

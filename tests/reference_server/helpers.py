@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import httpx
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-EMPTY_JSON = b"{}"
+from keelhaul.client import digest_of as sha256
+from keelhaul.client.media_types import (
+    DOCKER_MANIFEST,
+    EMPTY_JSON,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
+from keelhaul.client.media_types import DOCKER_MANIFEST_LIST as DOCKER_LIST
+from keelhaul.client.media_types import OCI_LAYER_GZIP as OCI_LAYER
 
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+__all__ = [
+    "DOCKER_LIST",
+    "DOCKER_MANIFEST",
+    "EMPTY_JSON",
+    "OCI_CONFIG",
+    "OCI_INDEX",
+    "OCI_LAYER",
+    "OCI_MANIFEST",
+    "assert_oci_error",
+    "descriptor",
+    "oci_manifest",
+    "push_blob",
+    "push_image",
+    "sha256",
+]
 
 
 def assert_oci_error(response: httpx.Response, status: int, code: str) -> dict:

@@ -1,0 +1,207 @@
+"""Writing upload data past the page cache (O_DIRECT), with a buffered fallback.
+
+Why: on this kind of VM the kernel's copy of write() data into fresh page-cache pages costs more
+CPU than hashing and receiving together (PERF_FINDINGS.md §1); O_DIRECT skips that copy. The price
+is that a just-pushed blob is not cached, so its first pull reads the disk.
+
+How: bytes are copied into an aligned staging buffer (anonymous mmap, page aligned, pooled so that
+every request does not pay fresh page faults) and written with pwrite on a second descriptor opened
+with O_DIRECT whenever a whole number of blocks is ready. The unaligned head of a chunk that starts
+mid-block and the final partial block go through the normal descriptor. Small bodies never touch
+O_DIRECT. When the filesystem refuses O_DIRECT (tmpfs, some overlayfs: EINVAL on open or on the
+first write) everything goes through the normal descriptor, as buffered writes.
+
+Durability is the caller's business and unchanged: after each `write` the file trails the accepted
+bytes by less than one block (what a crash leaves, as with buffered writes), after `finish` it holds
+them all; fsync + rename + directory fsync happen at commit; rollback is an ftruncate on the normal
+descriptor after `close`.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+ALIGN = 4096  # covers 512-byte and 4 KiB logical blocks; mmap buffers are page aligned
+STAGE_BYTES = 8 * 1024 * 1024
+DIRECT_MIN_BYTES = 1024 * 1024  # a batch smaller than this is written buffered (tiny uploads stay cheap)
+POOL_LIMIT = 4  # staging buffers kept for reuse (more concurrent uploads allocate and drop their own)
+_IOV_BATCH = 512  # below IOV_MAX (1024 on Linux)
+
+
+class _StagePool:
+    """Reused page-aligned staging buffers; thread-safe (writers run in worker threads)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        self._free: list[mmap.mmap] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> mmap.mmap:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return mmap.mmap(-1, self.size)
+
+    def give(self, buffer: mmap.mmap) -> None:
+        with self._lock:
+            if len(self._free) < self.limit:
+                self._free.append(buffer)
+                return
+        buffer.close()
+
+
+_POOL = _StagePool(STAGE_BYTES, POOL_LIMIT)
+
+
+def pwrite_all(fd: int, pieces: Sequence[bytes | memoryview], offset: int) -> int:
+    """Write `pieces` in order at `offset` (pwritev, resuming after partial writes); returns the
+    offset after the last byte."""
+    for start in range(0, len(pieces), _IOV_BATCH):
+        batch = pieces[start : start + _IOV_BATCH]
+        written = os.pwritev(fd, batch, offset)
+        offset += written
+        if written == sum(len(piece) for piece in batch):
+            continue
+        for piece in batch:
+            if written >= len(piece):
+                written -= len(piece)
+                continue
+            view = memoryview(piece)[written:]
+            written = 0
+            while view:
+                done = os.pwrite(fd, view, offset)
+                offset += done
+                view = view[done:]
+    return offset
+
+
+class UploadWriter:
+    """Writes a stream of pieces into `fd` from `offset` on, through O_DIRECT when it pays.
+
+    `path` names the same file (to open the O_DIRECT descriptor). Not thread-safe: one thread at a
+    time calls `write`/`finish` (the upload receiver awaits each batch before handing over the next).
+    Always `close()` (or use it as a context manager): it returns the staging buffer to the pool."""
+
+    def __init__(self, fd: int, path: Path, offset: int) -> None:
+        self.fd = fd
+        self.path = path
+        self.offset = offset  # file offset of the first byte not yet written (staged bytes excluded)
+        self._direct_fd: int | None = None
+        self._direct_refused = not hasattr(os, "O_DIRECT")
+        self._stage: mmap.mmap | None = None
+        self._fill = 0
+
+    @property
+    def direct(self) -> bool:
+        """True while data goes through O_DIRECT."""
+        return self._direct_fd is not None
+
+    @property
+    def staged_bytes(self) -> int:
+        """Bytes accepted but not yet in the file."""
+        return self._fill
+
+    def write(self, pieces: Sequence[bytes]) -> None:
+        """Accept `pieces` (written now, or staged until a whole block is ready)."""
+        undecided = self._direct_fd is None and not self._direct_refused
+        if undecided and sum(len(piece) for piece in pieces) >= DIRECT_MIN_BYTES:
+            self._open_direct()
+        if self._direct_fd is None:
+            self.offset = pwrite_all(self.fd, pieces, self.offset)
+            return
+        for piece in pieces:
+            self._stage_piece(memoryview(piece))
+        if self._direct_fd is not None and self._fill >= ALIGN:
+            # Write the whole blocks now rather than when the stage is full: the file then trails the
+            # received data by less than a block, as with buffered writes (what a crash leaves).
+            self._flush_blocks()
+
+    def finish(self) -> None:
+        """Write everything staged; afterwards the file holds every byte accepted."""
+        if self._fill:
+            self._flush_blocks()
+        if self._fill:
+            assert self._stage is not None
+            self.offset = pwrite_all(self.fd, [memoryview(self._stage)[: self._fill]], self.offset)
+            self._fill = 0
+
+    def close(self) -> None:
+        """Release the O_DIRECT descriptor and the staging buffer; staged bytes are dropped (the
+        caller rolls the file back or has called `finish`). Idempotent; never closes `fd`."""
+        if self._direct_fd is not None:
+            os.close(self._direct_fd)
+            self._direct_fd = None
+        if self._stage is not None:
+            _POOL.give(self._stage)
+            self._stage = None
+        self._fill = 0
+
+    def __enter__(self) -> UploadWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _open_direct(self) -> None:
+        try:
+            self._direct_fd = os.open(self.path, os.O_WRONLY | os.O_DIRECT)
+        except OSError as error:
+            if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            self._direct_refused = True
+            return
+        self._stage = _POOL.take()
+
+    def _stage_piece(self, view: memoryview) -> None:
+        assert self._stage is not None
+        if self._fill == 0 and self.offset % ALIGN:
+            # A chunk that starts mid-block: write up to the block boundary through the normal fd.
+            head = view[: ALIGN - self.offset % ALIGN]
+            self.offset = pwrite_all(self.fd, [head], self.offset)
+            view = view[len(head) :]
+        while view:
+            if self._direct_fd is None:  # O_DIRECT refused on the first write: buffered from here on
+                self.offset = pwrite_all(self.fd, [view], self.offset)
+                return
+            room = STAGE_BYTES - self._fill
+            taken = view[:room]
+            self._stage[self._fill : self._fill + len(taken)] = taken
+            self._fill += len(taken)
+            view = view[len(taken) :]
+            if self._fill == STAGE_BYTES:
+                self._flush_blocks()
+
+    def _flush_blocks(self) -> None:
+        """Write the whole blocks of the stage through O_DIRECT; keep the partial block staged. When
+        O_DIRECT turns out refused, write the whole stage through the normal descriptor instead."""
+        assert self._stage is not None
+        stage = memoryview(self._stage)
+        blocks = self._fill - self._fill % ALIGN
+        done = 0
+        while done < blocks and self._direct_fd is not None:
+            try:
+                done += os.pwrite(self._direct_fd, stage[done:blocks], self.offset + done)
+            except OSError as error:
+                if error.errno != errno.EINVAL:
+                    raise
+                # Refused by this filesystem (or a short write left us unaligned): buffered from here on.
+                os.close(self._direct_fd)
+                self._direct_fd = None
+                self._direct_refused = True
+        if self._direct_fd is None:
+            self.offset = pwrite_all(self.fd, [stage[done : self._fill]], self.offset + done)
+            self._fill = 0
+            return
+        self.offset += blocks
+        rest = self._fill - blocks
+        if rest:
+            stage[:rest] = stage[blocks : self._fill]
+        self._fill = rest

@@ -1,0 +1,173 @@
+"""UploadWriter: upload data through O_DIRECT with aligned staging, buffered head/tail, and the
+fallback to buffered writes when the filesystem refuses O_DIRECT (PERF_FINDINGS.md proposal A)."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from keelhaul.reference_server.storage import direct_writer
+from keelhaul.reference_server.storage.direct_writer import ALIGN, UploadWriter
+
+from .helpers import sha256
+
+MIB = 1024 * 1024
+OCTET = {"Content-Type": "application/octet-stream"}
+
+
+def _data(total: int, seed: int) -> bytes:
+    return bytes((i * 7 + seed) % 256 for i in range(256)) * (total // 256) + bytes(total % 256)
+
+
+def _split(data: bytes) -> list[bytes]:
+    """`data` cut into odd-sized pieces, like socket reads."""
+    pieces, at, size = [], 0, 65_537
+    while at < len(data):
+        pieces.append(data[at : at + size])
+        at += size
+        size = size * 3 % 1_048_573 + 4099
+    return pieces
+
+
+def _direct_supported(directory: Path) -> bool:
+    probe = directory / "probe-o-direct"
+    probe.touch()
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_DIRECT))
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+def _write(path: Path, start: bytes, batches: list[bytes]) -> tuple[bytes, bool]:
+    """Write `batches` after `start` through an UploadWriter; return the file and whether O_DIRECT ran."""
+    path.write_bytes(start)
+    fd = os.open(path, os.O_WRONLY)
+    used_direct = False
+    try:
+        with UploadWriter(fd, path, len(start)) as writer:
+            for batch in batches:
+                writer.write(_split(batch))
+                used_direct = used_direct or writer.direct
+            writer.finish()
+    finally:
+        os.close(fd)
+    return path.read_bytes(), used_direct
+
+
+def test_large_chunk_starting_mid_block_is_written_exactly(tmp_path: Path) -> None:
+    head = _data(1000, 3)  # a previous chunk that ended mid-block
+    batches = [_data(4 * MIB + 17, 1), _data(9 * MIB + 4095, 2), _data(123, 5)]
+    content, used_direct = _write(tmp_path / "upload", head, batches)
+    assert content == head + b"".join(batches)
+    assert used_direct == _direct_supported(tmp_path)
+
+
+def test_file_trails_the_accepted_bytes_by_less_than_a_block(tmp_path: Path) -> None:
+    """What a crash mid-chunk leaves: (almost) everything received so far, as with buffered writes."""
+    path = tmp_path / "upload"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        with UploadWriter(fd, path, 0) as writer:
+            data = _data(3 * MIB + 123, 4)
+            writer.write(_split(data))
+            assert len(data) - ALIGN < os.stat(path).st_size <= len(data)
+            assert path.read_bytes() == data[: os.stat(path).st_size]
+    finally:
+        os.close(fd)
+
+
+def test_small_bodies_stay_buffered(tmp_path: Path) -> None:
+    data = _data(200_000, 6)
+    content, used_direct = _write(tmp_path / "upload", b"xyz", [data])
+    assert content == b"xyz" + data
+    assert not used_direct
+
+
+def test_refused_open_falls_back_to_buffered_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def refusing_open(path: object, flags: int, *args: object) -> int:
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "O_DIRECT refused (like tmpfs)")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(direct_writer.os, "open", refusing_open)
+    batches = [_data(5 * MIB + 1, 7), _data(2 * MIB, 8)]
+    content, used_direct = _write(tmp_path / "upload", b"ab", batches)
+    assert content == b"ab" + b"".join(batches)
+    assert not used_direct
+
+
+def test_refused_direct_write_falls_back_without_losing_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some filesystems accept the O_DIRECT open and refuse the write (EINVAL)."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT at open already")
+    real_pwrite = os.pwrite
+
+    def refusing_pwrite(fd: int, data: object, offset: int) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "alignment refused")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(direct_writer.os, "pwrite", refusing_pwrite)
+    head = _data(777, 9)
+    batches = [_data(6 * MIB + 5, 10), _data(3 * MIB, 11)]
+    content, _ = _write(tmp_path / "upload", head, batches)
+    assert content == head + b"".join(batches)
+
+
+def test_tmpfs_uploads_work(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK):
+        pytest.skip("no writable /dev/shm")
+    directory = shm / f"keelhaul-test-{os.getpid()}-{tmp_path.name}"
+    directory.mkdir()
+    try:
+        batches = [_data(5 * MIB + 3, 12)]
+        content, _ = _write(directory / "upload", b"q", batches)
+        assert content == b"q" + batches[0]
+    finally:
+        for child in directory.iterdir():
+            child.unlink()
+        directory.rmdir()
+
+
+def test_big_patch_cut_short_appends_nothing(http: httpx.Client, registry_url: str, repo: str) -> None:
+    """A multi-MiB chunk (O_DIRECT path) that the client abandons rolls back to the previous offset."""
+    first = _data(1000, 13)
+    location = http.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    assert http.patch(location, content=first, headers={**OCTET, "Content-Range": "0-999"}).status_code == 202
+    parts = urlsplit(registry_url)
+    declared = 12 * MIB
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"PATCH {location} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Range: 1000-{1000 + declared - 1}\r\nContent-Length: {declared}\r\n\r\n".encode()
+        )
+        sock.sendall(_data(9 * MIB, 14))
+        time.sleep(0.5)
+    deadline = time.time() + 10
+    while time.time() < deadline and http.get(location).headers["Range"] != "0-999":
+        time.sleep(0.05)
+    assert http.get(location).headers["Range"] == "0-999"
+    rest = _data(5 * MIB + 11, 15)
+    response = http.patch(
+        location, content=rest, headers={**OCTET, "Content-Range": f"1000-{1000 + len(rest) - 1}"}
+    )
+    assert response.status_code == 202
+    data = first + rest
+    assert http.put(f"{location}?digest={sha256(data)}").status_code == 201
+    assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data

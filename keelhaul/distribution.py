@@ -19,6 +19,7 @@ import httpx
 
 from keelhaul.errors import UsageError
 
+# No access log: the reference server writes none either, so neither pays for a line per request.
 CONFIG_TEMPLATE = """\
 version: 0.1
 log:
@@ -26,12 +27,18 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
+{cache}  filesystem:
     rootdirectory: {root}
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:{port}
+"""
+# distribution's own in-memory blob descriptor cache (as in Debian's default config): the benchmarks
+# turn it on so distribution is measured at its best; the tests leave it off.
+BLOB_CACHE = """\
+  cache:
+    blobdescriptor: inmemory
 """
 
 
@@ -50,9 +57,20 @@ def find_binary() -> str | None:
 class DistributionRegistry:
     """A running `docker-registry serve` with its own storage; use as a context manager."""
 
-    def __init__(self, workdir: Path | None = None, *, startup_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        port: int | None = None,
+        blob_cache: bool = False,
+        startup_timeout: float = 20.0,
+    ) -> None:
+        """`workdir` (kept after stop when given, else a temp folder that is removed) holds the config,
+        `storage/` and `registry.log`; `port` None means any free loopback port."""
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="keelhaul-distribution-")) if workdir is None else workdir
+        self.port = port
+        self.blob_cache = blob_cache
         self.startup_timeout = startup_timeout
         self.url: str | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,36 +79,45 @@ class DistributionRegistry:
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "registry.log"
+
     def start(self) -> str:
         binary = find_binary()
         if binary is None:
             raise UsageError("docker-registry is not installed (Debian package docker-registry)")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = self.port or free_port()
         config = self.workdir / "config.yml"
-        config.write_text(CONFIG_TEMPLATE.format(root=self.workdir / "storage", port=port))
-        log = self.workdir / "registry.log"
-        with log.open("wb") as sink:
+        cache = BLOB_CACHE if self.blob_cache else ""
+        config.write_text(CONFIG_TEMPLATE.format(cache=cache, root=self.workdir / "storage", port=port))
+        with self.log_path.open("wb") as sink:
+            # its own session: a Ctrl-C meant for the caller does not kill it before stop() runs
             self.process = subprocess.Popen(
-                [binary, "serve", str(config)], stdout=sink, stderr=subprocess.STDOUT
+                [binary, "serve", str(config)], stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.url = f"http://127.0.0.1:{port}"
-        self._wait_ready(log)
+        try:
+            self._wait_ready()
+        except BaseException:  # a timeout, an early exit or a Ctrl-C: leave nothing running
+            self.stop()
+            raise
         return self.url
 
-    def _wait_ready(self, log: Path) -> None:
+    def _wait_ready(self) -> None:
         assert self.process is not None and self.url is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise UsageError(f"docker-registry exited at start: {log.read_text()[-300:].strip()}")
+                tail = self.log_path.read_text()[-300:].strip()
+                raise UsageError(f"docker-registry exited at start: {tail}")
             try:
                 if httpx.get(self.url + "/v2/", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        self.stop()
         raise UsageError(f"docker-registry did not answer within {self.startup_timeout:.0f} s")
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from keelhaul.load.options import DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_SIZE, new_ru
 from keelhaul.load.sizes import parse_size
 from keelhaul.load.target import embedded_profile_text
 
+from keelhaul.distribution import free_port
 from keelhaul.errors import UsageError
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -98,7 +100,32 @@ def run(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir) / run_id if args.headless else None
     with target_url(args) as (url, profile):
         command = locust_command(args, url=url, profile=profile, run_id=run_id, report_dir=report_dir)
-        return subprocess.call(command)
+        return run_locust(command)
+
+
+def run_locust(command: list[str]) -> int:
+    """Locust in a child process, waited for until it has verified, cleaned up and reported.
+
+    subprocess.call would SIGKILL the child 0.25 s after a Ctrl-C, in the middle of that work, and a
+    SIGTERM would end this wrapper alone and leave Locust running (with the embedded server gone).
+    So Ctrl-C is left to the child (the terminal sends it to both), SIGTERM is passed on, and the
+    wrapper returns Locust's exit code."""
+    process = subprocess.Popen(command)
+
+    def pass_on(signum: int, _frame: object) -> None:
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    # set after the start: a child would inherit an ignored SIGINT
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, pass_on),
+    }
+    try:
+        return process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -251,14 +278,6 @@ def _passthrough(extra: list[str] | None) -> list[str]:
 
 
 # ---- the CI acceptance run ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_smoke(args: argparse.Namespace) -> int:

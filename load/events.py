@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 from keelhaul.load.failures import OCIFailure, TransportFailure
 from keelhaul.load.ledger import Ledger
 
+from keelhaul.client.grammar import DIGEST_RE
 from keelhaul.client.recorder import Exchange, ExchangeRecorder
 
 _REPO_ROUTE = re.compile(
     r"^/v2/(?P<repo>.+?)/(?P<kind>blobs/uploads|blobs|manifests|tags/list|referrers)(?:/(?P<rest>[^/]*))?$"
 )
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _UPLOAD_NAMES = {"POST": "start", "PATCH": "chunk", "PUT": "commit", "GET": "status", "DELETE": "cancel"}
 
 
@@ -58,7 +58,7 @@ def endpoint_name(
         return f"blob {method.lower()}"
     if kind == "manifests":
         reference = match.group("rest") or ""
-        by = "digest" if _DIGEST.match(reference) else "tag"
+        by = "digest" if DIGEST_RE.fullmatch(reference) else "tag"
         return f"manifest {method.lower()} by {by}"
     if kind == "tags/list":
         return "tags list"

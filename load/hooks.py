@@ -17,7 +17,7 @@ from keelhaul.load.summary import build_summary, one_line, write_reports
 from keelhaul.load.target import usable_role
 from keelhaul.load.verify import Cleanup, delete_uploads, verify_uploads
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from keelhaul.errors import UsageError
 
@@ -82,16 +82,22 @@ def _stop_after_bytes(environment, budget: int) -> None:  # type: ignore[no-unty
 
 def graceful_quit(environment, reason: str) -> None:  # type: ignore[no-untyped-def]
     """Stop users (each finishes the upload in hand within --stop-timeout), collect every worker's
-    last report, then quit.
-
-    Locust's own paths lose data here: a headless quit gives workers 0.5 s to report, and after a
-    master-initiated stop the master forgets the workers and discards their later reports. So the
-    master asks each worker to stop its users itself, report, and acknowledge; then it quits."""
+    last report, then quit."""
     run = load_run(environment)
     if run.stopping:
         return  # the byte budget and --run-time both fired: one stop is enough
     run.stopping = True
     log.info("keelhaul: %s: stopping", reason)
+    stop_users(environment)
+    environment.runner.quit()
+
+
+def stop_users(environment) -> None:  # type: ignore[no-untyped-def]
+    """Stop every user, here or on the workers, and wait for the workers' last reports.
+
+    Locust's own paths lose data here: a headless quit gives workers 0.5 s to report, and after a
+    master-initiated stop the master forgets the workers and discards their later reports. So the
+    master asks each worker to stop its users itself, report, and acknowledge."""
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         expected = {client.id for client in runner.clients.all}
@@ -104,7 +110,6 @@ def graceful_quit(environment, reason: str) -> None:  # type: ignore[no-untyped-
             log.warning("keelhaul: %d worker(s) did not report after stopping", len(expected - acknowledged))
     else:
         runner.stop()
-    runner.quit()
 
 
 def _worker_stop(environment, msg, **_kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -157,6 +162,12 @@ def _remember_environment(environment, **_kwargs) -> None:  # type: ignore[no-un
 def _quitting(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     if is_worker(environment):
         return
+    run = load_run(environment)
+    if not run.stopping and environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        # Locust fires `quitting` (Ctrl-C, SIGTERM, web UI run) before it stops the users: stop them
+        # first, or uploads committed during verification are neither verified nor cleaned up.
+        run.stopping = True
+        stop_users(environment)
     finish_run(environment)
 
 

@@ -28,6 +28,7 @@ from keelhaul.reference_server.routing import (
     allowed_methods,
     parse_route,
 )
+from keelhaul.reference_server.storage.metadata import REQUEST_RECEIVED_NS
 
 log = logging.getLogger("keelhaul.reference_server")
 
@@ -109,6 +110,9 @@ async def oci_errors(
 async def dispatch(request: web.Request) -> web.StreamResponse:
     """The single /v2 entry point (see module docstring)."""
     registry = request.app[REGISTRY_KEY]
+    received_ns = getattr(request.protocol, "received_ns", 0)  # runtime.RegistryRequestHandler
+    if received_ns:
+        REQUEST_RECEIVED_NS.set(received_ns)
     path = request.raw_path.split("?", 1)[0]
     route = parse_route(path)
     method = request.method

@@ -49,6 +49,7 @@ class Registry:
             executor,
             max_layer_bytes=config.max_layer_bytes,
             timeout_seconds=config.upload_timeout_seconds,
+            direct_io=config.direct_io,
         )
         return cls(config, policy, metadata, blobs, uploads, executor)
 

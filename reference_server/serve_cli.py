@@ -61,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="URL",
         help="base URL clients use (token realm), e.g. http://registry.example:5000",
     )
+    parser.add_argument(
+        "--no-direct-io",
+        action="store_true",
+        help="write uploads through the page cache (slower pushes; a just-pushed blob's first pull"
+        " then comes from memory)",
+    )
     parser.add_argument(  # test-only: mutation tests of the conformance suite (tests/mutation)
         "--inject-defect", default=None, metavar="NAME", help=argparse.SUPPRESS
     )
@@ -117,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         upload_timeout_seconds=float(_positive(args.upload_timeout, "--upload-timeout", float)),
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
+        direct_io=not args.no_direct_io,
         defect=_defect_name(getattr(args, "inject_defect", None), not args.no_auth),
     )
 

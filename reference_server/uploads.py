@@ -3,7 +3,8 @@
 Rules (all in plain methods so tests and fault injection can drive them without HTTP):
 - A session belongs to one repository; its id is a random UUID. The same id under another
   repository's path is unknown (404 BLOB_UPLOAD_UNKNOWN).
-- Received bytes go to DATA/uploads/<id>; the session row lives in SQLite, so sessions survive a
+- Received bytes go to DATA/uploads/<id> (through storage.direct_writer: O_DIRECT when the
+  filesystem allows it and `direct_io` is on); the session row lives in SQLite, so sessions survive a
   restart. The running sha256 state is kept in memory and rebuilt by re-hashing the file when the
   process restarted.
 - A PATCH either appends exactly what it declared or nothing: on a short body, a wrong length, a
@@ -217,6 +218,7 @@ class UploadManager:
         max_layer_bytes: int,
         timeout_seconds: float,
         clock: Callable[[], float] = time.time,
+        direct_io: bool = True,
     ) -> None:
         self.dir = Path(data_dir) / "uploads"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -226,6 +228,7 @@ class UploadManager:
         self.max_layer_bytes = max_layer_bytes
         self.timeout_seconds = timeout_seconds
         self.clock = clock
+        self.direct_io = direct_io
         self.idle_seconds = IDLE_SECONDS
         self._hash_states: dict[str, _HashState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -346,7 +349,7 @@ class UploadManager:
             raise self._too_large()
         saved = state.hasher.copy()
         fd = os.open(session.path, os.O_WRONLY)
-        writer = UploadWriter(fd, session.path, start)
+        writer = UploadWriter(fd, session.path, start, direct=self.direct_io)
         try:
             try:
                 received = await receive_body(
@@ -444,7 +447,7 @@ class UploadManager:
         path = self.dir / f"tmp-{uuid.uuid4()}"
         hasher = hashlib.sha256() if digest.algorithm == "sha256" else hashlib.new(digest.algorithm)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        writer = UploadWriter(fd, path, 0)
+        writer = UploadWriter(fd, path, 0, direct=self.direct_io)
         committed = False
         try:
             try:

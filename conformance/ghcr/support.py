@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from keelhaul.conformance.oci.expect import check_answer, error_codes, fail, got
+from keelhaul.conformance.oci.expect import check_answer, error_codes, expect_status, fail, got, json_body
 from keelhaul.conformance.oci.schemas import schema_errors
 
 from keelhaul.client import RegistryClient
-from keelhaul.client.images import Image, ImageIndex, PushError, push_image
-from keelhaul.client.uploads import UploadError, push_blob
+from keelhaul.client.images import Image, ImageIndex, PushError, push_referenced
+from keelhaul.client.uploads import UploadError
 
 SOURCE = "org.opencontainers.image.source"
 DESCRIPTION = "org.opencontainers.image.description"
@@ -62,24 +62,14 @@ def expect_refused(
 
 
 def expect_allowed(response: httpx.Response, statuses: Iterable[int], requirement: str) -> None:
-    allowed = sorted(set(statuses))
-    if response.status_code not in allowed:
-        check_answer(response)
-        fail(requirement, response, " or ".join(map(str, allowed)))
-    check_answer(response)
+    """An answer among `statuses` (the ghcr checks' argument order for `expect_status`)."""
+    expect_status(response, statuses, requirement)
 
 
 def expect_schema(document: Any, schema: str, requirement: str, response: httpx.Response) -> None:
     problems = schema_errors(document, schema)
     if problems:
         fail(requirement, response, f"a body valid against {schema}", problems[0])
-
-
-def json_body(response: httpx.Response, requirement: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        fail(requirement, response, "a JSON body", got(response))
 
 
 def comparable(response: httpx.Response, name: str) -> tuple[int, str, str]:
@@ -323,12 +313,7 @@ def push(client: RegistryClient, repo: str, tag: str | None, image: Image | Imag
     PUT's answer (its status and Warning headers are what label checks look at). A refused blob
     upload or child manifest returns that refusal instead, so refusal checks can judge it."""
     try:
-        if isinstance(image, ImageIndex):
-            for child in image.children:
-                push_image(client, repo, None, child)
-        else:
-            for blob in image.blobs:
-                push_blob(client, repo, blob.body if hasattr(blob, "body") else blob.source)
+        push_referenced(client, repo, image)
     except UploadError as error:
         return error.result.response
     except PushError as error:

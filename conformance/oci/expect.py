@@ -74,7 +74,7 @@ def fail(
     raise AssertionError(f"{requirement}{where}: expected {expected}, got {what}")
 
 
-def _json_body(response: httpx.Response, requirement: str, expected: str) -> Any:
+def json_body(response: httpx.Response, requirement: str, expected: str = "a JSON body") -> Any:
     """The parsed body; a body that is not JSON fails `requirement`."""
     try:
         return json.loads(response.content)
@@ -232,7 +232,7 @@ def expect_manifest(
 
 def expect_valid_manifest(response: httpx.Response) -> dict:
     """The body parses and, for OCI types, validates against the image-spec schema."""
-    document = _json_body(response, "OCI-PULL-1: a manifest is JSON", "a JSON manifest")
+    document = json_body(response, "OCI-PULL-1: a manifest is JSON", "a JSON manifest")
     schema = {mt.OCI_MANIFEST: IMAGE_MANIFEST, mt.OCI_INDEX: IMAGE_INDEX}.get(media_type_of(response))
     if schema:
         problems = schema_errors(document, schema)
@@ -277,7 +277,7 @@ def expect_created(response: httpx.Response, requirement: str, location_path: st
 
 def expect_tag_list(response: httpx.Response, repo: str, requirement: str) -> list[str]:
     expect_status(response, 200, requirement)
-    document = _json_body(response, requirement, "a JSON tag list")
+    document = json_body(response, requirement, "a JSON tag list")
     problems = schema_errors(document, TAG_LIST)
     if problems:
         fail(
@@ -298,7 +298,7 @@ def expect_referrers(response: httpx.Response, requirement: str) -> list[dict]:
             f"Content-Type {mt.OCI_INDEX}",
             f"Content-Type {response.headers.get('content-type')!r}",
         )
-    document = _json_body(response, requirement, "a JSON image index")
+    document = json_body(response, requirement, "a JSON image index")
     problems = schema_errors(document, IMAGE_INDEX)
     if problems:
         fail(f"{requirement} (an image index)", response, f"a body valid against {IMAGE_INDEX}", problems[0])

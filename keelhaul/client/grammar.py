@@ -24,9 +24,6 @@ TAG_RE = re.compile(TAG_PATTERN)
 DIGEST_RE = re.compile(DIGEST_PATTERN)
 CONTENT_RANGE_RE = re.compile(CONTENT_RANGE_PATTERN)
 
-# Clients commonly cap "host/name" at 255 characters; registries may refuse longer names.
-NAME_PRACTICAL_MAX = 255
-
 
 def is_valid_name(name: str) -> bool:
     return NAME_RE.fullmatch(name) is not None

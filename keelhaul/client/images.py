@@ -84,6 +84,11 @@ class SourceBlob:
         return self.source.size
 
 
+def upload_data(blob: Built | SourceBlob) -> bytes | BlobSource:
+    """What an upload sends for a blob: its bytes, or the source that streams them."""
+    return blob.body if isinstance(blob, Built) else blob.source
+
+
 @dataclass(frozen=True)
 class Platform:
     os: str = "linux"
@@ -375,16 +380,22 @@ class PushError(Exception):
         self.response = response
 
 
-def push_image(client: RegistryClient, repo: str, tag: str | None, image: Image | ImageIndex) -> str:
-    """Push blobs, child manifests (by digest) and the manifest (by `tag`, or by digest when None).
-    Returns the pushed manifest digest, checked against the registry's `Docker-Content-Digest`
-    when it sends one. Raises UploadError/PushError on any refusal."""
+def push_referenced(client: RegistryClient, repo: str, image: Image | ImageIndex) -> None:
+    """Push what the manifest references: an image's blobs, or an index's child images (by digest).
+    Raises UploadError/PushError on any refusal."""
     if isinstance(image, ImageIndex):
         for child in image.children:
             push_image(client, repo, None, child)
     else:
         for blob in image.blobs:
-            push_blob(client, repo, blob.body if isinstance(blob, Built) else blob.source)
+            push_blob(client, repo, upload_data(blob))
+
+
+def push_image(client: RegistryClient, repo: str, tag: str | None, image: Image | ImageIndex) -> str:
+    """Push blobs, child manifests (by digest) and the manifest (by `tag`, or by digest when None).
+    Returns the pushed manifest digest, checked against the registry's `Docker-Content-Digest`
+    when it sends one. Raises UploadError/PushError on any refusal."""
+    push_referenced(client, repo, image)
     manifest = image.manifest
     response = client.put_manifest(repo, tag or manifest.digest, manifest.body, manifest.media_type)
     if response.status_code != 201:

@@ -84,16 +84,17 @@ def pwrite_all(fd: int, pieces: Sequence[bytes | memoryview], offset: int) -> in
 class UploadWriter:
     """Writes a stream of pieces into `fd` from `offset` on, through O_DIRECT when it pays.
 
-    `path` names the same file (to open the O_DIRECT descriptor). Not thread-safe: one thread at a
-    time calls `write`/`finish` (the upload receiver awaits each batch before handing over the next).
-    Always `close()` (or use it as a context manager): it returns the staging buffer to the pool."""
+    `path` names the same file (to open the O_DIRECT descriptor); `direct=False` never uses it.
+    Not thread-safe: one thread at a time calls `write`/`finish` (the upload receiver awaits each
+    batch before handing over the next). Always `close()` (or use it as a context manager): it
+    returns the staging buffer to the pool."""
 
-    def __init__(self, fd: int, path: Path, offset: int) -> None:
+    def __init__(self, fd: int, path: Path, offset: int, *, direct: bool = True) -> None:
         self.fd = fd
         self.path = path
         self.offset = offset  # file offset of the first byte not yet written (staged bytes excluded)
         self._direct_fd: int | None = None
-        self._direct_refused = not hasattr(os, "O_DIRECT")
+        self._direct_refused = not direct or not hasattr(os, "O_DIRECT")
         self._stage: mmap.mmap | None = None
         self._fill = 0
 

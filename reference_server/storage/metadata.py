@@ -5,10 +5,17 @@ This module's public methods are the only way other layers (HTTP handlers, the g
 admin CLI) read or change metadata; nobody touches the tables directly. Manifests by tag and by
 digest are served from an in-memory cache that is dropped per repository on every write here and
 wholesale when another connection (another process) committed, detected by `PRAGMA data_version`.
+
+That check costs ~3 µs, ~10 % of a cached manifest GET. It is skipped, exactly, for a request that
+had fully arrived before the last check started (REQUEST_RECEIVED_NS, set by the HTTP layer): a
+write committed after that check cannot have happened-before such a request, so answering from the
+state the check saw is still linearizable. Callers that do not set it (admin CLI, ghcr layer, worker
+threads) check every time.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import sqlite3
 import threading
@@ -60,6 +67,11 @@ CREATE TABLE IF NOT EXISTS uploads (
 """
 
 CACHE_BUDGET_BYTES = 64 * 1024 * 1024
+
+# time.monotonic_ns() by which the current request had fully arrived (None: unknown, always check).
+REQUEST_RECEIVED_NS: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "keelhaul_request_received_ns", default=None
+)
 
 
 @dataclass(slots=True)
@@ -188,6 +200,7 @@ class MetadataStore:
         self._conn.executescript(SCHEMA)
         self._cache = _ManifestCache(cache_budget)
         self._data_version = self._read_data_version()
+        self._checked_ns = time.monotonic_ns()  # when the last foreign-write check started
 
     def close(self) -> None:
         with self._lock:
@@ -199,6 +212,11 @@ class MetadataStore:
         return self._conn.execute("PRAGMA data_version").fetchone()[0]
 
     def _check_foreign_writes(self) -> None:
+        """Drop the cache if another connection committed (call with the lock held)."""
+        received = REQUEST_RECEIVED_NS.get()
+        if received is not None and received < self._checked_ns:
+            return  # the request arrived before the last check began: that check covers it
+        self._checked_ns = time.monotonic_ns()
         version = self._read_data_version()
         if version != self._data_version:
             self._data_version = version

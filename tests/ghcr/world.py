@@ -79,9 +79,8 @@ class World:
     @staticmethod
     def _push_blobs(client: RegistryClient, repository: str, image: images.Image) -> None:
         for blob in image.blobs:
-            body = blob.body if isinstance(blob, images.Built) else blob.source
             if client.head_blob(repository, blob.digest).status_code != 200:
-                client.upload_monolithic(repository, body)
+                client.upload_monolithic(repository, images.upload_data(blob))
 
     def bearer(self, role: str, scope: str) -> str:
         """A registry token for `scope`, fetched as `role`."""

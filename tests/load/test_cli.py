@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -103,3 +107,46 @@ def test_profile_wins_over_url_and_workers_get_only_the_master() -> None:
         parse(["--worker", "--master-host", "10.0.0.5"]), url=None, profile=None, run_id="r", report_dir=None
     )
     assert worker[5:] == ["--worker", "--master-host", "10.0.0.5"]
+
+
+# A stand-in for Locust: on SIGTERM or SIGINT it takes a moment (verification, cleanup), then exits 3.
+GRACEFUL_CHILD = """
+import signal, sys, time
+def finish(*_):
+    time.sleep(0.5)
+    print("finished gracefully", flush=True)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, finish)
+signal.signal(signal.SIGINT, finish)
+print("ready", flush=True)
+time.sleep(60)
+"""
+WRAPPER = "import sys; from keelhaul.load.cli import run_locust; sys.exit(run_locust(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGTERM to the wrapper", "Ctrl-C in a terminal"],
+)
+def test_wrapper_lets_locust_finish_after_a_stop_signal(signum: int, to_group: bool) -> None:
+    """`keelhaul load` waits for Locust's end-of-run work and returns its exit code, instead of
+    killing it 0.25 s after Ctrl-C or leaving it running after a SIGTERM."""
+    wrapper = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, sys.executable, "-c", GRACEFUL_CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert wrapper.stdout is not None and wrapper.stdout.readline().strip() == "ready"
+        if to_group:
+            os.killpg(wrapper.pid, signum)  # a terminal sends Ctrl-C to every process in the foreground
+        else:
+            wrapper.send_signal(signum)
+        rest, _ = wrapper.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(wrapper.pid, signal.SIGKILL)
+        wrapper.wait(10)
+    assert "finished gracefully" in rest and wrapper.returncode == 3

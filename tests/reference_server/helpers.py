@@ -9,7 +9,6 @@ import httpx
 from keelhaul.client import digest_of as sha256
 from keelhaul.client.media_types import (
     DOCKER_MANIFEST,
-    EMPTY_JSON,
     OCI_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -20,7 +19,6 @@ from keelhaul.client.media_types import OCI_LAYER_GZIP as OCI_LAYER
 __all__ = [
     "DOCKER_LIST",
     "DOCKER_MANIFEST",
-    "EMPTY_JSON",
     "OCI_CONFIG",
     "OCI_INDEX",
     "OCI_LAYER",

@@ -3,6 +3,7 @@ fallback to buffered writes when the filesystem refuses O_DIRECT (PERF_FINDINGS.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import fcntl
 import os
@@ -13,6 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from keelhaul.reference_server import serve_cli
+from keelhaul.reference_server.config import ServerConfig
 from keelhaul.reference_server.storage import direct_writer
 from keelhaul.reference_server.storage.direct_writer import ALIGN, UploadWriter
 
@@ -171,3 +174,23 @@ def test_big_patch_cut_short_appends_nothing(http: httpx.Client, registry_url: s
     data = first + rest
     assert http.put(f"{location}?digest={sha256(data)}").status_code == 201
     assert http.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_direct_io_can_be_switched_off(tmp_path: Path) -> None:
+    """`keelhaul serve --no-direct-io`: every byte through the page cache."""
+    path = tmp_path / "upload"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_WRONLY)
+    data = _data(5 * MIB, 16)
+    try:
+        with UploadWriter(fd, path, 0, direct=False) as writer:
+            writer.write(_split(data))
+            assert not writer.direct
+            writer.finish()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == data
+    config = ServerConfig(listen_port=0, data_dir=tmp_path / "data", auth=False, direct_io=False)
+    parser = argparse.ArgumentParser()
+    serve_cli.register(parser.add_subparsers())
+    assert serve_cli.config_from_args(parser.parse_args(["serve", *config.to_cli_args()])) == config

@@ -38,9 +38,9 @@ pytestmark = pytest.mark.skipif(
 
 SCENARIO = "chunked"  # the friendly name is also the row's name in the tab
 WINDOW = (1400, 900)
-LIVE_TIMEOUT = 25.0  # from Locust's start to bytes in the tab; generous for a loaded 2-core machine
-BROWSER_TIMEOUT = 30.0  # every Chromium attempt together
-STOP_TIMEOUT = 20.0  # Locust verifies and deletes what it pushed before it exits
+LIVE_TIMEOUT = 20.0  # from Locust's start to bytes in the tab; generous for a loaded 2-core machine
+BROWSER_TIMEOUT = 20.0  # every Chromium attempt together
+STOP_TIMEOUT = 15.0  # Locust verifies and deletes what it pushed before it exits
 LIVE_MBPS = "mbps"  # the column of the live figure (last 10 s)
 
 

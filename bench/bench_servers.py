@@ -1,46 +1,24 @@
 """Start the two registries the benchmark compares, each with its own temp storage, and watch their memory.
 
 Both run as separate processes so that their CPU and RSS are their own, never the benchmark's: the
-reference server through `keelhaul serve --no-auth` (via `ServerProcess` when the core provides it),
-distribution through Debian's `docker-registry serve CONFIG.yml`.
+reference server through `keelhaul serve --no-auth` (the core's `ServerProcess`), distribution through
+Debian's `docker-registry serve CONFIG.yml` (the suite's one starter, `keelhaul.distribution`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-READY_TIMEOUT_SECONDS = 30.0
+from keelhaul.distribution import DistributionRegistry
+from keelhaul.distribution import free_port as any_free_port
+from keelhaul.errors import UsageError
 
-# Quiet logging: the reference server writes no access log either, so distribution is not slowed down
-# by a per-request log line that the other side does not pay for (this makes its figures a little better).
-DISTRIBUTION_CONFIG = """\
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: {root}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
+READY_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass
@@ -59,104 +37,38 @@ class RunningServer:
 
 def free_port(port_base: int | None, offset: int) -> int:
     """A TCP port on 127.0.0.1: `port_base + offset` when a fixed range is asked for, else any free one."""
-    if port_base is not None:
-        return port_base + offset
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes] | None, log_path: Path | None) -> None:
-    """Poll `GET /v2/` until the registry answers (any HTTP status counts: it is listening)."""
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{url}: server exited with {process.returncode}; {_log_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(f"{url}/v2/", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url}: not answering after {READY_TIMEOUT_SECONDS:.0f} s; {_log_tail(log_path)}")
-
-
-def _log_tail(log_path: Path | None) -> str:
-    if log_path is None or not log_path.exists():
-        return "no log"
-    return "log tail: " + log_path.read_text(errors="replace")[-600:].strip()
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    return port_base + offset if port_base is not None else any_free_port()
 
 
 def start_distribution(workdir: Path, port: int) -> RunningServer:
-    """Debian's docker-registry (distribution 2.8) on filesystem storage under `workdir`."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        raise RuntimeError("docker-registry is not installed (Debian package docker-registry)")
-    root = workdir / "storage"
-    root.mkdir(parents=True)
-    config_path = workdir / "config.yml"
-    config_path.write_text(DISTRIBUTION_CONFIG.format(root=root, port=port))
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
+    """Debian's docker-registry (distribution 2.8) on filesystem storage under `workdir`, with its
+    in-memory blob descriptor cache on (distribution at its best). RuntimeError when it cannot start."""
+    registry = DistributionRegistry(
+        workdir, port=port, blob_cache=True, startup_timeout=READY_TIMEOUT_SECONDS
+    )
     try:
-        wait_until_ready(url, process, log_path)
-    except BaseException:
-        _stop_process(process)
-        raise
-    return RunningServer("distribution", url, process.pid, log_path, lambda: _stop_process(process))
+        url = registry.start()
+    except UsageError as error:
+        raise RuntimeError(str(error)) from None
+    assert registry.pid is not None
+    return RunningServer("distribution", url, registry.pid, registry.log_path, registry.stop)
 
 
 def start_reference(workdir: Path, port: int) -> RunningServer:
-    """`keelhaul serve --no-auth` in its own process, with its data under `workdir`."""
+    """`keelhaul serve --no-auth` in its own process (the core's `ServerProcess`, which returns once the
+    server is listening), with its data under `workdir`. RuntimeError when it cannot start."""
+    from keelhaul.reference_server.config import ServerConfig
+    from keelhaul.reference_server.embedded import ServerProcess
+
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
-    embedded = _start_with_server_process(data_dir, port, workdir / "server.log")
-    if embedded is not None:
-        return embedded
-    log_path = workdir / "server.log"
-    command = [sys.executable, "-m", "keelhaul", "serve", "--listen", f"127.0.0.1:{port}"]
-    command += ["--data", str(data_dir), "--no-auth"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, log_path)
-    except BaseException:
-        _stop_process(process)
-        raise
-    return RunningServer("keelhaul", url, process.pid, log_path, lambda: _stop_process(process))
-
-
-def _start_with_server_process(data_dir: Path, port: int, log_path: Path) -> RunningServer | None:
-    """Use the core's own `ServerProcess` launcher when it exists; None means: launch it by hand."""
-    try:
-        from keelhaul.reference_server.config import ServerConfig
-        from keelhaul.reference_server.embedded import ServerProcess
-    except ImportError:
-        return None
     config = ServerConfig(listen_host="127.0.0.1", listen_port=port, data_dir=data_dir, auth=False)
-    server = ServerProcess(config, log_path=log_path)
-    url = server.start().rstrip("/")
+    server = ServerProcess(config, log_path=workdir / "server.log")
+    url = server.start(timeout=READY_TIMEOUT_SECONDS).rstrip("/")
     if server.pid is None:
         server.stop()
         raise RuntimeError("ServerProcess started without a process id")
-    wait_until_ready(url, None, log_path)
-    return RunningServer("keelhaul", url, server.pid, log_path, server.stop)
+    return RunningServer("keelhaul", url, server.pid, server.log_path, server.stop)
 
 
 def _proc_status_kib(pid: int, key: str) -> int:

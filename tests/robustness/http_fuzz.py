@@ -21,24 +21,8 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-OCI_ERROR_CODES = frozenset(
-    {
-        "BLOB_UNKNOWN",
-        "BLOB_UPLOAD_INVALID",
-        "BLOB_UPLOAD_UNKNOWN",
-        "DIGEST_INVALID",
-        "MANIFEST_BLOB_UNKNOWN",
-        "MANIFEST_INVALID",
-        "MANIFEST_UNKNOWN",
-        "NAME_INVALID",
-        "NAME_UNKNOWN",
-        "SIZE_INVALID",
-        "UNAUTHORIZED",
-        "DENIED",
-        "UNSUPPORTED",
-        "TOOMANYREQUESTS",
-    }
-)
+from keelhaul.conformance.oci.expect import OCI_ERROR_CODES
+
 METHODS = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "TRACE"]
 MEDIA_TYPES = [
     "application/vnd.oci.image.manifest.v1+json",

@@ -110,15 +110,17 @@ def test_profile_wins_over_url_and_workers_get_only_the_master() -> None:
 
 
 # A stand-in for Locust: on SIGTERM or SIGINT it takes a moment (verification, cleanup), then exits 3.
+# It writes with os.write: a signal can land while `print` still holds stdout's buffer, and a print
+# in the handler would then fail with "reentrant call".
 GRACEFUL_CHILD = """
-import signal, sys, time
+import os, signal, sys, time
 def finish(*_):
     time.sleep(0.5)
-    print("finished gracefully", flush=True)
+    os.write(1, b"finished gracefully\\n")
     sys.exit(3)
 signal.signal(signal.SIGTERM, finish)
 signal.signal(signal.SIGINT, finish)
-print("ready", flush=True)
+os.write(1, b"ready\\n")
 time.sleep(60)
 """
 WRAPPER = "import sys; from keelhaul.load.cli import run_locust; sys.exit(run_locust(sys.argv[1:]))"

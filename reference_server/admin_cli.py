@@ -7,12 +7,12 @@ of the reference server's ghcr.io model. Works while the server runs (SQLite WAL
 from __future__ import annotations
 
 import argparse
-import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keelhaul.reference_server.config import default_data_dir
+from keelhaul.reference_server.timestamps import rfc3339
 
 if TYPE_CHECKING:
     from keelhaul.reference_server.ghcr.admin import Admin
@@ -139,7 +139,7 @@ def _run(handler: Handler, args: argparse.Namespace) -> int:
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(timestamp)
 
 
 def _table(rows: list[list[str]]) -> None:

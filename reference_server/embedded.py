@@ -15,9 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from aiohttp import web
 from keelhaul.reference_server.access import AccessPolicy, OpenAccess
@@ -47,7 +49,26 @@ def _format_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-class EmbeddedServer:
+class _StartedWhileInside(ABC):
+    """`with server:` calls start() on entry and stop() on exit, for both ways of running it."""
+
+    @abstractmethod
+    def start(self) -> str: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedServer(_StartedWhileInside):
     """Runs the registry in a daemon thread. Use as a context manager or call start()/stop()."""
 
     def __init__(self, config: ServerConfig, policy: AccessPolicy | None = None) -> None:
@@ -111,17 +132,8 @@ class EmbeddedServer:
             self._thread.join(30)
         self.url = None
 
-    def __enter__(self) -> EmbeddedServer:
-        self.start()
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-class ServerProcess:
+class ServerProcess(_StartedWhileInside):
     """`keelhaul serve` in a child process. The child's stderr goes to `log_path`."""
 
     def __init__(
@@ -185,12 +197,3 @@ class ServerProcess:
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
         self.url = None
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

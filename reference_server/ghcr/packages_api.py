@@ -9,13 +9,13 @@ same as a missing one.
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import web
+from keelhaul.reference_server.timestamps import rfc3339
 
 from .admin import AdminError, check_visibility
 from .credentials import DELETE, READ, WRITE
@@ -56,7 +56,7 @@ def _json(payload: object, status: int = 200, headers: dict[str, str] | None = N
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(timestamp)
 
 
 class PackagesApi:

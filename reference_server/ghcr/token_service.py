@@ -7,12 +7,12 @@ package the caller cannot see exists. Bad credentials are a 401 whatever was wro
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from keelhaul.reference_server.timestamps import rfc3339
 
 from . import permissions
 from .identity import ANONYMOUS_IDENTITY, Identities, Identity, parse_basic
@@ -120,7 +120,7 @@ class TokenService:
             "token": token,
             "access_token": token,
             "expires_in": claims["exp"] - claims["iat"],
-            "issued_at": _rfc3339(claims["iat"]),
+            "issued_at": rfc3339(claims["iat"]),
         }
         if request.query.get("offline_token") == "true" and not identity.is_anonymous:
             body["refresh_token"] = self.issue_refresh(identity, service)
@@ -158,7 +158,7 @@ class TokenService:
             "token_type": "Bearer",
             "scope": granted,
             "expires_in": claims["exp"] - claims["iat"],
-            "issued_at": _rfc3339(claims["iat"]),
+            "issued_at": rfc3339(claims["iat"]),
         }
         if form.get("access_type") == "offline" or grant_type == "refresh_token":
             body["refresh_token"] = (
@@ -167,7 +167,3 @@ class TokenService:
                 else self.issue_refresh(identity, service)
             )
         return _json(200, body, {"Cache-Control": "no-store"})
-
-
-def _rfc3339(timestamp: int) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -184,6 +184,8 @@ def _record(row: sqlite3.Row | tuple) -> ManifestRecord:
 
 
 _MANIFEST_COLUMNS = "repository, digest, media_type, body, subject, artifact_type, annotations, created_at"
+# The same columns qualified for the tags-join in resolve_tag (built once, not per lookup).
+_JOINED_MANIFEST_COLUMNS = ", ".join("m." + column.strip() for column in _MANIFEST_COLUMNS.split(","))
 
 
 class MetadataStore:
@@ -345,19 +347,26 @@ class MetadataStore:
             ).fetchone()
         return row[0] if row else None
 
-    def linked_blob_sizes(self, repository: str, digests: Iterable[str]) -> dict[str, int]:
+    def _rows_for_digests(self, select: str, repository: str, digests: Iterable[str]) -> list[tuple]:
+        """Rows of `select` (ending in `digest IN ({marks})`) for each distinct digest, asked in
+        batches of 500 so a long list stays under SQLite's bound-parameter limit."""
         wanted = list(dict.fromkeys(digests))
-        found: dict[str, int] = {}
+        rows: list[tuple] = []
         with self._lock:
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
                 marks = ",".join("?" * len(part))
-                for digest, size in self._conn.execute(
-                    f"SELECT digest, size FROM blob_links WHERE repository = ? AND digest IN ({marks})",
-                    (repository, *part),
-                ):
-                    found[digest] = size
-        return found
+                rows += self._conn.execute(select.format(marks=marks), (repository, *part))
+        return rows
+
+    def linked_blob_sizes(self, repository: str, digests: Iterable[str]) -> dict[str, int]:
+        return dict(
+            self._rows_for_digests(
+                "SELECT digest, size FROM blob_links WHERE repository = ? AND digest IN ({marks})",
+                repository,
+                digests,
+            )
+        )
 
     def unlink_blob(self, repository: str, digest: str) -> bool:
         with self._lock:
@@ -439,7 +448,7 @@ class MetadataStore:
             record = self._cache.get(repository, key)
             if record is None:
                 row = self._conn.execute(
-                    f"SELECT {', '.join('m.' + c.strip() for c in _MANIFEST_COLUMNS.split(','))}"
+                    f"SELECT {_JOINED_MANIFEST_COLUMNS}"
                     " FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest"
                     " WHERE t.repository = ? AND t.tag = ?",
                     (repository, tag),
@@ -450,36 +459,14 @@ class MetadataStore:
                 self._cache.put(repository, key, record)
             return record
 
-    def manifest_digests_present(self, repository: str, digests: Iterable[str]) -> set[str]:
-        wanted = list(dict.fromkeys(digests))
-        found: set[str] = set()
-        with self._lock:
-            for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
-                marks = ",".join("?" * len(part))
-                found.update(
-                    row[0]
-                    for row in self._conn.execute(
-                        f"SELECT digest FROM manifests WHERE repository = ? AND digest IN ({marks})",
-                        (repository, *part),
-                    )
-                )
-        return found
-
     def manifest_sizes(self, repository: str, digests: Iterable[str]) -> dict[str, int]:
-        wanted = list(dict.fromkeys(digests))
-        found: dict[str, int] = {}
-        with self._lock:
-            for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
-                marks = ",".join("?" * len(part))
-                for digest, size in self._conn.execute(
-                    "SELECT digest, length(body) FROM manifests"
-                    f" WHERE repository = ? AND digest IN ({marks})",
-                    (repository, *part),
-                ):
-                    found[digest] = size
-        return found
+        return dict(
+            self._rows_for_digests(
+                "SELECT digest, length(body) FROM manifests WHERE repository = ? AND digest IN ({marks})",
+                repository,
+                digests,
+            )
+        )
 
     def tags_of(self, repository: str, digest: str) -> list[str]:
         with self._lock:

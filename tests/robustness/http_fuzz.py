@@ -17,10 +17,14 @@ import hashlib
 import json
 import random
 import string
+import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+import httpx
 from keelhaul.conformance.oci.expect import OCI_ERROR_CODES
 
 METHODS = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "TRACE"]
@@ -466,3 +470,45 @@ def oci_error_problem(body: bytes) -> str | None:
         if not isinstance(entry.get("message", ""), str):
             return "message is not a string"
     return None
+
+
+class RequestSource(Protocol):
+    def next(self) -> FuzzRequest: ...
+
+
+def fire(
+    url: str,
+    sources: Callable[[int], RequestSource],
+    judge: Callable[[FuzzRequest, int, bytes], None],
+    verdict: Verdict,
+    *,
+    requests: int,
+    threads: int,
+) -> None:
+    """Send at least `requests` requests from `threads` client threads (thread i draws from
+    `sources(i)`), so the server sees concurrent load. Answers go to `judge` under one lock; a
+    dropped connection is recorded in `verdict.transport_errors`."""
+    per_thread = -(-requests // threads)
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        source = sources(index)
+        with httpx.Client(base_url=url, timeout=httpx.Timeout(20)) as http:
+            for _ in range(per_thread):
+                request = source.next()
+                try:
+                    response = http.request(
+                        request.method, request.path, headers=request.headers, content=request.body
+                    )
+                except httpx.HTTPError as error:
+                    with lock:
+                        verdict.transport_errors.append(f"{type(error).__name__} <- {request.describe()}")
+                    continue
+                with lock:
+                    judge(request, response.status_code, response.content)
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()

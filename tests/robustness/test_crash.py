@@ -58,6 +58,30 @@ def slow_body(data: bytes, halfway: threading.Event, piece: int = 64 * 1024) -> 
     halfway.set()
 
 
+def kill_mid_request(
+    server: ServerProcess, http: httpx.Client, method: str, target: str, body: bytes, headers: dict[str, str]
+) -> None:
+    """Send `body` slowly and SIGKILL the server once half of it is on the wire; the server must
+    not have answered (else the test interrupted nothing)."""
+    halfway = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def send() -> None:
+        try:
+            outcome["status"] = http.request(
+                method, target, content=slow_body(body, halfway), headers=headers
+            ).status_code
+        except httpx.HTTPError as error:
+            outcome["error"] = type(error).__name__
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert halfway.wait(60)
+    server.kill()
+    sender.join(60)
+    assert "status" not in outcome, "the server answered before the kill; the test did not interrupt it"
+
+
 def verify_everything(url: str, committed: Committed, data_dir: Path) -> dict[str, int]:
     """Every acknowledged blob, manifest and tag is there and exact; every blob file on disk hashes
     to its own name; every listed tag resolves to bytes matching its digest."""
@@ -110,30 +134,14 @@ def kill_during_chunked_upload(config: ServerConfig, committed: Committed, rng: 
     server = ServerProcess(config)
     url = server.start()
     push_committed_images(url, committed, "crash/chunked", 2)
-    halfway = threading.Event()
     with httpx.Client(base_url=url, timeout=60) as http:
         location = http.post("/v2/crash/chunked/blobs/uploads/").headers["Location"]
         for index in range(2):
             piece = data[index * CHUNK : (index + 1) * CHUNK]
             headers = {**OCTET, "Content-Range": f"{index * CHUNK}-{(index + 1) * CHUNK - 1}"}
             assert http.patch(location, content=piece, headers=headers).status_code == 202
-        outcome: dict[str, object] = {}
-
-        def third_chunk() -> None:
-            headers = {**OCTET, "Content-Range": f"{2 * CHUNK}-{3 * CHUNK - 1}", "Content-Length": str(CHUNK)}
-            try:
-                outcome["status"] = http.patch(
-                    location, content=slow_body(data[2 * CHUNK :], halfway), headers=headers
-                ).status_code
-            except httpx.HTTPError as error:
-                outcome["error"] = type(error).__name__
-
-        sender = threading.Thread(target=third_chunk)
-        sender.start()
-        assert halfway.wait(60)
-        server.kill()
-        sender.join(60)
-    assert "status" not in outcome, "the server answered before the kill; the test did not interrupt it"
+        headers = {**OCTET, "Content-Range": f"{2 * CHUNK}-{3 * CHUNK - 1}", "Content-Length": str(CHUNK)}
+        kill_mid_request(server, http, "PATCH", location, data[2 * CHUNK :], headers)
 
     again = ServerProcess(config)
     url = again.start()
@@ -238,7 +246,6 @@ def kill_during_monolithic_upload(config: ServerConfig, committed: Committed, rn
         data = rng.randbytes(2 * CHUNK)
         server = ServerProcess(config)
         url = server.start()
-        halfway = threading.Event()
         with httpx.Client(base_url=url, timeout=60) as http:
             if kind == "single POST":
                 target = f"/v2/crash/mono/blobs/uploads/?digest={sha256(data)}"
@@ -246,31 +253,7 @@ def kill_during_monolithic_upload(config: ServerConfig, committed: Committed, rn
             else:
                 location = http.post("/v2/crash/mono/blobs/uploads/").headers["Location"]
                 target, method = f"{location}?digest={sha256(data)}", "PUT"
-            outcome: dict[str, object] = {}
-
-            def send(
-                target: str = target,
-                method: str = method,
-                data: bytes = data,
-                outcome: dict[str, object] = outcome,
-                halfway: threading.Event = halfway,
-            ) -> None:
-                try:
-                    outcome["status"] = http.request(
-                        method,
-                        target,
-                        content=slow_body(data, halfway),
-                        headers={**OCTET, "Content-Length": str(len(data))},
-                    ).status_code
-                except httpx.HTTPError as error:
-                    outcome["error"] = type(error).__name__
-
-            sender = threading.Thread(target=send)
-            sender.start()
-            assert halfway.wait(60)
-            server.kill()
-            sender.join(60)
-        assert "status" not in outcome
+            kill_mid_request(server, http, method, target, data, {**OCTET, "Content-Length": str(len(data))})
         again = ServerProcess(config)
         url = again.start()
         try:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from keelhaul.reference_server.config import ServerConfig
 from keelhaul.reference_server.embedded import ServerProcess
@@ -21,7 +19,7 @@ from keelhaul.reference_server.embedded import ServerProcess
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import push_image, sample_image
 
-from .http_fuzz import FuzzRequest, Known, RequestFactory, Verdict
+from .http_fuzz import Known, RequestFactory, Verdict, fire
 
 REQUESTS = int(os.environ.get("KEELHAUL_FUZZ_REQUESTS", "10000"))
 THREADS = 4
@@ -46,10 +44,6 @@ def seed_content(url: str) -> Known:
     return Known(repos, tags, sorted(set(blobs)), manifests, uploads)
 
 
-def send(http: httpx.Client, request: FuzzRequest) -> httpx.Response:
-    return http.request(request.method, request.path, headers=request.headers, content=request.body)
-
-
 def test_fuzz_http_surface(tmp_path: Path, report_dir: Path) -> None:
     config = ServerConfig(
         listen_port=0,
@@ -61,31 +55,17 @@ def test_fuzz_http_surface(tmp_path: Path, report_dir: Path) -> None:
     server = ServerProcess(config, log_path=tmp_path / "serve.log")
     url = server.start()
     verdict = Verdict()
-    lock = threading.Lock()
     started = time.monotonic()
     try:
         known = seed_content(url)
-        per_thread = -(-REQUESTS // THREADS)
-
-        def worker(index: int) -> None:
-            factory = RequestFactory(SEED + index, known)
-            with httpx.Client(base_url=url, timeout=httpx.Timeout(20)) as http:
-                for _ in range(per_thread):
-                    request = factory.next()
-                    try:
-                        response = send(http, request)
-                    except httpx.HTTPError as error:
-                        with lock:
-                            verdict.transport_errors.append(f"{type(error).__name__} <- {request.describe()}")
-                        continue
-                    with lock:
-                        verdict.judge(request, response.status_code, response.content)
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        fire(
+            url,
+            lambda index: RequestFactory(SEED + index, known),
+            verdict.judge,
+            verdict,
+            requests=REQUESTS,
+            threads=THREADS,
+        )
         alive = server.process is not None and server.process.poll() is None
     finally:
         server.stop()

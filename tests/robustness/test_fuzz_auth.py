@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import random
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,7 +24,7 @@ from keelhaul.reference_server.embedded import ServerProcess
 from keelhaul.client import Credentials, RegistryClient
 from keelhaul.client.images import push_image, sample_image
 
-from .http_fuzz import FuzzRequest, Known, RequestFactory, Verdict
+from .http_fuzz import FuzzRequest, Known, RequestFactory, Verdict, fire
 
 REQUESTS = int(os.environ.get("KEELHAUL_FUZZ_AUTH_REQUESTS", "4000"))
 THREADS = 4
@@ -179,7 +178,6 @@ def test_fuzz_auth_surface(tmp_path: Path, report_dir: Path) -> None:
     url = server.start()
     verdict = Verdict()
     non_v2: Counter = Counter()
-    lock = threading.Lock()
     started = time.monotonic()
     try:
         writer = roles["writer"]
@@ -199,29 +197,14 @@ def test_fuzz_auth_surface(tmp_path: Path, report_dir: Path) -> None:
                 if answer.status_code == 200:
                     tokens.append(answer.json()["token"])
         known = Known([*repos, "other-tenant/keelhaul-fz-x"], ["v1", "latest"], blobs, digests, [])
-        per_thread = -(-REQUESTS // THREADS)
-
-        def worker(index: int) -> None:
-            factory = AuthRequests(SEED + index, known, roles, tokens)
-            with httpx.Client(base_url=url, timeout=httpx.Timeout(20)) as http:
-                for _ in range(per_thread):
-                    request = factory.next()
-                    try:
-                        response = http.request(
-                            request.method, request.path, headers=request.headers, content=request.body
-                        )
-                    except httpx.HTTPError as error:
-                        with lock:
-                            verdict.transport_errors.append(f"{type(error).__name__} <- {request.describe()}")
-                        continue
-                    with lock:
-                        judge(verdict, request, response.status_code, response.content, non_v2)
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        fire(
+            url,
+            lambda index: AuthRequests(SEED + index, known, roles, tokens),
+            lambda request, status, body: judge(verdict, request, status, body, non_v2),
+            verdict,
+            requests=REQUESTS,
+            threads=THREADS,
+        )
         alive = server.process is not None and server.process.poll() is None
     finally:
         server.stop()

@@ -2,35 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from keelhaul.client import Credentials, ExchangeRecorder, GeneratedBlob, RegistryClient
 from keelhaul.client.images import push_image, sample_image
-
-
-@pytest.fixture(scope="module")
-def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """A reference server with auth, user alice with a write and a read PAT."""
-    admin_module = pytest.importorskip("keelhaul.reference_server.ghcr.admin")
-    from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import ServerProcess
-
-    data: Path = tmp_path_factory.mktemp("auth-server") / "data"
-    with ServerProcess(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:
-        admin = admin_module.Admin(data)
-        try:
-            admin.create_user("alice")
-            tokens = {
-                "writer": admin.create_token("alice", ["write:packages"]).token,
-                "reader": admin.create_token("alice", ["read:packages"]).token,
-            }
-        finally:
-            admin.close()
-        assert server.url is not None
-        yield server.url, tokens
 
 
 def test_writer_pushes_with_one_token_per_scope(auth_server):

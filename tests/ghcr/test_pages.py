@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,23 +70,14 @@ def test_private_page_only_for_allowed_callers(showcase: World) -> None:
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
-def test_page_renders_in_headless_chromium(showcase: World, tmp_path: Path) -> None:
+def test_page_renders_in_headless_chromium(
+    showcase: World, tmp_path: Path, headless_chromium: Callable[[Path], list[str]]
+) -> None:
     showcase.admin.set_visibility("alice/showcase", "public")
     try:
         url = showcase.url + PAGE
         profile = tempfile.mkdtemp(dir=tmp_path)
-        flags = [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--window-size=1200,800",
-        ]
+        flags = [*headless_chromium(Path(profile)), "--window-size=1200,800"]
         dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
         screenshot = tmp_path / "package-page.png"
         subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120)

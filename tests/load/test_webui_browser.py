@@ -21,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -198,18 +198,11 @@ def shows_live_figures(table: TableReader) -> bool:
         return False
 
 
-def render(url: str, screenshot: Path, profile: Path, timeout: float) -> str:
+def render(browser_base: list[str], url: str, screenshot: Path, timeout: float) -> str:
     """One headless Chromium run: screenshot to `screenshot`, rendered DOM returned ("" if it hung)."""
     command = [
         str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
+        *browser_base[1:],
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
         "--virtual-time-budget=5000",  # the React UI fetches /stats/requests after it mounts
         f"--screenshot={screenshot}",
@@ -249,13 +242,15 @@ def keep_artifact(screenshot: Path) -> None:
         shutil.copyfile(screenshot, target)
 
 
-def test_throughput_tab_shows_live_figures_in_chromium(live_run: LiveRun, tmp_path: Path) -> None:
+def test_throughput_tab_shows_live_figures_in_chromium(
+    live_run: LiveRun, tmp_path: Path, headless_chromium: Callable[[Path], list[str]]
+) -> None:
     screenshot = tmp_path / "webui.png"
     profile = tmp_path / "chromium-profile"
     deadline = time.monotonic() + BROWSER_TIMEOUT
     while True:  # a stats poll that lands between two uploads can still show an empty tab: look again
         remaining = max(deadline - time.monotonic(), 5.0)
-        dom = render(f"{live_run.web_url}/?tab={TAB_KEY}", screenshot, profile, remaining)
+        dom = render(headless_chromium(profile), f"{live_run.web_url}/?tab={TAB_KEY}", screenshot, remaining)
         table = read_table(dom)
         if shows_live_figures(table) or time.monotonic() >= deadline:
             break

@@ -4,7 +4,6 @@ a write PAT pushes, a read PAT pulls but cannot push, anonymous callers cannot r
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,37 +17,14 @@ from .commands import COMMAND_TIMEOUT, shown
 pytestmark = pytest.mark.clients
 
 
-@pytest.fixture(scope="module")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    admin_module = pytest.importorskip("keelhaul.reference_server.ghcr.admin")
-    from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import ServerProcess
-
-    data = tmp_path_factory.mktemp("auth-serve") / "data"
-    with ServerProcess(
-        ServerConfig(listen_host="127.0.0.1", listen_port=0, data_dir=data, auth=True)
-    ) as server:
-        admin = admin_module.Admin(data)
-        try:
-            admin.create_user("alice")
-            tokens = {
-                "write": admin.create_token("alice", ["write:packages"]).token,
-                "read": admin.create_token("alice", ["read:packages"]).token,
-            }
-        finally:
-            admin.close()
-        assert server.url is not None
-        yield server.url, tokens
-
-
 def refused(command: tuple[str, ...]) -> str:
     result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
     assert result.returncode != 0, f"{shown(command)} should have been refused"
     return result.stderr
 
 
-def test_skopeo_with_pats(skopeo, auth_registry, tmp_path: Path):
-    url, tokens = auth_registry
+def test_skopeo_with_pats(skopeo, auth_server, tmp_path: Path):
+    url, tokens = auth_server
     host = url.split("://", 1)[1]
     image = sample_image("skopeo-auth", layers=2)
     source = write_oci_layout(tmp_path / "src", {"v1": image})
@@ -56,18 +32,18 @@ def test_skopeo_with_pats(skopeo, auth_registry, tmp_path: Path):
         "copy",
         "--dest-tls-verify=false",
         "--dest-creds",
-        f"alice:{tokens['write']}",
+        f"alice:{tokens['writer']}",
         f"oci:{source}:v1",
         f"docker://{host}/alice/skopeo:v1",
     )
-    with RegistryClient(url, credentials=Credentials("alice", tokens["read"])) as reader:
+    with RegistryClient(url, credentials=Credentials("alice", tokens["reader"])) as reader:
         assert reader.get_manifest("alice/skopeo", "v1").content == image.manifest.body
 
     skopeo(
         "copy",
         "--src-tls-verify=false",
         "--src-creds",
-        f"alice:{tokens['read']}",
+        f"alice:{tokens['reader']}",
         f"docker://{host}/alice/skopeo:v1",
         f"oci:{tmp_path / 'out'}:v1",
     )
@@ -80,7 +56,7 @@ def test_skopeo_with_pats(skopeo, auth_registry, tmp_path: Path):
             "copy",
             "--dest-tls-verify=false",
             "--dest-creds",
-            f"alice:{tokens['read']}",
+            f"alice:{tokens['reader']}",
             f"oci:{source}:v1",
             f"docker://{host}/alice/skopeo:v2",
         )
@@ -99,15 +75,15 @@ def test_skopeo_with_pats(skopeo, auth_registry, tmp_path: Path):
     assert "denied" in stderr or "unauthorized" in stderr
 
 
-def test_podman_with_pats(podman, auth_registry, tmp_path: Path):
-    url, tokens = auth_registry
+def test_podman_with_pats(podman, auth_server, tmp_path: Path):
+    url, tokens = auth_server
     host = url.split("://", 1)[1]
     image = sample_image("podman-auth")
     source = write_oci_layout(tmp_path / "src", {"v1": image})
     image_id = podman("pull", "-q", f"oci:{source}:v1").strip().splitlines()[-1]
     podman("tag", image_id, f"{host}/alice/podman:v1")
-    podman("push", "--tls-verify=false", "--creds", f"alice:{tokens['write']}", f"{host}/alice/podman:v1")
+    podman("push", "--tls-verify=false", "--creds", f"alice:{tokens['writer']}", f"{host}/alice/podman:v1")
     podman("rmi", "--all", "--force")
-    podman("pull", "--tls-verify=false", "--creds", f"alice:{tokens['read']}", f"{host}/alice/podman:v1")
-    with RegistryClient(url, credentials=Credentials("alice", tokens["read"])) as reader:
+    podman("pull", "--tls-verify=false", "--creds", f"alice:{tokens['reader']}", f"{host}/alice/podman:v1")
+    with RegistryClient(url, credentials=Credentials("alice", tokens["reader"])) as reader:
         assert reader.get_manifest("alice/podman", "v1").status_code == 200

@@ -57,8 +57,8 @@ def start_distribution(workdir: Path, port: int) -> RunningServer:
 def start_reference(workdir: Path, port: int) -> RunningServer:
     """`keelhaul serve --no-auth` in its own process (the core's `ServerProcess`, which returns once the
     server is listening), with its data under `workdir`. RuntimeError when it cannot start."""
-    from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import ServerProcess
+    from reference_server.config import ServerConfig
+    from reference_server.embedded import ServerProcess
 
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)

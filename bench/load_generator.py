@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_data
 import curl_http
-from keelhaul.load.sizes import format_size, parse_size
 from load_sink import READY_PREFIX
+
+from load.sizes import format_size, parse_size
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "load" / "locustfile.py"

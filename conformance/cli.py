@@ -52,7 +52,7 @@ class _ReportLocator:
         self.failed = False
 
     def pytest_sessionfinish(self, session: Any) -> None:
-        from keelhaul.conformance.harness.plugin import STATE
+        from conformance.harness.plugin import STATE
 
         state = session.config.stash.get(STATE, None)
         if state is not None:
@@ -113,8 +113,8 @@ def resolve_run(value: str, report_dir: Path) -> Path:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from keelhaul.conformance.reports.compare import compare_html, compare_markdown
-    from keelhaul.conformance.reports.model import load_run
+    from conformance.reports.compare import compare_html, compare_markdown
+    from conformance.reports.model import load_run
 
     report_dir = Path(args.report_dir)
     runs = [load_run(resolve_run(value, report_dir)) for value in args.runs]

@@ -1,7 +1,7 @@
 """Loads the conformance harness, so `pytest conformance --target PROFILE` works from the repository
 root and `keelhaul check` (which runs pytest on this folder) behaves exactly the same."""
 
-from keelhaul.conformance.harness.plugin import (  # noqa: F401  (pytest finds hooks and fixtures by name)
+from conformance.harness.plugin import (  # noqa: F401  (pytest finds hooks and fixtures by name)
     client,
     client_for,
     deleting_client,
@@ -20,4 +20,4 @@ from keelhaul.conformance.harness.plugin import (  # noqa: F401  (pytest finds h
     session_repo,
     target,
 )
-from keelhaul.conformance.oci.fixtures import *  # noqa: F403  (shared OCI content fixtures)
+from conformance.oci.fixtures import *  # noqa: F403  (shared OCI content fixtures)

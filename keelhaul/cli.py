@@ -17,10 +17,10 @@ from keelhaul.errors import UsageError
 # Modules that add subcommands; each has `register(subparsers) -> None`, and every parser it adds
 # sets `run=<callable(args) -> int>` with `set_defaults`.
 COMMAND_MODULES = (
-    "keelhaul.reference_server.serve_cli",  # serve
-    "keelhaul.reference_server.admin_cli",  # admin
-    "keelhaul.conformance.cli",  # check, report
-    "keelhaul.load.cli",  # load
+    "reference_server.serve_cli",  # serve
+    "reference_server.admin_cli",  # admin
+    "conformance.cli",  # check, report
+    "load.cli",  # load
 )
 
 

@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from keelhaul.load.options import DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_SIZE, new_run_id
-from keelhaul.load.sizes import parse_size
-from keelhaul.load.target import embedded_profile_text
-
 from keelhaul.distribution import free_port
 from keelhaul.errors import UsageError
+from load.options import DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_SIZE, new_run_id
+from load.sizes import parse_size
+from load.target import embedded_profile_text
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SCENARIO_CLASSES = {
@@ -192,8 +191,8 @@ def target_url(args: argparse.Namespace) -> Iterator[tuple[str | None, str | Non
 def embedded_server() -> Iterator[tuple[str, str]]:
     """The suite's own reference server, without auth, on a free loopback port, in a temp folder,
     with a profile describing it (kind reference: its layer and upload limits are known)."""
-    from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import EmbeddedServer
+    from reference_server.config import ServerConfig
+    from reference_server.embedded import EmbeddedServer
 
     with tempfile.TemporaryDirectory(prefix="keelhaul-load-") as scratch:
         config = ServerConfig(

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
-from keelhaul.load.failures import OCIFailure, TransportFailure
-from keelhaul.load.ledger import Ledger
-
 from keelhaul.client.grammar import DIGEST_RE
 from keelhaul.client.recorder import Exchange, ExchangeRecorder
+from load.failures import OCIFailure, TransportFailure
+from load.ledger import Ledger
 
 _REPO_ROUTE = re.compile(
     r"^/v2/(?P<repo>.+?)/(?P<kind>blobs/uploads|blobs|manifests|tags/list|referrers)(?:/(?P<rest>[^/]*))?$"

@@ -16,11 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
-from keelhaul.load.events import fire_summary_event
-from keelhaul.load.failures import CheckFailure, OCIFailure, TransportFailure
-from keelhaul.load.ledger import UploadRecord
-from keelhaul.load.sizes import format_size
-from keelhaul.load.verify import check_blob
 
 from keelhaul.client import GeneratedBlob, digest_of, images, media_types, uploads
 from keelhaul.client.uploads import (
@@ -31,9 +26,14 @@ from keelhaul.client.uploads import (
     start_upload,
     upload_status,
 )
+from load.events import fire_summary_event
+from load.failures import CheckFailure, OCIFailure, TransportFailure
+from load.ledger import UploadRecord
+from load.sizes import format_size
+from load.verify import check_blob
 
 if TYPE_CHECKING:
-    from keelhaul.load.scenarios import RegistryUser
+    from load.scenarios import RegistryUser
 
 PULL_READ_SIZE = 1 << 20
 

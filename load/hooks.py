@@ -10,18 +10,18 @@ import logging
 from pathlib import Path
 
 import gevent
-from keelhaul.load import scenarios, webui
-from keelhaul.load.options import add_options
-from keelhaul.load.run import load_run
-from keelhaul.load.summary import build_summary, one_line, write_reports
-from keelhaul.load.target import usable_role
-from keelhaul.load.verify import Cleanup, delete_uploads, verify_uploads
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from keelhaul.errors import UsageError
+from load import scenarios, webui
+from load.options import add_options
+from load.run import load_run
+from load.summary import build_summary, one_line, write_reports
+from load.target import usable_role
+from load.verify import Cleanup, delete_uploads, verify_uploads
 
-log = logging.getLogger("keelhaul.load")
+log = logging.getLogger("load")
 REPORT_KEY = "keelhaul"
 BUDGET_POLL_SECONDS = 1.0
 STOP_MESSAGE = "keelhaul_stop"

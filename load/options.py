@@ -11,9 +11,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from keelhaul.load.sizes import parse_size
-
 from keelhaul.errors import UsageError
+from load.sizes import parse_size
 
 DEFAULT_LAYER_SIZE = "1GiB"
 DEFAULT_CHUNK_SIZE = "16MiB"
@@ -29,7 +28,7 @@ def new_run_id() -> str:
 
 def add_options(parser) -> None:  # type: ignore[no-untyped-def]
     """Listener for `events.init_command_line_parser`."""
-    group = parser.add_argument_group("keelhaul", "registry load scenarios (keelhaul.load)")
+    group = parser.add_argument_group("keelhaul", "registry load scenarios (load)")
     group.add_argument(
         "--keelhaul-profile",
         env_var="KEELHAUL_PROFILE",

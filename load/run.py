@@ -10,9 +10,9 @@ import itertools
 import secrets
 from functools import cached_property
 
-from keelhaul.load.ledger import Ledger
-from keelhaul.load.options import LoadSettings
-from keelhaul.load.target import resolve_profile
+from load.ledger import Ledger
+from load.options import LoadSettings
+from load.target import resolve_profile
 
 _ATTRIBUTE = "keelhaul_run"
 

@@ -14,15 +14,15 @@ from contextlib import contextmanager
 
 import gevent
 from gevent.event import AsyncResult
-from keelhaul.load import flows
-from keelhaul.load.events import LocustRecorder
-from keelhaul.load.prehash import LayerQueue
-from keelhaul.load.run import LoadRun, load_run
-from keelhaul.load.target import usable_role
 from locust import User, constant, tag, task
 from locust.exception import StopUser
 
 from keelhaul.client import RegistryClient
+from load import flows
+from load.events import LocustRecorder
+from load.prehash import LayerQueue
+from load.run import LoadRun, load_run
+from load.target import usable_role
 
 
 class RegistryUser(User):

@@ -12,8 +12,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from keelhaul.load.ledger import MEGABYTE, Ledger, UploadRecord
-from keelhaul.load.verify import Cleanup, Verification
+from load.ledger import MEGABYTE, Ledger, UploadRecord
+from load.verify import Cleanup, Verification
 
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from keelhaul.load.options import LoadSettings
-
 from keelhaul.errors import UsageError
 from keelhaul.profile import TargetProfile, load_profile
+from load.options import LoadSettings
 
 
 def url_profile(url: str) -> TargetProfile:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import httpx
-from keelhaul.load.ledger import UploadRecord
 
 from keelhaul.client import RegistryClient
+from load.ledger import UploadRecord
 
 PROBLEM_LIMIT = 50  # keep summary.json readable when everything is broken
 
@@ -96,7 +96,7 @@ class Cleanup:
 
 def delete_uploads(client: RegistryClient, uploads: list[UploadRecord]) -> Cleanup:
     """Delete the run's blobs; a target that forbids deletion (405) is counted, not treated as failure."""
-    from keelhaul.load.failures import OCIFailure
+    from load.failures import OCIFailure
 
     result = Cleanup()
     for record in unique_blobs(uploads):

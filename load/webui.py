@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from keelhaul.load.ledger import Ledger
+from load.ledger import Ledger
 
 TAB_KEY = "keelhaul"
 COLUMNS = [

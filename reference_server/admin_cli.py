@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keelhaul.reference_server.config import default_data_dir
-from keelhaul.reference_server.timestamps import rfc3339
+from reference_server.config import default_data_dir
+from reference_server.timestamps import rfc3339
 
 if TYPE_CHECKING:
-    from keelhaul.reference_server.ghcr.admin import Admin
+    from reference_server.ghcr.admin import Admin
 
 Handler = Callable[["Admin", argparse.Namespace], None]
 
@@ -126,7 +126,7 @@ def _verb(
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:
-    from keelhaul.reference_server.ghcr.admin import Admin
+    from reference_server.ghcr.admin import Admin
 
     admin = Admin(args.data or default_data_dir())
     try:
@@ -201,7 +201,7 @@ def _collaborator_list(admin: Admin, args: argparse.Namespace) -> None:
 
 
 def _token_create(admin: Admin, args: argparse.Namespace) -> None:
-    from keelhaul.reference_server.ghcr.admin import parse_duration
+    from reference_server.ghcr.admin import parse_duration
 
     scopes = [scope for part in args.scopes.split(",") for scope in part.split()]
     print(admin.create_token(args.user, scopes, parse_duration(args.expires_in), note=args.note).token)
@@ -234,7 +234,7 @@ def _token_list(admin: Admin, args: argparse.Namespace) -> None:
 
 
 def _workflow_create(admin: Admin, args: argparse.Namespace) -> None:
-    from keelhaul.reference_server.ghcr.admin import AdminError, parse_duration
+    from reference_server.ghcr.admin import AdminError, parse_duration
 
     lifetime = parse_duration(args.expires_in)
     if lifetime is None:

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
-from keelhaul.reference_server import http_blobs, http_discovery, http_manifests
-from keelhaul.reference_server.access import AccessPolicy, Principal
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.registry import Registry
-from keelhaul.reference_server.routing import (
+
+from reference_server import http_blobs, http_discovery, http_manifests
+from reference_server.access import AccessPolicy, Principal
+from reference_server.config import ServerConfig
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.registry import Registry
+from reference_server.routing import (
     ACCESS,
     CATALOG_ACCESS,
     Endpoint,
@@ -28,9 +29,9 @@ from keelhaul.reference_server.routing import (
     allowed_methods,
     parse_route,
 )
-from keelhaul.reference_server.storage.metadata import REQUEST_RECEIVED_NS
+from reference_server.storage.metadata import REQUEST_RECEIVED_NS
 
-log = logging.getLogger("keelhaul.reference_server")
+log = logging.getLogger("reference_server")
 
 REGISTRY_KEY = web.AppKey("registry", Registry)
 SWEEP_INTERVAL_SECONDS = 30.0
@@ -170,8 +171,8 @@ def create_app(config: ServerConfig, policy: AccessPolicy) -> web.Application:
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
     app.cleanup_ctx.append(_lifecycle)
     policy.install(app)
-    if config.defect:  # test-only mutation switch; see keelhaul.reference_server.defects
-        from keelhaul.reference_server.defects import apply_defect
+    if config.defect:  # test-only mutation switch; see reference_server.defects
+        from reference_server.defects import apply_defect
 
         apply_defect(config.defect, app, registry)
     return app

@@ -32,7 +32,7 @@ class ServerConfig:
     # Upload data through O_DIRECT (half the CPU per pushed byte here); False: through the page
     # cache, slower pushes but a just-pushed blob's first pull is served from memory.
     direct_io: bool = True
-    # Test-only: one seeded defect (keelhaul.reference_server.defects) for mutation tests. Never set
+    # Test-only: one seeded defect (reference_server.defects) for mutation tests. Never set
     # by default; create_app refuses unknown names.
     defect: str | None = None
 

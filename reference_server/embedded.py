@@ -22,10 +22,11 @@ from types import TracebackType
 from typing import Self
 
 from aiohttp import web
-from keelhaul.reference_server.access import AccessPolicy, OpenAccess
-from keelhaul.reference_server.app import create_app
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.runtime import bound_port, make_runner, new_event_loop
+
+from reference_server.access import AccessPolicy, OpenAccess
+from reference_server.app import create_app
+from reference_server.config import ServerConfig
+from reference_server.runtime import bound_port, make_runner, new_event_loop
 
 READY_PREFIX = "keelhaul serve: listening on "
 
@@ -34,7 +35,7 @@ def default_policy(config: ServerConfig) -> AccessPolicy:
     """OpenAccess without auth; the ghcr.io model otherwise."""
     if not config.auth:
         return OpenAccess()
-    from keelhaul.reference_server.ghcr import build_policy
+    from reference_server.ghcr import build_policy
 
     return build_policy(config)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from keelhaul.reference_server.errors import ErrorCode, OCIError
+from reference_server.errors import ErrorCode, OCIError
 
 MAX_NAME_LENGTH = 255  # spec: host + "/" + name SHOULD stay within 255; distribution caps the name part
 MAX_TAG_LENGTH = 128

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 
 from aiohttp import web
-from keelhaul.reference_server.access import Principal
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.grammar import parse_digest, validate_name
-from keelhaul.reference_server.registry import Registry
-from keelhaul.reference_server.routing import Route
-from keelhaul.reference_server.uploads import range_header
+
+from reference_server.access import Principal
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.grammar import parse_digest, validate_name
+from reference_server.registry import Registry
+from reference_server.routing import Route
+from reference_server.uploads import range_header
 
 _RANGE_RE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})", re.ASCII | re.IGNORECASE)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
-from keelhaul.reference_server.access import Principal
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.grammar import parse_digest
-from keelhaul.reference_server.manifests import OCI_INDEX
-from keelhaul.reference_server.pagination import link_header, page_limit, parse_page
-from keelhaul.reference_server.registry import Registry
-from keelhaul.reference_server.routing import Route
+
+from reference_server.access import Principal
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.grammar import parse_digest
+from reference_server.manifests import OCI_INDEX
+from reference_server.pagination import link_header, page_limit, parse_page
+from reference_server.registry import Registry
+from reference_server.routing import Route
 
 CATALOG_DEFAULT_PAGE = 1000
 

@@ -6,13 +6,14 @@ import asyncio
 import hashlib
 
 from aiohttp import web
-from keelhaul.reference_server.access import Principal, StoredManifest
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.grammar import is_valid_tag, looks_like_digest, parse_digest
-from keelhaul.reference_server.manifests import parse_manifest
-from keelhaul.reference_server.registry import Registry, check_references
-from keelhaul.reference_server.routing import Route
-from keelhaul.reference_server.storage.metadata import ManifestRecord
+
+from reference_server.access import Principal, StoredManifest
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.grammar import is_valid_tag, looks_like_digest, parse_digest
+from reference_server.manifests import parse_manifest
+from reference_server.registry import Registry, check_references
+from reference_server.routing import Route
+from reference_server.storage.metadata import ManifestRecord
 
 MAX_TAGS_PER_PUT = 64
 MAX_WARNING_BYTES = 4096

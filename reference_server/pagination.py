@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from keelhaul.reference_server.errors import ErrorCode, OCIError
+from reference_server.errors import ErrorCode, OCIError
 
 MAX_PAGE = 1000
 

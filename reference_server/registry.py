@@ -11,14 +11,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from keelhaul.reference_server.access import AccessPolicy, Principal
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.grammar import try_parse_digest
-from keelhaul.reference_server.manifests import ParsedManifest
-from keelhaul.reference_server.storage.blobs import BlobStore
-from keelhaul.reference_server.storage.metadata import MetadataStore
-from keelhaul.reference_server.uploads import UploadManager
+from reference_server.access import AccessPolicy, Principal
+from reference_server.config import ServerConfig
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.grammar import try_parse_digest
+from reference_server.manifests import ParsedManifest
+from reference_server.storage.blobs import BlobStore
+from reference_server.storage.metadata import MetadataStore
+from reference_server.uploads import UploadManager
 
 MAX_CONFIG_READ_BYTES = 1024 * 1024  # image configs read for the policy's label handling
 CONFIG_MEDIA_TYPES = frozenset(

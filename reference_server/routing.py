@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from keelhaul.reference_server.access import Action
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.grammar import validate_name
+from reference_server.access import Action
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.grammar import validate_name
 
 MAX_PATH_LENGTH = 4096
 

@@ -22,10 +22,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
-from keelhaul.reference_server.app import error_response
-from keelhaul.reference_server.errors import ErrorCode, OCIError
 
-log = logging.getLogger("keelhaul.reference_server")
+from reference_server.app import error_response
+from reference_server.errors import ErrorCode, OCIError
+
+log = logging.getLogger("reference_server")
 
 # Passed to aiohttp's request handler: long request lines so our own length gates (not aiohttp's
 # plain-text 400) answer oversized names with an OCI error; big read buffers for fast uploads.

@@ -10,19 +10,19 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
-from keelhaul.reference_server.access import AccessPolicy, OpenAccess
-from keelhaul.reference_server.allocator import keep_freed_memory
-from keelhaul.reference_server.config import (
+
+from keelhaul.errors import UsageError
+from reference_server.access import AccessPolicy, OpenAccess
+from reference_server.allocator import keep_freed_memory
+from reference_server.config import (
     DEFAULT_MAX_LAYER_BYTES,
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_UPLOAD_TIMEOUT_SECONDS,
     ServerConfig,
     default_data_dir,
 )
-from keelhaul.reference_server.embedded import READY_PREFIX, _format_url
-from keelhaul.reference_server.runtime import bound_port, make_runner, new_event_loop
-
-from keelhaul.errors import UsageError
+from reference_server.embedded import READY_PREFIX, _format_url
+from reference_server.runtime import bound_port, make_runner, new_event_loop
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -100,7 +100,7 @@ def _defect_name(name: str | None, auth: bool) -> str | None:
     """A known seeded-defect name (test-only switch), or a one-line UsageError."""
     if name is None:
         return None
-    from keelhaul.reference_server.defects import UnknownDefect, check_name
+    from reference_server.defects import UnknownDefect, check_name
 
     try:
         if check_name(name).needs_auth and not auth:
@@ -133,7 +133,7 @@ def policy_for(config: ServerConfig) -> AccessPolicy:
     if not config.auth:
         return OpenAccess()
     try:
-        from keelhaul.reference_server.ghcr import build_policy
+        from reference_server.ghcr import build_policy
     except ImportError:
         raise UsageError(
             "the authentication layer is not available in this install; pass --no-auth"
@@ -142,7 +142,7 @@ def policy_for(config: ServerConfig) -> AccessPolicy:
 
 
 async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
-    from keelhaul.reference_server.app import create_app
+    from reference_server.app import create_app
 
     try:
         app = create_app(config, policy)

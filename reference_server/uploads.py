@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.grammar import Digest
-from keelhaul.reference_server.storage.blobs import BlobStore
-from keelhaul.reference_server.storage.direct_writer import UploadWriter
-from keelhaul.reference_server.storage.metadata import MetadataStore
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.grammar import Digest
+from reference_server.storage.blobs import BlobStore
+from reference_server.storage.direct_writer import UploadWriter
+from reference_server.storage.metadata import MetadataStore
 
 BUFFER_BYTES = 4 * 1024 * 1024  # handed to the worker thread at once: hashlib and write release the GIL
 _UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -11,9 +11,9 @@ import pytest
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """`keelhaul serve` with auth (a child process), user alice with a `writer` and a `reader` PAT."""
-    admin_module = pytest.importorskip("keelhaul.reference_server.ghcr.admin")
-    from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import ServerProcess
+    admin_module = pytest.importorskip("reference_server.ghcr.admin")
+    from reference_server.config import ServerConfig
+    from reference_server.embedded import ServerProcess
 
     data: Path = tmp_path_factory.mktemp("auth-server") / "data"
     with ServerProcess(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:

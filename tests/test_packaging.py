@@ -1,31 +1,43 @@
-"""The import-name mapping in pyproject.toml must cover every package folder, or a non-editable
-install silently ships without it."""
+"""What users install: the wheel holds the four product packages, every package folder of them, and
+no test support (seeded defects, the docker-registry launcher, tests/, bench/)."""
 
 from __future__ import annotations
 
-import tomllib
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+PRODUCT_PACKAGES = ("keelhaul", "conformance", "load", "reference_server")
 
 
-def _declared() -> tuple[set[str], dict[str, str]]:
-    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    return set(config["packages"]), config["package-dir"]
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    out = tmp_path_factory.mktemp("wheel")
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = out.glob("keelhaul-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        return set(archive.namelist())
 
 
-def test_every_package_folder_is_listed() -> None:
-    packages, package_dirs = _declared()
-    found: set[str] = set()
-    for import_root, folder in package_dirs.items():
-        base = REPO / folder
-        for init in base.rglob("__init__.py"):
-            relative = init.parent.relative_to(base).parts
-            found.add(".".join((import_root, *relative)))
-    assert found - packages == set(), "add these to [tool.setuptools] packages in pyproject.toml"
-    assert packages - found == set(), "listed in pyproject.toml but not a package folder"
+def test_wheel_holds_every_product_package(wheel_names: set[str]) -> None:
+    for top in PRODUCT_PACKAGES:
+        for init in (REPO / top).rglob("__init__.py"):
+            relative = init.relative_to(REPO).as_posix()
+            assert relative in wheel_names, f"{relative} is missing from the wheel"
 
 
-def test_import_name_is_keelhaul_only() -> None:
-    _, package_dirs = _declared()
-    assert all(name == "keelhaul" or name.startswith("keelhaul.") for name in package_dirs)
+def test_wheel_holds_no_test_support(wheel_names: set[str]) -> None:
+    tops = {name.split("/", 1)[0] for name in wheel_names if "/" in name}
+    assert tops - {*PRODUCT_PACKAGES} == {n for n in tops if n.endswith(".dist-info")}
+    leaked = [n for n in wheel_names if "defect" in n or n.endswith("distribution.py") or "/tests/" in n]
+    assert leaked == []

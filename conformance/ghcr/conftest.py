@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from keelhaul.conformance.ghcr.support import Rest, push
-from keelhaul.conformance.harness.plugin import make_client
-from keelhaul.conformance.harness.repos import RepoNamer, clean_repository, created_in
 
+from conformance.ghcr.support import Rest, push
+from conformance.harness.plugin import make_client
+from conformance.harness.repos import RepoNamer, clean_repository, created_in
 from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.client.images import Image, sample_image
 
@@ -72,7 +72,7 @@ def embedded_admin(harness: Any) -> Iterator[Any]:
     only an operator can make: skipped against any other target."""
     if not harness.target.embedded or harness.target.data_dir is None:
         pytest.skip(EMBEDDED_ONLY)
-    from keelhaul.reference_server.ghcr.admin import Admin
+    from reference_server.ghcr.admin import Admin
 
     admin = Admin(Path(harness.target.data_dir))
     try:

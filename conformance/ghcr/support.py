@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from keelhaul.conformance.oci.expect import check_answer, error_codes, expect_status, fail, got, json_body
-from keelhaul.conformance.oci.schemas import schema_errors
 
+from conformance.oci.expect import check_answer, error_codes, expect_status, fail, got, json_body
+from conformance.oci.schemas import schema_errors
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Image, ImageIndex, PushError, push_referenced
 from keelhaul.client.uploads import UploadError

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from keelhaul.conformance.ghcr.support import (
+
+from conformance.ghcr.support import (
     OAUTH2_TOKEN_SCHEMA,
     SOURCE,
     TOKEN_SCHEMA,
@@ -26,9 +27,8 @@ from keelhaul.conformance.ghcr.support import (
     token_answer,
     token_from,
 )
-from keelhaul.conformance.oci.content import missing_digest
-from keelhaul.conformance.oci.expect import expect_blob, expect_manifest, expect_status, fail
-
+from conformance.oci.content import missing_digest
+from conformance.oci.expect import expect_blob, expect_manifest, expect_status, fail
 from keelhaul.client import Credentials, parse_challenge
 from keelhaul.client.images import sample_image
 
@@ -525,7 +525,7 @@ def test_api_private_and_missing_look_the_same(shared_private, new_repo, rest):
 @pytest.mark.parametrize("role", OUTSIDERS)
 def test_page_private_and_missing_look_the_same(client_for, target, shared_private, new_repo, role):
     """AUTH-11: the package page of a private package answers an outsider like a missing package's page."""
-    from keelhaul.conformance.ghcr.support import page_url
+    from conformance.ghcr.support import page_url
 
     repo, _ = shared_private
     missing = new_repo()

@@ -4,9 +4,9 @@ indexes, accepted and served byte-exact; foreign / non-distributable layers acce
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.ghcr.support import push
-from keelhaul.conformance.oci.expect import expect_error, expect_manifest, expect_status
 
+from conformance.ghcr.support import push
+from conformance.oci.expect import expect_error, expect_manifest, expect_status
 from keelhaul.client import digest_of
 from keelhaul.client import media_types as mt
 from keelhaul.client.images import (

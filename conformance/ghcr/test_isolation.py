@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from keelhaul.conformance.ghcr.support import (
+
+from conformance.ghcr.support import (
     NOT_READABLE,
     TokenShape,
     all_scope,
@@ -23,8 +24,7 @@ from keelhaul.conformance.ghcr.support import (
     token_answer,
     token_from,
 )
-from keelhaul.conformance.oci.expect import check_answer, expect_status, fail
-
+from conformance.oci.expect import check_answer, expect_status, fail
 from keelhaul.client.images import oci_manifest, sample_image
 from keelhaul.client.uploads import location_of
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from keelhaul.conformance.ghcr.support import (
+
+from conformance.ghcr.support import (
     DESCRIPTION,
     LICENSES,
     SOURCE,
@@ -21,8 +22,7 @@ from keelhaul.conformance.ghcr.support import (
     push,
     repository_url,
 )
-from keelhaul.conformance.oci.expect import check_answer, expect_blob, expect_status, fail
-
+from conformance.oci.expect import check_answer, expect_blob, expect_status, fail
 from keelhaul.client.images import (
     Built,
     Image,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from keelhaul.conformance.ghcr.support import expect_refused, push
-from keelhaul.conformance.oci.expect import expect_error, expect_manifest, expect_status, fail
 
+from conformance.ghcr.support import expect_refused, push
+from conformance.oci.expect import expect_error, expect_manifest, expect_status, fail
 from keelhaul.client import GeneratedBlob, digest_of
 from keelhaul.client.images import Built, Image, encode_json, oci_manifest, sample_image
 from keelhaul.client.uploads import location_of

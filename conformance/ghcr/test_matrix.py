@@ -2,7 +2,7 @@
 expired, a revoked and a forged token) may do what (pull, push, delete, catalog, REST) on a private
 package the writer pushed (not linked to any repository). Every cell is one parametrized check.
 
-The expectations follow the role contract of keelhaul.conformance.ghcr: read:packages pulls,
+The expectations follow the role contract of conformance.ghcr: read:packages pulls,
 write:packages pushes, delete:packages deletes, outsiders and bad credentials get nothing.
 """
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from keelhaul.conformance.ghcr.support import (
+
+from conformance.ghcr.support import (
     TokenShape,
     all_scope,
     expect_allowed,
@@ -24,8 +25,7 @@ from keelhaul.conformance.ghcr.support import (
     token_answer,
     token_from,
 )
-from keelhaul.conformance.oci.expect import expect_manifest, expect_status, fail
-
+from conformance.oci.expect import expect_manifest, expect_status, fail
 from keelhaul.client import Credentials, RegistryClient
 from keelhaul.client.images import sample_image
 

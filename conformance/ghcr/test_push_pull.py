@@ -4,15 +4,15 @@ tags and nested names, private by default, linking by the source label, pulls by
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.ghcr.support import (
+
+from conformance.ghcr.support import (
     SOURCE,
     expect_allowed,
     expect_refused,
     push,
     repository_url,
 )
-from keelhaul.conformance.oci.expect import expect_manifest, expect_status, fail
-
+from conformance.oci.expect import expect_manifest, expect_status, fail
 from keelhaul.client import digest_of
 from keelhaul.client.images import sample_image
 

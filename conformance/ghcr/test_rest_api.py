@@ -5,7 +5,8 @@ payload is validated against GitHub's shapes (conformance/schemas/github-*.schem
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.ghcr.support import (
+
+from conformance.ghcr.support import (
     PACKAGE_SCHEMA,
     expect_github_error,
     expect_refused,
@@ -16,8 +17,7 @@ from keelhaul.conformance.ghcr.support import (
     set_visibility,
     split_repo,
 )
-from keelhaul.conformance.oci.expect import expect_manifest, expect_status, fail
-
+from conformance.oci.expect import expect_manifest, expect_status, fail
 from keelhaul.client.images import sample_image
 
 pytestmark = pytest.mark.needs(packages_api="github", role="admin")

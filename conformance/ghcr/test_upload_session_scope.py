@@ -10,9 +10,9 @@ looks sessions up by id alone then lets the intruder read, write, finish or canc
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.ghcr.support import expect_refused
-from keelhaul.conformance.oci.expect import expect_status
 
+from conformance.ghcr.support import expect_refused
+from conformance.oci.expect import expect_status
 from keelhaul.client import digest_of
 from keelhaul.client.uploads import location_of
 

@@ -1,6 +1,6 @@
 """Accounts and tokens for every profile role on the embedded reference server.
 
-Minted through `keelhaul.reference_server.ghcr.admin.Admin`, the code path behind `keelhaul admin`,
+Minted through `reference_server.ghcr.admin.Admin`, the code path behind `keelhaul admin`,
 so the suite's identities are made exactly as an operator would make them:
 
 | role         | account           | token scopes                                   |
@@ -39,7 +39,7 @@ ACCOUNTS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
 def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, dict[str, Any]]:
     """Create the accounts and tokens; returns role -> {username, password[, namespace,
     source_repository]}."""
-    from keelhaul.reference_server.ghcr.admin import Admin
+    from reference_server.ghcr.admin import Admin
 
     admin = Admin(data_dir)
     try:

@@ -1,8 +1,8 @@
 """The pytest plugin behind `pytest conformance` and `keelhaul check` (loaded by conformance/conftest.py).
 
 It adds the options, registers the markers, resolves the target, decides skips from the markers
-(keelhaul.conformance.harness.selection), records every check's HTTP exchanges, and writes the
-reports at the end of the session (keelhaul.conformance.reports).
+(conformance.harness.selection), records every check's HTTP exchanges, and writes the
+reports at the end of the session (conformance.reports).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-from keelhaul.conformance.harness.catalogue import Catalogue, load_catalogue
-from keelhaul.conformance.harness.repos import CleanupOutcome, RepoNamer, clean_repository, created_in
-from keelhaul.conformance.harness.selection import (
+
+from conformance.harness.catalogue import Catalogue, load_catalogue
+from conformance.harness.repos import CleanupOutcome, RepoNamer, clean_repository, created_in
+from conformance.harness.selection import (
     MARKERS,
     Needs,
     RunOptions,
@@ -28,10 +29,9 @@ from keelhaul.conformance.harness.selection import (
     skip_reason,
     unknown_names,
 )
-from keelhaul.conformance.harness.target import Target, describe_target, load_target
-from keelhaul.conformance.reports.model import RunResult, TestResult, judge_requirements
-from keelhaul.conformance.reports.writers import write_reports
-
+from conformance.harness.target import Target, describe_target, load_target
+from conformance.reports.model import RunResult, TestResult, judge_requirements
+from conformance.reports.writers import write_reports
 from keelhaul import __version__
 from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.errors import UsageError

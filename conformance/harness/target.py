@@ -58,7 +58,7 @@ def load_target(profile_path: str | None) -> Target:
 
 def _auth_available() -> str | None:
     """None when the ghcr layer (policy + admin) can be used, else why not."""
-    for module in ("keelhaul.reference_server.ghcr.policy", "keelhaul.reference_server.ghcr.admin"):
+    for module in ("reference_server.ghcr.policy", "reference_server.ghcr.admin"):
         try:
             importlib.import_module(module)
         except ImportError as error:
@@ -69,8 +69,8 @@ def _auth_available() -> str | None:
 def start_embedded() -> Target:
     """Start the reference server on a free port with a throw-away data directory."""
     try:
-        from keelhaul.reference_server.config import ServerConfig
-        from keelhaul.reference_server.embedded import EmbeddedServer
+        from reference_server.config import ServerConfig
+        from reference_server.embedded import EmbeddedServer
     except ModuleNotFoundError as missing:
         raise UsageError(
             f"no --target given and the embedded reference server is unavailable ({missing.name}); "
@@ -100,7 +100,7 @@ def start_embedded() -> Target:
         url = server.start()
         credentials: dict[str, Any] = {}
         if auth:
-            from keelhaul.conformance.harness.embedded_roles import provision_roles
+            from conformance.harness.embedded_roles import provision_roles
 
             credentials = provision_roles(data_dir, EMBEDDED_NAMESPACE)
         else:

@@ -11,8 +11,8 @@ from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from keelhaul.conformance.oci.schemas import IMAGE_INDEX, IMAGE_MANIFEST, OCI_ERROR, TAG_LIST, schema_errors
 
+from conformance.oci.schemas import IMAGE_INDEX, IMAGE_MANIFEST, OCI_ERROR, TAG_LIST, schema_errors
 from keelhaul.client import digest_of
 from keelhaul.client import media_types as mt
 from keelhaul.client.images import Built

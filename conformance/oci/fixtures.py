@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from keelhaul.conformance.oci import content
 
+from conformance.oci import content
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Built, Image
 

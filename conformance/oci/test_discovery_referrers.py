@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.expect import expect_error, expect_referrers, expect_status, fail
-from keelhaul.conformance.oci.fixtures import push_blobs, push_image
 
+from conformance.oci import content
+from conformance.oci.expect import expect_error, expect_referrers, expect_status, fail
+from conformance.oci.fixtures import push_blobs, push_image
 from keelhaul.client import media_types as mt
 from keelhaul.client.images import Built, descriptor
 
@@ -207,7 +207,7 @@ def test_referrers_bad_digest_is_400(client, referrers_setup):
 @pytest.mark.req("OCI-DISC-8", "FMT-2")
 def test_referrer_manifests_pull_back(client, referrers_setup):
     """Each listed referrer is itself pullable by digest, byte for byte (index and manifests)."""
-    from keelhaul.conformance.oci.expect import expect_manifest
+    from conformance.oci.expect import expect_manifest
 
     for manifest, _, _ in referrers_setup.referrers.values():
         expect_manifest(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.expect import expect_error, expect_status, expect_tag_list, fail
-from keelhaul.conformance.oci.fixtures import push_image
 
+from conformance.oci import content
+from conformance.oci.expect import expect_error, expect_status, expect_tag_list, fail
+from conformance.oci.fixtures import push_image
 from keelhaul.client.registry import query_string
 
 # Lowercase letters, digits and dots only: byte order and the spec's case-insensitive order agree.

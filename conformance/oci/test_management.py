@@ -7,8 +7,9 @@ delete, and the writer's lack of that right is an AUTH check, not an OCI one."""
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.expect import (
+
+from conformance.oci import content
+from conformance.oci.expect import (
     expect_blob,
     expect_error,
     expect_manifest,
@@ -16,8 +17,7 @@ from keelhaul.conformance.oci.expect import (
     expect_tag_list,
     fail,
 )
-from keelhaul.conformance.oci.fixtures import push_image
-
+from conformance.oci.fixtures import push_image
 from keelhaul.client import digest_of
 
 DISABLED = "deletion is disabled: the spec allows 400 (UNSUPPORTED) or 405"

@@ -14,8 +14,9 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
-from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.expect import (
+
+from conformance.oci import content
+from conformance.oci.expect import (
     check_answer,
     expect_error,
     expect_status,
@@ -23,8 +24,7 @@ from keelhaul.conformance.oci.expect import (
     expect_upload_session,
     fail,
 )
-from keelhaul.conformance.oci.fixtures import push_blobs
-
+from conformance.oci.fixtures import push_blobs
 from keelhaul.client import digest_of, grammar, strategies
 from keelhaul.client import media_types as mt
 from keelhaul.client.registry import add_query

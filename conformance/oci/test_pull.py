@@ -7,8 +7,9 @@ Read-only checks: they read the session's `pull_content` (pushed once by a fixtu
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.oci.content import missing_digest
-from keelhaul.conformance.oci.expect import (
+
+from conformance.oci.content import missing_digest
+from conformance.oci.expect import (
     check_answer,
     expect_blob,
     expect_error,
@@ -17,7 +18,6 @@ from keelhaul.conformance.oci.expect import (
     expect_valid_manifest,
     fail,
 )
-
 from keelhaul.client import digest_of
 
 pytestmark = pytest.mark.read_only

@@ -4,8 +4,9 @@ streamed and chunked PATCH (416 on out-of-order and repeated chunks), upload sta
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.oci.content import missing_digest
-from keelhaul.conformance.oci.expect import (
+
+from conformance.oci.content import missing_digest
+from conformance.oci.expect import (
     expect_blob,
     expect_created,
     expect_error,
@@ -14,7 +15,6 @@ from keelhaul.conformance.oci.expect import (
     expect_upload_session,
     fail,
 )
-
 from keelhaul.client import digest_of
 from keelhaul.client.registry import add_query
 from keelhaul.client.uploads import OCTET, start_upload, upload_status
@@ -62,7 +62,7 @@ def test_monolithic_post_then_put(client, new_repo):
 @pytest.mark.req("OCI-PUSH-2", "OCI-PULL-5")
 def test_monolithic_layer_upload(client, new_repo):
     """A gzip layer pushed by POST+PUT is pullable byte for byte (the official suite's layer push)."""
-    from keelhaul.conformance.oci.content import layer
+    from conformance.oci.content import layer
 
     repo = new_repo()
     blob = layer("monolithic-layer", 2048)

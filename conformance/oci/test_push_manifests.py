@@ -7,16 +7,16 @@ import json
 from dataclasses import replace
 
 import pytest
-from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.expect import (
+
+from conformance.oci import content
+from conformance.oci.expect import (
     expect_created,
     expect_error,
     expect_manifest,
     expect_status,
     fail,
 )
-from keelhaul.conformance.oci.fixtures import push_blobs, push_image
-
+from conformance.oci.fixtures import push_blobs, push_image
 from keelhaul.client import media_types as mt
 from keelhaul.client.images import Built, Platform, descriptor
 

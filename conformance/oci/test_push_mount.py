@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.oci.content import missing_digest
-from keelhaul.conformance.oci.expect import expect_blob, expect_created, expect_status, expect_upload_session
+
+from conformance.oci.content import missing_digest
+from conformance.oci.expect import expect_blob, expect_created, expect_status, expect_upload_session
 
 
 @pytest.fixture

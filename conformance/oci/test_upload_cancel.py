@@ -8,8 +8,8 @@ sessions only.)
 from __future__ import annotations
 
 import pytest
-from keelhaul.conformance.oci.expect import expect_status, expect_upload_gone, expect_upload_session
 
+from conformance.oci.expect import expect_status, expect_upload_gone, expect_upload_session
 from keelhaul.client import digest_of
 from keelhaul.client.registry import add_query
 from keelhaul.client.uploads import OCTET, start_upload, upload_status

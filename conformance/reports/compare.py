@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from html import escape
 
-from keelhaul.conformance.reports.html import STYLE, _badge
-from keelhaul.conformance.reports.matrix import VERDICT_MARK
-from keelhaul.conformance.reports.model import RunResult
+from conformance.reports.html import STYLE, _badge
+from conformance.reports.matrix import VERDICT_MARK
+from conformance.reports.model import RunResult
 
 
 def _column_titles(runs: list[RunResult]) -> list[str]:

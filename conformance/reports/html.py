@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from keelhaul.conformance.reports.model import RequirementVerdict, RunResult, TestResult
+from conformance.reports.model import RequirementVerdict, RunResult, TestResult
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:78rem;color:#1b1f24;padding:0 1rem}

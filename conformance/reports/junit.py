@@ -9,7 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from keelhaul.conformance.reports.model import RunResult
+from conformance.reports.model import RunResult
 
 
 def _classname_and_name(nodeid: str) -> tuple[str, str]:

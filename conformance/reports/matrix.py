@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from keelhaul.conformance.reports.model import RequirementVerdict, RunResult
+from conformance.reports.model import RequirementVerdict, RunResult
 
 VERDICT_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "untested": "untested"}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from keelhaul.conformance.reports.html import render_html
-from keelhaul.conformance.reports.junit import write_junit
-from keelhaul.conformance.reports.matrix import matrix_csv, matrix_markdown
-from keelhaul.conformance.reports.model import RunResult
+from conformance.reports.html import render_html
+from conformance.reports.junit import write_junit
+from conformance.reports.matrix import matrix_csv, matrix_markdown
+from conformance.reports.model import RunResult
 
 REPORT_FILES = ("results.json", "junit.xml", "report.html", "requirements.md", "requirements.csv")
 

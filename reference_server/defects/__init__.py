@@ -17,7 +17,7 @@ from .hooks import DefectWiringError, Injection
 
 __all__ = ["DEFECTS", "Defect", "DefectWiringError", "UnknownDefect", "apply_defect", "check_name"]
 
-log = logging.getLogger("keelhaul.reference_server.defects")
+log = logging.getLogger("reference_server.defects")
 
 
 class UnknownDefect(ValueError):

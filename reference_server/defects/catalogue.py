@@ -18,9 +18,10 @@ from typing import Any
 
 import jwt
 from aiohttp import web
-from keelhaul.reference_server.access import Action
-from keelhaul.reference_server.errors import ErrorCode, OCIError
-from keelhaul.reference_server.routing import Endpoint
+
+from reference_server.access import Action
+from reference_server.errors import ErrorCode, OCIError
+from reference_server.routing import Endpoint
 
 from .hooks import Handler, Injection, is_endpoint, replace_response, rewrite, route_of
 
@@ -797,7 +798,7 @@ def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any, str]
     needs_auth=True,
 )
 def accept_expired_token(injection: Injection) -> None:
-    from keelhaul.reference_server.ghcr import signing
+    from reference_server.ghcr import signing
 
     issuer = injection.require(signing, "ISSUER", callable_=False)
     algorithm = injection.require(signing, "ALGORITHM", callable_=False)
@@ -1032,7 +1033,7 @@ def type_confusion_accepted(injection: Injection) -> None:
 )
 def manifest_get_serves_blob(injection: Injection) -> None:
     registry = injection.registry
-    from keelhaul.reference_server.grammar import try_parse_digest
+    from reference_server.grammar import try_parse_digest
 
     async def blob_as_manifest(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)

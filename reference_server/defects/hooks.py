@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from keelhaul.reference_server.errors import OCIError
-from keelhaul.reference_server.routing import Endpoint, Route, parse_route
+
+from reference_server.errors import OCIError
+from reference_server.routing import Endpoint, Route, parse_route
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]

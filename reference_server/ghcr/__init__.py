@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from keelhaul.reference_server.config import ServerConfig
+    from reference_server.config import ServerConfig
 
     from .policy import GhcrPolicy
 

@@ -2,7 +2,7 @@
 repository, deleted and restored (package or one version) within 30 days.
 
 The registry's manifests and tags are read and changed only through the core's metadata store
-(`keelhaul.reference_server.storage.metadata`). A deleted package's or version's metadata is removed
+(`reference_server.storage.metadata`). A deleted package's or version's metadata is removed
 from the registry (so nothing of it can be pulled) and kept here, in the accounts database, for restore.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keelhaul.reference_server.access import StoredManifest
-from keelhaul.reference_server.storage.metadata import (
+from reference_server.access import StoredManifest
+from reference_server.storage.metadata import (
     DeletedManifest,
     ManifestInfo,
     ManifestRecord,
@@ -29,7 +29,8 @@ from .store import Account, AccountsStore, Package, SourceRepository, StoreError
 
 if TYPE_CHECKING:
     from aiohttp import web
-    from keelhaul.reference_server.config import ServerConfig
+
+    from reference_server.config import ServerConfig
 
 RESTORE_WINDOW_SECONDS = 30 * 24 * 3600
 REGISTRY_DB = "registry.db"

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import web
-from keelhaul.reference_server.timestamps import rfc3339
+
+from reference_server.timestamps import rfc3339
 
 from .admin import AdminError, check_visibility
 from .credentials import DELETE, READ, WRITE

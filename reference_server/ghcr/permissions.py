@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
-from keelhaul.reference_server.access import Action
+from reference_server.access import Action
 
 from .credentials import DELETE, READ, WRITE
 from .store import Account, AccountsStore, Package

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from keelhaul.reference_server.access import ANONYMOUS, Action, Principal, StoredManifest
-from keelhaul.reference_server.errors import ErrorCode, OCIError
+from reference_server.access import ANONYMOUS, Action, Principal, StoredManifest
+from reference_server.errors import ErrorCode, OCIError
 
 from . import permissions
 from .identity import Identities, Identity
@@ -26,7 +26,8 @@ from .token_service import TokenService
 
 if TYPE_CHECKING:
     from aiohttp import web
-    from keelhaul.reference_server.config import ServerConfig
+
+    from reference_server.config import ServerConfig
 
 SIGNING_KEY_FILE = "token-signing-key.pem"
 CHALLENGE_ACTIONS = {Action.PULL: "pull", Action.PUSH: "pull,push", Action.DELETE: "delete"}

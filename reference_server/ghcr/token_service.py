@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from keelhaul.reference_server.timestamps import rfc3339
+
+from reference_server.timestamps import rfc3339
 
 from . import permissions
 from .identity import ANONYMOUS_IDENTITY, Identities, Identity, parse_basic

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from keelhaul.reference_server.grammar import Digest
+from reference_server.grammar import Digest
 
 
 def warm_page_cache(path: Path) -> None:

@@ -52,7 +52,7 @@ def _skip_without_tools() -> None:
     missing = [tool for tool in ("curl", "wrk", "docker-registry") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (Debian packages)")
-    if importlib.util.find_spec("keelhaul.reference_server.serve_cli") is None:
+    if importlib.util.find_spec("reference_server.serve_cli") is None:
         pytest.skip("the reference server has no `keelhaul serve` yet")
 
 

@@ -19,8 +19,8 @@ _counter = itertools.count()
 def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`keelhaul serve --no-auth` as a child process. Not EmbeddedServer: once tests/load is collected,
     Locust's gevent monkey-patching turns the server thread into a greenlet and the process hangs."""
-    from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import ServerProcess
+    from reference_server.config import ServerConfig
+    from reference_server.embedded import ServerProcess
 
     config = ServerConfig(listen_port=0, data_dir=tmp_path_factory.mktemp("reference") / "data", auth=False)
     with ServerProcess(config) as server:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from keelhaul.conformance.harness.catalogue import parse_catalogue
-from keelhaul.conformance.reports.model import RunResult, TestResult, judge_requirements
+from conformance.harness.catalogue import parse_catalogue
+from conformance.reports.model import RunResult, TestResult, judge_requirements
 
 SECRET = "s3cr3t-token-value"
 

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from keelhaul.conformance.harness.catalogue import load_catalogue, parse_catalogue
 
+from conformance.harness.catalogue import load_catalogue, parse_catalogue
 from keelhaul.errors import UsageError
 
 REQUIREMENTS_MD = Path("/work/shared/spec/REQUIREMENTS.md")

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 from conformance_builders import catalogue, run
-from keelhaul.conformance.reports.compare import compare_html, compare_markdown, comparison_rows
-from keelhaul.conformance.reports.model import TestResult, judge_requirements
-from keelhaul.conformance.reports.writers import write_reports
 
+from conformance.reports.compare import compare_html, compare_markdown, comparison_rows
+from conformance.reports.model import TestResult, judge_requirements
+from conformance.reports.writers import write_reports
 from keelhaul.cli import main
 
 
@@ -85,7 +85,7 @@ def test_check_with_bad_profile_is_one_line(argv, capsys):
 def test_check_options_map_to_the_pytest_run():
     import argparse
 
-    from keelhaul.conformance.cli import SUITE_DIR, pytest_args
+    from conformance.cli import SUITE_DIR, pytest_args
 
     args = argparse.Namespace(
         target="p.toml",

@@ -7,8 +7,9 @@ import json
 
 import httpx
 import pytest
-from keelhaul.conformance.oci import content
-from keelhaul.conformance.oci.expect import (
+
+from conformance.oci import content
+from conformance.oci.expect import (
     expect_blob,
     expect_error,
     expect_manifest,
@@ -17,8 +18,7 @@ from keelhaul.conformance.oci.expect import (
     expect_tag_list,
     expect_upload_session,
 )
-from keelhaul.conformance.oci.schemas import IMAGE_INDEX, IMAGE_MANIFEST, schema_errors
-
+from conformance.oci.schemas import IMAGE_INDEX, IMAGE_MANIFEST, schema_errors
 from keelhaul.client import digest_of
 from keelhaul.client import media_types as mt
 

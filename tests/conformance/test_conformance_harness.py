@@ -7,7 +7,8 @@ import json
 import xml.etree.ElementTree as ET
 
 import jsonschema
-from keelhaul.conformance.oci.schemas import SCHEMA_DIR
+
+from conformance.oci.schemas import SCHEMA_DIR
 
 pytest_plugins = ["pytester"]
 
@@ -79,7 +80,7 @@ def setup(pytester, checks=CHECKS):
     pytester.makepyfile(test_checks=checks)
     return [
         "-p",
-        "keelhaul.conformance.harness.plugin",
+        "conformance.harness.plugin",
         "--target",
         "profile.toml",
         "--run-id",
@@ -168,7 +169,7 @@ def test_run_slow_runs_slow_checks(pytester):
 def test_bad_profile_is_a_usage_error(pytester):
     pytester.makefile(".toml", profile="[target]\nurl = 'ftp://x'\nnamespace = 'ns'\n")
     pytester.makepyfile(test_checks="def test_x():\n    pass\n")
-    result = pytester.runpytest("-p", "keelhaul.conformance.harness.plugin", "--target", "profile.toml")
+    result = pytester.runpytest("-p", "conformance.harness.plugin", "--target", "profile.toml")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*target.url*"])
 

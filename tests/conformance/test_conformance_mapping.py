@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from keelhaul.conformance.harness.catalogue import load_catalogue
-from keelhaul.conformance.mapping import (
+from conformance.harness.catalogue import load_catalogue
+from conformance.mapping import (
     OFFICIAL_SPECS,
     SUITE_DIR,
     checks_by_requirement,
@@ -14,7 +14,7 @@ from keelhaul.conformance.mapping import (
 
 def test_mapping_document_is_up_to_date():
     assert (SUITE_DIR / "OCI_MAPPING.md").read_text(encoding="utf-8") == render_mapping(), (
-        "regenerate: python -m keelhaul.conformance.mapping > conformance/OCI_MAPPING.md"
+        "regenerate: python -m conformance.mapping > conformance/OCI_MAPPING.md"
     )
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from keelhaul.conformance.oci.schemas import SCHEMA_DIR
+
+from conformance.oci.schemas import SCHEMA_DIR
 
 pytest_plugins = ["pytester"]
 

@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 from conformance_builders import SECRET, run
-from keelhaul.conformance.oci.schemas import SCHEMA_DIR
-from keelhaul.conformance.reports.model import RunResult, TestResult, load_run
-from keelhaul.conformance.reports.writers import REPORT_FILES, write_reports
 
+from conformance.oci.schemas import SCHEMA_DIR
+from conformance.reports.model import RunResult, TestResult, load_run
+from conformance.reports.writers import REPORT_FILES, write_reports
 from keelhaul.errors import UsageError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import httpx
-from keelhaul.conformance.harness.repos import RepoNamer, clean_repository, created_in
 
+from conformance.harness.repos import RepoNamer, clean_repository, created_in
 from keelhaul.client import Exchange, grammar
 
 REPO = "ns/keelhaul-run-1"

@@ -1,11 +1,12 @@
-"""The skip rules of the conformance harness (keelhaul.conformance.harness.selection)."""
+"""The skip rules of the conformance harness (conformance.harness.selection)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
-from keelhaul.conformance.harness.selection import (
+
+from conformance.harness.selection import (
     Needs,
     RunOptions,
     feature_enabled,
@@ -13,7 +14,6 @@ from keelhaul.conformance.harness.selection import (
     skip_reason,
     unknown_names,
 )
-
 from keelhaul.client import Credentials
 from keelhaul.profile import Features, Limits, ReadOnlyContent, Role, TargetProfile
 

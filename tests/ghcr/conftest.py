@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from keelhaul.reference_server.ghcr.admin import Admin, accounts_path
-from keelhaul.reference_server.ghcr.store import AccountsStore
+
+from reference_server.ghcr.admin import Admin, accounts_path
+from reference_server.ghcr.store import AccountsStore
 
 
 class FakeClock:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from keelhaul.reference_server.ghcr import credentials
-from keelhaul.reference_server.ghcr.admin import Admin, AdminError, accounts_path, parse_duration
-from keelhaul.reference_server.ghcr.credentials import READ, WRITE
-from keelhaul.reference_server.ghcr.identity import Identities
+
+from reference_server.ghcr import credentials
+from reference_server.ghcr.admin import Admin, AdminError, accounts_path, parse_duration
+from reference_server.ghcr.credentials import READ, WRITE
+from reference_server.ghcr.identity import Identities
 
 
 def test_users_orgs_members_and_repositories(admin: Admin) -> None:

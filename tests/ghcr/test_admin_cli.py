@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from keelhaul.reference_server.ghcr.admin import Admin
-from keelhaul.reference_server.ghcr.identity import Identities
 
 from keelhaul.cli import main
+from reference_server.ghcr.admin import Admin
+from reference_server.ghcr.identity import Identities
 
 
 def admin(data: Path, *args: str) -> int:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from keelhaul.reference_server.access import Action
-from keelhaul.reference_server.ghcr.admin import Admin
-from keelhaul.reference_server.ghcr.identity import Identities
-from keelhaul.reference_server.ghcr.permissions import Caller, allowed_actions, split_name
+
+from reference_server.access import Action
+from reference_server.ghcr.admin import Admin
+from reference_server.ghcr.identity import Identities
+from reference_server.ghcr.permissions import Caller, allowed_actions, split_name
 
 PULL, PUSH, DELETE = Action.PULL, Action.PUSH, Action.DELETE
 ALL = {"read:packages", "write:packages", "delete:packages"}

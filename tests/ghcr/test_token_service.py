@@ -10,10 +10,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from keelhaul.reference_server.ghcr.signing import ACCESS_USE, REFRESH_USE
 
 from keelhaul.client.auth import parse_challenge
 from keelhaul.client.images import sample_image
+from reference_server.ghcr.signing import ACCESS_USE, REFRESH_USE
 
 from .world import World
 

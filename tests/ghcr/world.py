@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import EmbeddedServer
-from keelhaul.reference_server.ghcr.admin import Admin, accounts_path
-from keelhaul.reference_server.ghcr.policy import GhcrPolicy
-from keelhaul.reference_server.ghcr.store import AccountsStore
 
 from keelhaul.client import images
 from keelhaul.client.auth import Credentials
 from keelhaul.client.registry import RegistryClient
+from reference_server.config import ServerConfig
+from reference_server.embedded import EmbeddedServer
+from reference_server.ghcr.admin import Admin, accounts_path
+from reference_server.ghcr.policy import GhcrPolicy
+from reference_server.ghcr.store import AccountsStore
 
 FULL = ["read:packages", "write:packages", "delete:packages"]
 
@@ -43,7 +43,7 @@ class World:
 
     @property
     def policy(self) -> GhcrPolicy:
-        from keelhaul.reference_server.app import REGISTRY_KEY
+        from reference_server.app import REGISTRY_KEY
 
         return self.server.app[REGISTRY_KEY].policy
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import locust
 import pytest
-from keelhaul.load import hooks
-from keelhaul.load.options import add_options
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import ServerProcess
 from locust import argument_parser
 from locust.env import Environment
+
+from load import hooks
+from load.options import add_options
+from reference_server.config import ServerConfig
+from reference_server.embedded import ServerProcess
 
 
 @pytest.fixture(scope="module")

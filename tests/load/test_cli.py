@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from keelhaul.load.cli import LOCUSTFILE, locust_command
 
 from keelhaul.cli import build_parser, main
+from load.cli import LOCUSTFILE, locust_command
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ signal.signal(signal.SIGINT, finish)
 os.write(1, b"ready\\n")
 time.sleep(60)
 """
-WRAPPER = "import sys; from keelhaul.load.cli import run_locust; sys.exit(run_locust(sys.argv[1:]))"
+WRAPPER = "import sys; from load.cli import run_locust; sys.exit(run_locust(sys.argv[1:]))"
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from keelhaul.load.events import LocustRecorder, endpoint_name
-from keelhaul.load.failures import CheckFailure, OCIFailure, TransportFailure, oci_error_codes
-from keelhaul.load.ledger import Ledger
 from locust.event import Events
 
 from keelhaul.client.recorder import Exchange
+from load.events import LocustRecorder, endpoint_name
+from load.failures import CheckFailure, OCIFailure, TransportFailure, oci_error_codes
+from load.ledger import Ledger
 
 BASE = "http://127.0.0.1:5000"
 DIGEST = "sha256:" + "c" * 64

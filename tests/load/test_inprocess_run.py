@@ -9,8 +9,9 @@ import sys
 import gevent
 import httpx
 import pytest
-from keelhaul.load import scenarios
-from keelhaul.load.hooks import finish_run
+
+from load import scenarios
+from load.hooks import finish_run
 
 from .conftest import make_environment
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from keelhaul.load.ledger import LIVE_WINDOW_SECONDS, Ledger, UploadRecord, spread
+from load.ledger import LIVE_WINDOW_SECONDS, Ledger, UploadRecord, spread
 
 
 def record(scenario: str = "chunked", size: int = 100_000_000, seconds: float = 2.0, **extra) -> UploadRecord:  # type: ignore[no-untyped-def]

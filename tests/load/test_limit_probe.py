@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from keelhaul.load import scenarios
-from keelhaul.load.hooks import finish_run
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import ServerProcess
+from load import scenarios
+from load.hooks import finish_run
+from reference_server.config import ServerConfig
+from reference_server.embedded import ServerProcess
 
 from .conftest import make_environment
 from .test_inprocess_run import run_for

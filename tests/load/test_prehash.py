@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from keelhaul.load.prehash import PREHASH_MIN_SIZE, LayerQueue
-
 from keelhaul.client import GeneratedBlob
+from load.prehash import PREHASH_MIN_SIZE, LayerQueue
 
 
 def seeds():  # type: ignore[no-untyped-def]

@@ -6,13 +6,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import httpx
-from keelhaul.load import flows
-from keelhaul.load.events import LocustRecorder
-from keelhaul.load.prehash import LayerQueue
-from keelhaul.load.run import LoadRun
 from locust.event import Events
 
 from keelhaul.client import GeneratedBlob, RegistryClient
+from load import flows
+from load.events import LocustRecorder
+from load.prehash import LayerQueue
+from load.run import LoadRun
 
 from .conftest import make_environment
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from keelhaul.load.sizes import format_size, parse_size
 
 from keelhaul.errors import UsageError
+from load.sizes import format_size, parse_size
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from keelhaul.load.cli import smoke_verdict
-from keelhaul.load.failures import OCIFailure
-from keelhaul.load.ledger import Ledger, UploadRecord
-from keelhaul.load.summary import build_summary, one_line, write_reports
-from keelhaul.load.verify import Cleanup, Verification
 from locust.stats import RequestStats
+
+from load.cli import smoke_verdict
+from load.failures import OCIFailure
+from load.ledger import Ledger, UploadRecord
+from load.summary import build_summary, one_line, write_reports
+from load.verify import Cleanup, Verification
 
 MiB = 1 << 20
 

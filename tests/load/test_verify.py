@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from keelhaul.load.ledger import UploadRecord
-from keelhaul.load.verify import delete_uploads, unique_blobs, verify_uploads
-
 from keelhaul.client import GeneratedBlob, RegistryClient
+from load.ledger import UploadRecord
+from load.verify import delete_uploads, unique_blobs, verify_uploads
 
 
 def pushed(client: RegistryClient, repository: str, seed: str, size: int = 300_000) -> UploadRecord:

@@ -27,9 +27,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from keelhaul.load.webui import COLUMNS, TAB_KEY
 
 from keelhaul.distribution import free_port
+from load.webui import COLUMNS, TAB_KEY
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

@@ -1,5 +1,5 @@
 """Mutation testing of the conformance suite: run it against the reference server with one seeded defect
-at a time (keelhaul.reference_server.defects) and require that it notices.
+at a time (reference_server.defects) and require that it notices.
 
 1. Baseline: the whole suite against the clean embedded server. Its results.json gives every check's
    requirement IDs and which checks pass on a correct server.
@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from keelhaul.reference_server.defects import DEFECTS, Defect
+from reference_server.defects import DEFECTS, Defect
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

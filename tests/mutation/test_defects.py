@@ -10,12 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from keelhaul.reference_server.access import OpenAccess
-from keelhaul.reference_server.app import REGISTRY_KEY, create_app
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.defects import DEFECTS, DefectWiringError, UnknownDefect, apply_defect
-from keelhaul.reference_server.embedded import EmbeddedServer
-from keelhaul.reference_server.ghcr import build_policy
+
+from reference_server.access import OpenAccess
+from reference_server.app import REGISTRY_KEY, create_app
+from reference_server.config import ServerConfig
+from reference_server.defects import DEFECTS, DefectWiringError, UnknownDefect, apply_defect
+from reference_server.embedded import EmbeddedServer
+from reference_server.ghcr import build_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENT_IDS = {

@@ -23,8 +23,8 @@ from .commands import need, run
 
 @pytest.fixture(scope="session")
 def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from keelhaul.reference_server.config import ServerConfig
-    from keelhaul.reference_server.embedded import ServerProcess
+    from reference_server.config import ServerConfig
+    from reference_server.embedded import ServerProcess
 
     data = tmp_path_factory.mktemp("serve") / "data"
     with ServerProcess(

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import EmbeddedServer
 
 from keelhaul.client import RegistryClient
+from reference_server.config import ServerConfig
+from reference_server.embedded import EmbeddedServer
 
 _counter = itertools.count()
 

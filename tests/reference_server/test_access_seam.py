@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from aiohttp import web
-from keelhaul.reference_server.access import Action, Principal, StoredManifest
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import EmbeddedServer
-from keelhaul.reference_server.errors import ErrorCode, OCIError
+
+from reference_server.access import Action, Principal, StoredManifest
+from reference_server.config import ServerConfig
+from reference_server.embedded import EmbeddedServer
+from reference_server.errors import ErrorCode, OCIError
 
 from .helpers import assert_oci_error, push_blob, push_image, sha256
 

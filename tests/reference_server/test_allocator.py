@@ -14,7 +14,7 @@ import pytest
 CHILD = """
 import resource, sys
 if sys.argv[1] == "tuned":
-    from keelhaul.reference_server.allocator import keep_freed_memory
+    from reference_server.allocator import keep_freed_memory
     assert keep_freed_memory()
 
 def one_patch():

@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from keelhaul.reference_server import serve_cli
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.storage import direct_writer
-from keelhaul.reference_server.storage.direct_writer import ALIGN, UploadWriter
+
+from reference_server import serve_cli
+from reference_server.config import ServerConfig
+from reference_server.storage import direct_writer
+from reference_server.storage.direct_writer import ALIGN, UploadWriter
 
 from .helpers import sha256
 

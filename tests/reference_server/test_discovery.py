@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable
 
 import httpx
-from keelhaul.reference_server.embedded import EmbeddedServer
+
+from reference_server.embedded import EmbeddedServer
 
 from .helpers import OCI_INDEX, OCI_MANIFEST, assert_oci_error, descriptor, push_blob, push_image, sha256
 

@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 
 import httpx
-from keelhaul.reference_server.embedded import EmbeddedServer
 
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import multi_arch_sample, push_image, sample_image
+from reference_server.embedded import EmbeddedServer
 
 from .helpers import (
     DOCKER_LIST,

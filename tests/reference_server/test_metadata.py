@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from keelhaul.reference_server.storage.metadata import ManifestRecord, MetadataStore
+from reference_server.storage.metadata import ManifestRecord, MetadataStore
 
 
 def _record(repo: str, digest: str, body: bytes = b"{}", subject: str | None = None) -> ManifestRecord:

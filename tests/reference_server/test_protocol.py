@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from keelhaul.reference_server.app import REGISTRY_KEY
-from keelhaul.reference_server.embedded import EmbeddedServer
-from keelhaul.reference_server.storage.metadata import REQUEST_RECEIVED_NS, ManifestRecord, MetadataStore
+
+from reference_server.app import REGISTRY_KEY
+from reference_server.embedded import EmbeddedServer
+from reference_server.storage.metadata import REQUEST_RECEIVED_NS, ManifestRecord, MetadataStore
 
 from .helpers import sha256
 

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import httpx
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import ServerProcess
+
+from reference_server.config import ServerConfig
+from reference_server.embedded import ServerProcess
 
 from .helpers import push_image, sha256
 

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from keelhaul.reference_server.config import default_data_dir
 
 from keelhaul.cli import main
+from reference_server.config import default_data_dir
 
 
 @pytest.mark.parametrize(

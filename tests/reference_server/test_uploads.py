@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import httpx
-from keelhaul.reference_server.app import REGISTRY_KEY
-from keelhaul.reference_server.embedded import EmbeddedServer
 
 from keelhaul.client import GeneratedBlob, RegistryClient
+from reference_server.app import REGISTRY_KEY
+from reference_server.embedded import EmbeddedServer
 
 from .helpers import assert_oci_error, push_blob, sha256
 

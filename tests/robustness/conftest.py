@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import EmbeddedServer
+
+from reference_server.config import ServerConfig
+from reference_server.embedded import EmbeddedServer
 
 _ARTIFACTS = os.environ.get("KEELHAUL_ARTIFACT_DIR")
 REPORTS = (Path(_ARTIFACTS) if _ARTIFACTS else Path(__file__).resolve().parents[2] / "reports") / "robustness"

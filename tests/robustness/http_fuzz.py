@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
-from keelhaul.conformance.oci.expect import OCI_ERROR_CODES
+
+from conformance.oci.expect import OCI_ERROR_CODES
 
 METHODS = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "TRACE"]
 MEDIA_TYPES = [

@@ -14,11 +14,10 @@ import random
 import threading
 from pathlib import Path
 
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import EmbeddedServer
-
 from keelhaul.client import BytesBlob, RegistryClient, digest_of
 from keelhaul.client.media_types import OCI_CONFIG, OCI_MANIFEST
+from reference_server.config import ServerConfig
+from reference_server.embedded import EmbeddedServer
 
 CLIENTS = 50
 REPO = "race/app"

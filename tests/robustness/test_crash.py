@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import ServerProcess
 
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import push_image, sample_image
+from reference_server.config import ServerConfig
+from reference_server.embedded import ServerProcess
 
 OCTET = {"Content-Type": "application/octet-stream"}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import ServerProcess
 
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import push_image, sample_image
+from reference_server.config import ServerConfig
+from reference_server.embedded import ServerProcess
 
 from .http_fuzz import Known, RequestFactory, Verdict, fire
 

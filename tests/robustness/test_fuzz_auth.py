@@ -17,12 +17,12 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from keelhaul.conformance.harness.embedded_roles import provision_roles
-from keelhaul.reference_server.config import ServerConfig
-from keelhaul.reference_server.embedded import ServerProcess
 
+from conformance.harness.embedded_roles import provision_roles
 from keelhaul.client import Credentials, RegistryClient
 from keelhaul.client.images import push_image, sample_image
+from reference_server.config import ServerConfig
+from reference_server.embedded import ServerProcess
 
 from .http_fuzz import FuzzRequest, Known, RequestFactory, Verdict, fire
 

@@ -94,8 +94,12 @@ KIND_LIMITS: dict[str, Limits] = {
     "reference": Limits(10_000_000_000, 600, "start", 4 * 1024 * 1024, "truncate", 512, 256),
     # github/docs "Working with the Container registry": 10 GB per layer, 10 minute upload timeout,
     # description limited to 512 characters, licenses to 256.
-    "ghcr": Limits(max_layer_bytes=10_000_000_000, upload_expiry_seconds=600,
-                   description_max_chars=512, licenses_max_chars=256),
+    "ghcr": Limits(
+        max_layer_bytes=10_000_000_000,
+        upload_expiry_seconds=600,
+        description_max_chars=512,
+        licenses_max_chars=256,
+    ),
     "distribution": Limits(),
     "generic": Limits(),
 }
@@ -144,8 +148,9 @@ class TargetProfile:
     def client(self, role: str = "writer", recorder: ExchangeRecorder | None = None) -> RegistryClient:
         from keelhaul.client.registry import RegistryClient
 
-        return RegistryClient(self.url, credentials=self.credentials(role), recorder=recorder,
-                              verify=self.tls_verify)
+        return RegistryClient(
+            self.url, credentials=self.credentials(role), recorder=recorder, verify=self.tls_verify
+        )
 
     @classmethod
     def embedded(
@@ -250,8 +255,9 @@ class _Reader:
                 hint = ""
                 if key.lower() in SECRET_KEYS:
                     hint = " (secrets never go in the file: use password_env or docker_config)"
-                raise self.fail(f"{prefix}.{key}" if prefix else key,
-                                f"unknown key{hint}; allowed: {', '.join(allowed)}")
+                raise self.fail(
+                    f"{prefix}.{key}" if prefix else key, f"unknown key{hint}; allowed: {', '.join(allowed)}"
+                )
 
     def string(self, table: dict[str, Any], prefix: str, key: str, required: bool = False) -> str | None:
         value = table.get(key)
@@ -426,8 +432,11 @@ def _docker_config_credentials(path: Path, host: str) -> tuple[Credentials | Non
             return None, f"docker config {path}: auths[{key}].auth is not base64 of user:password"
         if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
             return Credentials(entry["username"], entry["password"]), ""
-    helpers = " (credential helpers/credsStore are not supported)" if isinstance(config, dict) and (
-        config.get("credsStore") or config.get("credHelpers")) else ""
+    helpers = (
+        " (credential helpers/credsStore are not supported)"
+        if isinstance(config, dict) and (config.get("credsStore") or config.get("credHelpers"))
+        else ""
+    )
     return None, f"docker config {path} has no auths entry for {host}{helpers}"
 
 

@@ -46,4 +46,3 @@ def embedded_profile_text(url: str) -> str:
         'packages_api = "none"\n'
         "package_pages = false\n"
     )
-

@@ -54,7 +54,11 @@ def test_other_tenants_session_id_unknown_under_own_repository(client_for, tenan
             ("BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "UNAUTHORIZED", "DENIED"),
         )
     own = b"keelhaul: the owner's own bytes"
-    finish = owner.request("PUT", f"{victim_location}{'&' if '?' in victim_location else '?'}"
-                           f"digest={digest_of(own)}", content=own, headers=octet)
+    finish = owner.request(
+        "PUT",
+        f"{victim_location}{'&' if '?' in victim_location else '?'}digest={digest_of(own)}",
+        content=own,
+        headers=octet,
+    )
     expect_status(finish, 201, "AUTH-10: the owner still finishes its untouched upload")
     expect_status(owner.head_blob(victim_repo, digest_of(own)), 200, "AUTH-10: the owner's blob is there")

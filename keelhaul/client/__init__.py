@@ -1,8 +1,8 @@
 """The one OCI client of keelhaul: used by the conformance suite, the load suite and the tests alike.
 
-    from keelhaul.client import RegistryClient, Credentials, GeneratedBlob
-    client = RegistryClient("http://127.0.0.1:5000", credentials=Credentials("alice", "pat"))
-    result = client.upload_chunked("alice/app", GeneratedBlob(1 << 30, seed="layer-1"), 16 << 20)
+from keelhaul.client import RegistryClient, Credentials, GeneratedBlob
+client = RegistryClient("http://127.0.0.1:5000", credentials=Credentials("alice", "pat"))
+result = client.upload_chunked("alice/app", GeneratedBlob(1 << 30, seed="layer-1"), 16 << 20)
 """
 
 from keelhaul.client.auth import Challenge, Credentials, parse_challenge

@@ -350,23 +350,39 @@ def build_image(
     return Image(manifest, (config, *layers))
 
 
-def sample_image(seed: str | int, *, layers: int = 2, docker: bool = False,
-                 platform: Platform = Platform(), labels: Mapping[str, str] | None = None) -> Image:
+def sample_image(
+    seed: str | int,
+    *,
+    layers: int = 2,
+    docker: bool = False,
+    platform: Platform = Platform(),
+    labels: Mapping[str, str] | None = None,
+) -> Image:
     """A small, real, unique-per-seed image (tests and smoke runs)."""
-    files = [{f"keelhaul/{seed}/layer-{i}.txt": f"seed {seed} layer {i}\n".encode() * (i + 1)}
-             for i in range(layers)]
+    files = [
+        {f"keelhaul/{seed}/layer-{i}.txt": f"seed {seed} layer {i}\n".encode() * (i + 1)}
+        for i in range(layers)
+    ]
     return build_image(files, labels=labels, platform=platform, docker=docker)
 
 
-def build_index(images: Sequence[Image], platforms: Sequence[Platform], *, docker: bool = False,
-                annotations: Mapping[str, str] | None = None) -> ImageIndex:
+def build_index(
+    images: Sequence[Image],
+    platforms: Sequence[Platform],
+    *,
+    docker: bool = False,
+    annotations: Mapping[str, str] | None = None,
+) -> ImageIndex:
     pairs = list(zip(images, platforms, strict=True))
     manifest = docker_manifest_list(pairs) if docker else oci_index(pairs, annotations=annotations)
     return ImageIndex(manifest, tuple(images))
 
 
-def multi_arch_sample(seed: str | int, platforms: Iterable[Platform] = (
-        Platform("linux", "amd64"), Platform("linux", "arm64", "v8")), docker: bool = False) -> ImageIndex:
+def multi_arch_sample(
+    seed: str | int,
+    platforms: Iterable[Platform] = (Platform("linux", "amd64"), Platform("linux", "arm64", "v8")),
+    docker: bool = False,
+) -> ImageIndex:
     platforms = list(platforms)
     images = [sample_image(f"{seed}-{p.architecture}", docker=docker, platform=p) for p in platforms]
     return build_index(images, platforms, docker=docker)
@@ -417,6 +433,7 @@ def artifact_image(
     annotations: Mapping[str, str] | None = None,
 ) -> Image:
     """`artifact_manifest` plus the blobs it references (the empty config included), ready to push."""
-    manifest = artifact_manifest(subject=subject, artifact_type=artifact_type, blobs=blobs,
-                                 annotations=annotations)
+    manifest = artifact_manifest(
+        subject=subject, artifact_type=artifact_type, blobs=blobs, annotations=annotations
+    )
     return Image(manifest, (EMPTY_CONFIG, *blobs))

@@ -21,9 +21,7 @@ SECRET_HEADERS = frozenset(
 SECRET_FIELDS = frozenset({"token", "access_token", "refresh_token", "password", "secret", "client_secret"})
 SECRET_QUERY = frozenset({"access_token", "refresh_token", "token", "password", "client_secret"})
 TEXT_TYPES = ("json", "text", "xml", "html", "javascript", "x-www-form-urlencoded")
-_JSON_SECRET_RE = re.compile(
-    r'("(?:' + "|".join(sorted(SECRET_FIELDS)) + r')"\s*:\s*)"(?:[^"\\]|\\.)*"'
-)
+_JSON_SECRET_RE = re.compile(r'("(?:' + "|".join(sorted(SECRET_FIELDS)) + r')"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
 @dataclass

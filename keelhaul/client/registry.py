@@ -92,8 +92,13 @@ class RegistryClient:
         self.last_challenge: Challenge | None = None
         self.last_token_response: httpx.Response | None = None
         self._basic_mode = False
-        self._options = {"timeout": timeout, "headers": headers, "follow_redirects": follow_redirects,
-                         "verify": verify, "transport": transport}
+        self._options = {
+            "timeout": timeout,
+            "headers": headers,
+            "follow_redirects": follow_redirects,
+            "verify": verify,
+            "transport": transport,
+        }
         self._http = httpx.Client(
             timeout=timeout,
             # identity: blob bytes must arrive exactly as stored, never transparently decoded

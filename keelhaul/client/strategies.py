@@ -62,14 +62,24 @@ def invalid_names() -> st.SearchStrategy[str]:
     """Names that break exactly one rule of the grammar (upper case, separator at an edge, doubled
     or mixed separators, characters outside the alphabet)."""
     how = st.sampled_from(
-        ["upper", "leading-separator", "trailing-separator", "double-dot", "triple-underscore", "dot-dash",
-         "foreign"]
+        [
+            "upper",
+            "leading-separator",
+            "trailing-separator",
+            "double-dot",
+            "triple-underscore",
+            "dot-dash",
+            "foreign",
+        ]
     )
     extra = st.sampled_from(list(FOREIGN_CHARS + "._-"))
     foreign = st.sampled_from(list(FOREIGN_CHARS))
     return st.builds(
         lambda name, h, e, f: _break_name(name, h, f if h == "foreign" else e),
-        valid_names(2), how, extra, foreign,
+        valid_names(2),
+        how,
+        extra,
+        foreign,
     ).filter(lambda name: not grammar.is_valid_name(name))
 
 

@@ -257,7 +257,10 @@ def upload_streamed(
     if location is None:
         return result
     patch = client.request(
-        "PATCH", location, headers=OCTET, content=_body(source, 0, source.size, hasher),
+        "PATCH",
+        location,
+        headers=OCTET,
+        content=_body(source, 0, source.size, hasher),
         content_length=None if chunked_encoding else source.size,
     )
     _keep(result, patch, keep_responses)

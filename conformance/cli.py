@@ -26,6 +26,12 @@ def register(subparsers: Any) -> None:
     check.add_argument("--run-slow", action="store_true", help="also run slow checks (real-size limits)")
     check.add_argument("--report-dir", default="reports", metavar="DIR", help="reports go to DIR/<run-id>/")
     check.add_argument("--run-id", metavar="ID", help="run identifier (default: timestamp + random)")
+    check.add_argument(
+        "--fail-on",
+        metavar="CLASSES",
+        help="outcome classes that make the exit status 1 (default: FAIL,ROBUSTNESS,ERROR; "
+        "choose among PASS, FAIL, WARN, ROBUSTNESS, N/A, SKIP, ERROR, or none)",
+    )
     check.add_argument("-k", dest="keyword", metavar="EXPR", help="only checks matching EXPR (pytest -k)")
     check.add_argument("-v", "--verbose", action="store_true", help="list every check as it runs")
     check.set_defaults(run=run_check)
@@ -76,6 +82,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv += ["--report-dir", args.report_dir]
     if args.run_id:
         argv += ["--run-id", args.run_id]
+    if args.fail_on:
+        argv += ["--fail-on", args.fail_on]
     if args.keyword:
         argv += ["-k", args.keyword]
     return argv
@@ -84,6 +92,9 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 def run_check(args: argparse.Namespace) -> int:
     import pytest
 
+    from conformance.harness.outcomes import parse_fail_on
+
+    parse_fail_on(args.fail_on)  # a bad class list is one line, before pytest starts
     if args.target:
         from keelhaul.profile import load_profile
 

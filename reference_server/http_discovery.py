@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from reference_server.access import Principal
@@ -77,4 +79,5 @@ async def referrers(
         "mediaType": OCI_INDEX,
         "manifests": [record.referrer_descriptor() for record in records],
     }
-    return _json(document, headers=headers, content_type=OCI_INDEX)
+    # exactly the index type: the spec says the Content-Type "MUST be set to" it, so no `; charset=`
+    return web.Response(body=json.dumps(document).encode(), headers={**headers, "Content-Type": OCI_INDEX})

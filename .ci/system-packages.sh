@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive: real registry clients (skopeo, podman, buildah, the
 # Docker engine: docker.io gives dockerd and docker), a second independent registry (docker-registry =
-# distribution 2.8), curl and wrk for benchmarks, chromium for the HTML pages. Does nothing when everything is already there; needs root otherwise.
+# distribution 2.8), curl and wrk for benchmarks, chromium for the
+# HTML pages. Does nothing when everything is already there; needs root otherwise.
 set -euo pipefail
 packages=(skopeo podman buildah crun docker-registry docker.io curl wrk chromium)
 commands=(skopeo podman buildah crun docker-registry dockerd curl wrk chromium)

@@ -27,9 +27,9 @@ from conformance.ghcr.support import (
     token_answer,
     token_from,
 )
-from conformance.harness.outcomes import not_applicable
 from conformance.oci.content import missing_digest
 from conformance.oci.expect import expect_blob, expect_manifest, expect_status, fail
+from conformance.outcomes import not_applicable
 from keelhaul.client import Credentials, parse_challenge
 from keelhaul.client.images import sample_image
 

@@ -24,8 +24,8 @@ from conformance.ghcr.support import (
     token_answer,
     token_from,
 )
-from conformance.harness.outcomes import not_applicable
 from conformance.oci.expect import check_answer, expect_status, fail
+from conformance.outcomes import not_applicable
 from keelhaul.client.images import oci_manifest, sample_image
 from keelhaul.client.uploads import location_of
 

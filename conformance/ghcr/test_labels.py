@@ -22,8 +22,8 @@ from conformance.ghcr.support import (
     push,
     repository_url,
 )
-from conformance.harness.outcomes import not_applicable
 from conformance.oci.expect import check_answer, expect_blob, expect_status, fail
+from conformance.outcomes import not_applicable
 from keelhaul.client.images import (
     Built,
     Image,

@@ -19,8 +19,18 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.harness.catalogue import Catalogue, load_catalogue
-from conformance.harness.outcomes import (
+from conformance.catalogue import Catalogue, load_catalogue
+from conformance.harness.repos import CleanupOutcome, RepoNamer, clean_repository, created_in
+from conformance.harness.selection import (
+    MARKERS,
+    Needs,
+    RunOptions,
+    decide,
+    role_usable,
+    unknown_names,
+)
+from conformance.harness.target import Target, describe_target, load_target
+from conformance.outcomes import (
     ERROR,
     NOT_APPLICABLE,
     PASS,
@@ -32,16 +42,6 @@ from conformance.harness.outcomes import (
     parse_fail_on,
     run_fails,
 )
-from conformance.harness.repos import CleanupOutcome, RepoNamer, clean_repository, created_in
-from conformance.harness.selection import (
-    MARKERS,
-    Needs,
-    RunOptions,
-    decide,
-    role_usable,
-    unknown_names,
-)
-from conformance.harness.target import Target, describe_target, load_target
 from conformance.reports.evidence import evidence_text
 from conformance.reports.model import RunResult, TestResult, judge_requirements
 from conformance.reports.writers import write_reports

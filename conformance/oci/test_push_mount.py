@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.outcomes import not_applicable
 from conformance.oci.content import missing_digest
 from conformance.oci.expect import expect_blob, expect_created, expect_status, expect_upload_session
+from conformance.outcomes import not_applicable
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from conformance.harness.outcomes import SEVERITY
+from conformance.outcomes import SEVERITY
 from conformance.reports.model import OUTCOMES, VERDICTS, RequirementVerdict, RunResult, TestResult
 
 STYLE = """

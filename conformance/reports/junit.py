@@ -9,7 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.harness.outcomes import ERROR, FAIL, JUNIT_ELEMENT, NOT_APPLICABLE, ROBUSTNESS, SKIP, WARN
+from conformance.outcomes import ERROR, FAIL, JUNIT_ELEMENT, NOT_APPLICABLE, ROBUSTNESS, SKIP, WARN
 from conformance.reports.evidence import evidence_text
 from conformance.reports.model import RunResult
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.harness.catalogue import Catalogue
-from conformance.harness.outcomes import CLASSES, DEFAULT_FAIL_ON, SEVERITY, worst
+from conformance.catalogue import Catalogue
+from conformance.outcomes import CLASSES, DEFAULT_FAIL_ON, SEVERITY, worst
 from keelhaul.errors import UsageError
 
 # 2.0: outcomes are the classes PASS / FAIL / WARN / ROBUSTNESS / N/A / SKIP / ERROR (were

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conformance.harness.catalogue import parse_catalogue
+from conformance.catalogue import parse_catalogue
 from conformance.reports.model import RunResult, TestResult, judge_requirements
 
 SECRET = "s3cr3t-token-value"

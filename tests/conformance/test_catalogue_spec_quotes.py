@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.harness.catalogue import keyword_level, load_catalogue
+from conformance.catalogue import keyword_level, load_catalogue
 
 SPEC_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "spec"
 DOCUMENTS = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.harness.catalogue import load_catalogue, parse_catalogue
+from conformance.catalogue import load_catalogue, parse_catalogue
 from keelhaul.errors import UsageError
 
 REQUIREMENTS_MD = Path("/work/shared/spec/REQUIREMENTS.md")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from conformance.harness.catalogue import Catalogue
+from conformance.catalogue import Catalogue
 from keelhaul.errors import UsageError
 
 PASS, FAIL, WARN, ROBUSTNESS, NOT_APPLICABLE, SKIP, ERROR = (

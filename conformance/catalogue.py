@@ -14,7 +14,7 @@ from pathlib import Path
 
 from keelhaul.errors import UsageError
 
-CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "requirements.toml"
+CATALOGUE_PATH = Path(__file__).resolve().parent / "requirements.toml"
 LEVELS = ("MUST", "SHOULD", "MAY", "documented", "ROBUSTNESS")
 SPEC_LEVELS = ("MUST", "SHOULD", "MAY")
 _KEYWORDS = (

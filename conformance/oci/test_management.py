@@ -111,9 +111,9 @@ def test_delete_blob(client, deleting_client, new_repo):
 
 @pytest.mark.req("OCI-MGMT-4")
 def test_delete_unknown_content_is_404(client, deleting_client, new_repo, target):
-    """DELETE of a blob or manifest digest the repository lacks answers 404 (or, where that kind of
-    deletion is disabled, 400 / 405)."""
-    repo = new_repo()
+    """DELETE of a blob or manifest digest the repository lacks, or of a manifest in a repository that
+    does not exist, answers 404 (or, where that kind of deletion is disabled, 400 / 405)."""
+    repo, never_created = new_repo(), new_repo()
     push_image(client, repo, content.image("delete-unknown"), "present")
     cases = (
         (
@@ -126,12 +126,17 @@ def test_delete_unknown_content_is_404(client, deleting_client, new_repo, target
             target.features.manifest_delete,
             "MANIFEST_UNKNOWN",
         ),
+        (
+            deleting_client.delete_manifest(never_created, content.missing_digest("delete-no-repo")),
+            target.features.manifest_delete,
+            "NAME_UNKNOWN",
+        ),
     )
     for response, declared, code in cases:
         expect_error(
             response,
             [404] if declared else [404, 400, 405],
-            {code} if declared else None,
+            {code, "MANIFEST_UNKNOWN", "NAME_UNKNOWN"} if declared else None,
             "OCI-MGMT-4: deleting what the repository lacks MUST answer 404",
         )
 

@@ -7,6 +7,7 @@ reports at the end of the session (conformance.reports).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import secrets
@@ -116,6 +117,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reports go to DIR/<run-id>/ (default: reports); 'none' writes nothing",
     )
     group.addoption(
+        "--probe",
+        action="store_true",
+        default=False,
+        help="ask the target which optional features it has (referrers, deletes, mounts, single POST) "
+        "and use the answers instead of the profile's [features]",
+    )
+    group.addoption(
         "--fail-on",
         default=None,
         metavar="CLASSES",
@@ -164,8 +172,28 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # xdist workers: the controller owns the target and the reports
     try:
         state.target = load_target(config.getoption("--target"))
+        if config.getoption("--probe"):
+            probe_target(state)
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def probe_target(state: HarnessState) -> None:
+    """--probe: the features the target shows replace the profile's (each one noted in the reports)."""
+    from conformance.probe import apply, probe
+
+    assert state.target is not None
+    profile = state.target.profile
+    client = make_client(profile, "writer", transport=state.transport)
+    try:
+        findings = probe(client, profile.namespace)
+    except (httpx.HTTPError, UsageError) as error:
+        raise UsageError(f"--probe: the target at {profile.url} could not be probed: {error}") from None
+    values, notes = apply(profile.features, findings)
+    state.target.profile = dataclasses.replace(
+        profile, features=dataclasses.replace(profile.features, **values)
+    )
+    state.target.notes += notes
 
 
 def _keep_hypothesis_out_of_cwd() -> None:

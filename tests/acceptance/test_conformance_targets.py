@@ -206,3 +206,66 @@ def test_comparison_report_of_both_runs(
     markdown = next((artifact_dir / "compare").glob("*.md")).read_text()
     assert "OCI-PUSH-6" in markdown and "distribution" in markdown
     assert next((artifact_dir / "compare").glob("*.html")).stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def distribution_url() -> object:
+    if find_binary() is None:
+        pytest.skip("docker-registry (Debian package) is not installed")
+    with DistributionRegistry() as registry:
+        yield registry.url
+
+
+def profile_for(url: str, tmp_path: Path, **features: bool) -> Path:
+    text = re.sub(r'(?m)^url = ".*?"', f'url = "{url}"', DISTRIBUTION_PROFILE.read_text(), count=1)
+    for name, value in features.items():
+        text = re.sub(rf"(?m)^{name} = \w+", f"{name} = {str(value).lower()}", text, count=1)
+    path = tmp_path / "distribution.toml"
+    path.write_text(text)
+    return path
+
+
+def test_probe_finds_what_the_distribution_profile_declares(distribution_url: str) -> None:
+    finished = keelhaul("probe", distribution_url)
+    assert finished.returncode == 0, finished.stderr
+    probed = dict(re.findall(r"(?m)^(\w+) = (true|false)", finished.stdout))
+    declared = dict(re.findall(r"(?m)^(\w+) = (true|false)", DISTRIBUTION_PROFILE.read_text()))
+    assert probed and {name: declared[name] for name in probed} == probed
+
+
+def test_a_feature_declared_present_but_absent_fails_and_probe_makes_it_na(
+    distribution_url: str, tmp_path: Path
+) -> None:
+    profile = profile_for(distribution_url, tmp_path, referrers_api=True)
+    reports = tmp_path / "reports"
+    claimed = keelhaul(
+        "check",
+        "--target",
+        str(profile),
+        "-k",
+        "referrers",
+        "--report-dir",
+        str(reports),
+        "--run-id",
+        "claimed",
+    )
+    assert claimed.returncode == 1, claimed.stdout[-2000:]
+    assert verdicts(results_of(reports, "claimed"))["OCI-DISC-7"] == "FAIL"
+    probed = keelhaul(
+        "check",
+        "--target",
+        str(profile),
+        "--probe",
+        "-k",
+        "referrers",
+        "--report-dir",
+        str(reports),
+        "--run-id",
+        "probed",
+    )
+    assert probed.returncode == 0, probed.stdout[-2000:]
+    document = results_of(reports, "probed")
+    assert verdicts(document)["OCI-DISC-7"] == "N/A" and verdicts(document)["OCI-DISC-13"] == "PASS"
+    assert any(
+        "probe: referrers_api = False (profile declared True)" in note for note in document["target"]["notes"]
+    )

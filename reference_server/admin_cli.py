@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reference_server.config import default_data_dir
-from reference_server.timestamps import rfc3339
+from reference_server.ghcr.data.timestamps import rfc3339
 
 if TYPE_CHECKING:
     from reference_server.ghcr.admin import Admin

@@ -23,8 +23,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from reference_server.app import error_response
-from reference_server.errors import ErrorCode, OCIError
+from reference_server.http.app import error_response
+from reference_server.registry.errors import ErrorCode, OCIError
 
 log = logging.getLogger("reference_server")
 

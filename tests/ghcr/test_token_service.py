@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from keelhaul.client.auth import parse_challenge
 from keelhaul.client.images import sample_image
-from reference_server.ghcr.signing import ACCESS_USE, REFRESH_USE
+from reference_server.ghcr.auth.signing import ACCESS_USE, REFRESH_USE
 
 from .world import World
 

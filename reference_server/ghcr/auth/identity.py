@@ -12,9 +12,9 @@ import binascii
 import threading
 from dataclasses import dataclass
 
-from .credentials import DELETE, READ, WRITE, check_presented
-from .permissions import ANONYMOUS_CALLER, Caller
-from .store import AccountsStore, TokenRecord
+from reference_server.ghcr.auth.credentials import DELETE, READ, WRITE, check_presented
+from reference_server.ghcr.data.callers import ANONYMOUS_CALLER, Caller
+from reference_server.ghcr.data.store import AccountsStore, TokenRecord
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 repository, deleted and restored (package or one version) within 30 days.
 
 The registry's manifests and tags are read and changed only through the core's metadata store
-(`reference_server.storage.metadata`). A deleted package's or version's metadata is removed
+(handed over through `reference_server.access`). A deleted package's or version's metadata is removed
 from the registry (so nothing of it can be pulled) and kept here, in the accounts database, for restore.
 """
 
@@ -14,22 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reference_server.access import StoredManifest
-from reference_server.storage.metadata import (
+from reference_server.access import (
     DeletedManifest,
     ManifestInfo,
     ManifestRecord,
     MetadataStore,
     RepositorySnapshot,
+    StoredManifest,
 )
-
-from .labels import normalise_url, read_labels
-from .permissions import Caller, split_name
-from .store import Account, AccountsStore, Package, SourceRepository, StoreError
+from reference_server.ghcr.data.callers import Caller, split_name
+from reference_server.ghcr.data.labels import normalise_url, read_labels
+from reference_server.ghcr.data.store import Account, AccountsStore, Package, SourceRepository, StoreError
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from reference_server.config import ServerConfig
 
 RESTORE_WINDOW_SECONDS = 30 * 24 * 3600
@@ -61,20 +58,13 @@ class PackageService:
         self.store = store
         self.config = config
         self._metadata: MetadataStore | None = None
-        self._app: web.Application | None = None
 
-    def attach(self, app: web.Application) -> None:
-        """Remember the app: its own metadata store is used once it is there (shared manifest cache)."""
-        self._app = app
+    def attach(self, metadata: MetadataStore) -> None:
+        """Use the running registry's own metadata store (its manifest cache stays right)."""
+        self._metadata = metadata
 
     @property
     def metadata(self) -> MetadataStore:
-        if self._metadata is None and self._app is not None:
-            for value in self._app.values():
-                found = value if isinstance(value, MetadataStore) else getattr(value, "metadata", None)
-                if isinstance(found, MetadataStore):
-                    self._metadata = found
-                    break
         if self._metadata is None:
             self._metadata = MetadataStore(Path(self.config.data_dir) / REGISTRY_DB)
         return self._metadata

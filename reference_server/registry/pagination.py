@@ -1,4 +1,4 @@
-"""`n` / `last` paging for tag lists and the catalog, and the `Link` header that announces more.
+"""`n` / `last` paging for tag lists and the catalog (the HTTP layer announces more with `Link`).
 
 `last` is exclusive; results are in byte order; `n=0` gives an empty list and no Link (spec MUST);
 a malformed `n` is 400; an `n` above the page cap is clamped and the Link says where to go on.
@@ -8,9 +8,8 @@ Nothing is ever allocated in proportion to `n` (CVE-2023-2253).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from reference_server.errors import ErrorCode, OCIError
+from reference_server.registry.errors import ErrorCode, OCIError
 
 MAX_PAGE = 1000
 
@@ -43,7 +42,3 @@ def page_limit(page: Page, default: int | None) -> int | None:
     if page.n is None:
         return default
     return min(page.n, MAX_PAGE)
-
-
-def link_header(path: str, limit: int, last_item: str) -> str:
-    return f'<{path}?n={limit}&last={quote(last_item, safe="")}>; rel="next"'

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import try_parse_digest
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.grammar import try_parse_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

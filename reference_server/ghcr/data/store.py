@@ -16,6 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+ACCOUNTS_FILE = "accounts.db"
+
+
+def accounts_path(data_dir: Path) -> Path:
+    """Where a data directory keeps its accounts database."""
+    return Path(data_dir) / ACCOUNTS_FILE
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id INTEGER PRIMARY KEY,

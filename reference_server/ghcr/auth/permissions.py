@@ -7,14 +7,12 @@ the caller could create it (its own namespace), so existence never leaks to outs
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from enum import IntEnum
 
 from reference_server.access import Action
-
-from .credentials import DELETE, READ, WRITE
-from .store import Account, AccountsStore, Package
+from reference_server.ghcr.auth.credentials import DELETE, READ, WRITE
+from reference_server.ghcr.data.callers import Caller, split_name
+from reference_server.ghcr.data.store import Account, AccountsStore, Package
 
 
 class Role(IntEnum):
@@ -33,37 +31,6 @@ class Role(IntEnum):
 ORG_ROLES = ("owner", "writer", "reader")
 REPOSITORY_ROLES = ("read", "write", "admin")
 VISIBILITIES = ("private", "internal", "public")
-
-# A package name as ghcr.io accepts it after the namespace: OCI path components, lowercase.
-_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking, reduced to what the model needs. Built from a verified credential."""
-
-    kind: str  # anonymous | user | workflow
-    user_id: int | None = None
-    repository_id: int | None = None  # a workflow's source repository
-    repository_owner_id: int | None = None
-    scopes: frozenset[str] = frozenset()
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.kind == "anonymous"
-
-
-ANONYMOUS_CALLER = Caller("anonymous")
-
-
-def split_name(registry_name: str) -> tuple[str, str] | None:
-    """`alice/img/release` → ("alice", "img/release"); None when it cannot be a package name."""
-    if len(registry_name) > 255 or "/" not in registry_name:
-        return None
-    namespace, _, package = registry_name.partition("/")
-    if not namespace or not all(_COMPONENT.fullmatch(part) for part in package.split("/")):
-        return None
-    return namespace, package
 
 
 def may_create(store: AccountsStore, caller: Caller, namespace: Account) -> Role:

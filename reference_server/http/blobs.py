@@ -1,5 +1,6 @@
-"""HTTP handlers for blobs and blob uploads. Rules live in uploads.py and registry.py; these
-functions only translate between HTTP and those calls."""
+"""HTTP handlers for blobs and blob uploads. Rules live in registry/uploads.py and
+registry/services.py; these functions only translate between HTTP and those calls, and build every
+header (Location, Range, Docker-Upload-UUID) the upload answers carry."""
 
 from __future__ import annotations
 

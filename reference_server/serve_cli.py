@@ -28,7 +28,7 @@ from reference_server.http.app import AppHook, create_app
 from reference_server.runtime import bound_port, make_runner, new_event_loop
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the reference registry (OCI distribution v1.1 + the ghcr.io model)",
@@ -84,7 +84,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _positive(value: str, flag: str, kind: type = int) -> int | float:
+def _positive(value: str, flag: str, kind: type[int] | type[float] = int) -> int | float:
     try:
         number = kind(value)
     except ValueError:

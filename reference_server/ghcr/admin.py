@@ -205,7 +205,8 @@ class Admin:
         if record is None:
             raise AdminError(f"no token with id {token_id!r}")
         self.store.revoke_token(token_id)
-        return self.store.token(token_id)
+        revoked = self.store.token(token_id)
+        return record if revoked is None else revoked
 
     def tokens(self, user: str | None = None) -> list[TokenRecord]:
         return self.store.tokens(self.user(user) if user else None)
@@ -243,7 +244,7 @@ class Admin:
             raise AdminError("grant to exactly one of a user or a repository")
         if user is not None:
             self.store.set_grant(package, "user", self.user(user).id, role)
-        else:
+        elif repository is not None:
             self.store.set_grant(package, "repository", self.repository(repository).id, role)
 
     def grants(self, registry_name: str) -> list[tuple[str, str, str]]:

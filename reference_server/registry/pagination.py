@@ -7,6 +7,7 @@ Nothing is ever allocated in proportion to `n` (CVE-2023-2253).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reference_server.registry.errors import ErrorCode, OCIError
@@ -20,10 +21,10 @@ class Page:
     last: str | None
 
 
-def parse_page(query: dict[str, str] | object) -> Page:
+def parse_page(query: Mapping[str, str]) -> Page:
     """Read `n` and `last` from a request's query mapping."""
-    raw_n = query.get("n")  # type: ignore[attr-defined]
-    last = query.get("last")  # type: ignore[attr-defined]
+    raw_n = query.get("n")
+    last = query.get("last")
     n: int | None = None
     if raw_n is not None:
         if not (0 < len(raw_n) <= 12 and raw_n.isascii() and raw_n.isdigit()):

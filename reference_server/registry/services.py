@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reference_server.config import ServerConfig
 from reference_server.registry.errors import ErrorCode, OCIError
@@ -76,7 +77,7 @@ class Registry:
                 return repository
         return None
 
-    def read_config(self, parsed: ParsedManifest) -> dict | None:
+    def read_config(self, parsed: ParsedManifest) -> dict[str, Any] | None:
         """The image config as JSON when the manifest has a small JSON config we store, else None."""
         if parsed.config is None or parsed.config.media_type not in CONFIG_MEDIA_TYPES:
             return None

@@ -164,7 +164,7 @@ async def receive_body(
     worker writes and hashes one batch of pieces, this coroutine collects the next from the
     socket. Pieces are never joined: copying big buffers costs more than the hashing."""
     loop = asyncio.get_running_loop()
-    pending: list[concurrent.futures.Future] = []
+    pending: list[concurrent.futures.Future[None]] = []
     pieces: list[bytes] = []
     buffered = 0
     total = 0

@@ -302,7 +302,10 @@ class PackagesApi:
         except AdminError as error:
             raise ApiError(422, str(error)) from None
         self.store.update_package(package.id, visibility=visibility)
-        return _json(self._package_json(request, self.store.package_by_id(package.id)))
+        updated = self.store.package_by_id(package.id)
+        if updated is None:  # deleted meanwhile
+            raise _not_found()
+        return _json(self._package_json(request, updated))
 
     async def restore_package(self, request: web.Request, identity: Identity) -> web.Response:
         self._package_type(request)
@@ -356,10 +359,10 @@ class PackagesApi:
                 return _json(
                     self._version_json(request, package, version.digest, version.tags, version.created_at)
                 )
-        for version in self.packages.deleted_versions(package):
-            if version_id(version.digest) == wanted:
+        for deleted in self.packages.deleted_versions(package):
+            if version_id(deleted.digest) == wanted:
                 document = self._version_json(
-                    request, package, version.digest, version.tags, version.created_at, version.deleted_at
+                    request, package, deleted.digest, deleted.tags, deleted.created_at, deleted.deleted_at
                 )
                 return _json(document)
         raise _not_found()

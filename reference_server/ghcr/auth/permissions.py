@@ -35,7 +35,7 @@ VISIBILITIES = ("private", "internal", "public")
 
 def may_create(store: AccountsStore, caller: Caller, namespace: Account) -> Role:
     """The role a caller gets on a package that does not exist yet in `namespace` (NONE: may not create)."""
-    if caller.kind == "user":
+    if caller.kind == "user" and caller.user_id is not None:
         if namespace.kind == "user":
             return Role.ADMIN if namespace.id == caller.user_id else Role.NONE
         member = store.member_role(namespace.id, caller.user_id)
@@ -49,7 +49,7 @@ def package_role(store: AccountsStore, caller: Caller, package: Package) -> Role
     """The caller's role on an existing package: grants, ownership, inheritance, visibility."""
     role = Role.NONE
     owner = package.owner
-    if caller.kind == "user":
+    if caller.kind == "user" and caller.user_id is not None:
         if owner.kind == "user" and owner.id == caller.user_id:
             return Role.ADMIN
         member = store.member_role(owner.id, caller.user_id) if owner.kind == "organization" else None
@@ -60,7 +60,7 @@ def package_role(store: AccountsStore, caller: Caller, package: Package) -> Role
             role = max(role, Role.named(store.collaborator_role(package.repository_id, caller.user_id)))
         if package.visibility == "internal" and member is not None:
             role = max(role, Role.READ)
-    elif caller.kind == "workflow":
+    elif caller.kind == "workflow" and caller.repository_id is not None:
         if package.repository_id is not None and package.repository_id == caller.repository_id:
             return Role.ADMIN  # AUTH-9: the connected repository administers the package
         role = max(role, Role.named(store.grant_role(package.id, "repository", caller.repository_id)))

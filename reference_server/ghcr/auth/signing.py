@@ -76,10 +76,10 @@ def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
             pass
         finally:
             temporary.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{path} does not hold an EC private key")
-    return key
+    return loaded
 
 
 @dataclass(frozen=True)

@@ -109,12 +109,12 @@ class TokenService:
         if count_scopes(scope_values) > MAX_SCOPES:
             return _json(400, {"errors": [{"code": "DENIED", "message": f"at most {MAX_SCOPES} scopes"}]})
         authorization = request.headers.getall("Authorization", [])
-        identity = ANONYMOUS_IDENTITY
+        identity: Identity | None = ANONYMOUS_IDENTITY
         if authorization:
             basic = parse_basic(authorization[0]) if len(authorization) == 1 else None
             identity = self.identities.from_secret(*basic) if basic else None
-            if identity is None:
-                return _unauthorized(service, "invalid username or token")
+        if identity is None:
+            return _unauthorized(service, "invalid username or token")
         token, claims = self.issue_access(identity, parse_scopes(scope_values), service)
         body: dict[str, Any] = {
             "token": token,

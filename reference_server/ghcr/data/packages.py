@@ -12,7 +12,7 @@ import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reference_server.access import (
     DeletedManifest,
@@ -105,7 +105,12 @@ class PackageService:
             if visibility == "internal" and owner.kind != "organization":
                 visibility = "private"
         package = self.store.create_package(owner, name, visibility, subject or "unknown", repository_id)
-        if caller.kind == "user" and owner.kind == "organization" and package.created_by == subject:
+        if (
+            caller.kind == "user"
+            and caller.user_id is not None
+            and owner.kind == "organization"
+            and package.created_by == subject
+        ):
             self.store.set_grant(package, "user", caller.user_id, "admin")  # the publisher administers it
         return package
 
@@ -202,7 +207,7 @@ def _dump_record(record: ManifestRecord) -> dict[str, object]:
     }
 
 
-def _load_record(data: dict) -> ManifestRecord:
+def _load_record(data: dict[str, Any]) -> ManifestRecord:
     return ManifestRecord(
         data["repository"],
         data["digest"],
@@ -219,7 +224,7 @@ def _dump_manifest(deleted: DeletedManifest) -> dict[str, object]:
     return {"record": _dump_record(deleted.record), "tags": deleted.tags}
 
 
-def _load_manifest(data: dict) -> DeletedManifest:
+def _load_manifest(data: dict[str, Any]) -> DeletedManifest:
     return DeletedManifest(_load_record(data["record"]), list(data["tags"]))
 
 
@@ -232,7 +237,7 @@ def _dump_snapshot(snapshot: RepositorySnapshot) -> dict[str, object]:
     }
 
 
-def _load_snapshot(data: dict) -> RepositorySnapshot:
+def _load_snapshot(data: dict[str, Any]) -> RepositorySnapshot:
     return RepositorySnapshot(
         data["name"],
         data["created_at"],

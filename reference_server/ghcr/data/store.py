@@ -24,6 +24,13 @@ def accounts_path(data_dir: Path) -> Path:
     return Path(data_dir) / ACCOUNTS_FILE
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The row id an INSERT just made (SQLite always has one after a successful INSERT)."""
+    if cursor.lastrowid is None:
+        raise StoreError("the database did not report the new row's id")
+    return cursor.lastrowid
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     id INTEGER PRIMARY KEY,
@@ -219,7 +226,7 @@ class AccountsStore:
                     "INSERT INTO accounts (login, kind, created_at) VALUES (?, ?, ?)",
                     (login, kind, self.clock()),
                 )
-                account_id = cursor.lastrowid
+                account_id = _inserted_id(cursor)
         except sqlite3.IntegrityError:
             raise StoreError(f"the name {login!r} is already taken") from None
         return Account(account_id, login, kind, self.clock())
@@ -287,7 +294,7 @@ class AccountsStore:
                 )
         except sqlite3.IntegrityError:
             raise StoreError(f"the repository {owner.login}/{name} already exists") from None
-        return SourceRepository(cursor.lastrowid, owner, name, url, visibility, now)
+        return SourceRepository(_inserted_id(cursor), owner, name, url, visibility, now)
 
     def find_repository(self, owner: Account, name: str) -> SourceRepository | None:
         row = (

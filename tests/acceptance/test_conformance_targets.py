@@ -20,7 +20,7 @@ import pytest
 from verdict_record import RECORD, flips
 
 from conformance.catalogue import load_catalogue
-from keelhaul.distribution import DistributionRegistry, find_binary
+from tests.support.distribution import DistributionRegistry, find_binary
 
 REPO = Path(__file__).resolve().parents[2]
 DISTRIBUTION_PROFILE = REPO / "conformance" / "profiles" / "distribution.toml"

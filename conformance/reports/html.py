@@ -41,7 +41,7 @@ a{color:#0550ae}
 .verdict{border:2px solid #d0d7de;border-radius:.6rem;padding:.8rem 1rem}.verdict.failed{border-color:#cf222e}.verdict.passed{border-color:#1a7f37}
 .overall{font-size:1.6rem;font-weight:700;margin:0 0 .6rem}.verdict.failed .overall{color:#a40e26}.verdict.passed .overall{color:#116329}
 .tiles{display:flex;flex-wrap:wrap;gap:.6rem;list-style:none;margin:0;padding:0}
-.tiles li{flex:1 1 0;min-width:8.5rem}.tile{height:100%;border-radius:.5rem;padding:.45rem .7rem;text-decoration:none;display:block}
+.tiles li{flex:1 1 0;min-width:8.5rem}.tile{height:100%;border:1px solid transparent;border-radius:.5rem;padding:.45rem .7rem;text-decoration:none;display:block}
 .tile .count{display:block;font-size:2.6rem;font-weight:700;line-height:1.1}.tile .label{display:block;font-weight:600}.tile .hint{display:block;font-size:.75rem;opacity:.85}
 blockquote{border-left:.25rem solid #d0d7de;margin:.4rem 0;padding:.1rem .8rem;color:#1b1f24;font-style:italic}
 pre{background:#f6f8fa;padding:.6rem;font-size:.8rem;white-space:pre-wrap;overflow-wrap:anywhere;margin:.3rem 0}
@@ -72,7 +72,7 @@ COUNTED = {  # (one, several) for the verdict's sentence
     "PASS": ("passed", "passed"),
 }
 TILE_ORDER = ("FAIL", "WARN", "ROBUSTNESS", "N/A", "SKIP", "ERROR", "PASS")
-FINDINGS = ("ERROR", "FAIL", "ROBUSTNESS", "WARN")
+FINDINGS = ("FAIL", "ROBUSTNESS", "ERROR", "WARN")  # the order findings are shown in: the registry's first
 FOLDED_GROUPS = (("PASS", "Passed"), ("N/A", "Not applicable"), ("SKIP", "Skipped"), (UNTESTED, "Untested"))
 INLINE_CHECK_LINKS = 8  # a requirement row lists this many check links, the rest folded
 
@@ -94,10 +94,19 @@ def requirement_anchor(requirement_id: str) -> str:
     return "req-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", requirement_id)
 
 
-def _requirement_links(ids: list[str], known: set[str]) -> str:
-    return ", ".join(
-        f'<a href="#{requirement_anchor(i)}">{escape(i)}</a>' if i in known else escape(i) for i in ids
-    )
+def _requirement_link(requirement_id: str, requirements: dict[str, RequirementVerdict]) -> str:
+    """A link to the requirement's row, and to its area's row (which aggregates it) when it has one."""
+    if requirement_id not in requirements:
+        return escape(requirement_id)
+    link = f'<a href="#{requirement_anchor(requirement_id)}">{escape(requirement_id)}</a>'
+    parent = requirements[requirement_id].parent
+    if parent and parent in requirements:
+        link += f' <span class="muted small">(in <a href="#{requirement_anchor(parent)}">{escape(parent)}</a>)</span>'
+    return link
+
+
+def _requirement_links(ids: list[str], requirements: dict[str, RequirementVerdict]) -> str:
+    return ", ".join(_requirement_link(i, requirements) for i in ids)
 
 
 def _headers(headers: dict[str, Any] | list[Any] | None) -> str:
@@ -149,12 +158,12 @@ def _finding_html(test: TestResult, requirements: dict[str, RequirementVerdict])
     requirement_html = ""
     if judged is not None:
         requirement_html = (
-            f"<p><b>Requirement <a href='#{requirement_anchor(judged.id)}'>{escape(judged.id)}</a></b> "
+            f"<p><b>Requirement {_requirement_link(judged.id, requirements)}</b> "
             f"({escape(test.level or judged.level)}): {escape(judged.text)}</p>"
         )
     others = [r for r in test.requirements if r != judged_id]
     also = (
-        f"<p class='small muted'>Also covers: {_requirement_links(others, set(requirements))}</p>" if others else ""
+        f"<p class='small muted'>Also covers: {_requirement_links(others, requirements)}</p>" if others else ""
     )
     exchanges = test.to_json()["exchanges"]
     exchange_html = (
@@ -263,7 +272,7 @@ def _requirements_html(run: RunResult, tests: dict[str, TestResult]) -> str:
     return "\n".join(parts)
 
 
-def _checks_html(run: RunResult, known: set[str]) -> str:
+def _checks_html(run: RunResult, requirements: dict[str, RequirementVerdict]) -> str:
     """Every check, folded; a finding's row points to its card above, every other row is the check's anchor."""
     rows = []
     for test in run.tests:
@@ -277,7 +286,7 @@ def _checks_html(run: RunResult, known: set[str]) -> str:
         scale = f"<br>{_scale_html(test.scale)}" if test.scale else ""
         rows.append(
             f"<tr{row_id}><td>{name}<br><span class='muted small'>{escape(test.description)}</span></td>"
-            f"<td>{_badge(test.outcome)}</td><td>{_requirement_links(test.requirements, known)}</td>"
+            f"<td>{_badge(test.outcome)}</td><td>{_requirement_links(test.requirements, requirements)}</td>"
             f"<td class='small'>{escape(test.message)}{scale}</td></tr>"
         )
     return (
@@ -320,7 +329,7 @@ def render_html(run: RunResult) -> str:
     target = run.target
     tests = {t.nodeid: t for t in run.tests}
     requirements = {v.id: v for v in run.requirements}
-    findings = sorted((t for t in run.tests if t.outcome in FINDINGS), key=lambda t: SEVERITY.index(t.outcome))
+    findings = sorted((t for t in run.tests if t.outcome in FINDINGS), key=lambda t: FINDINGS.index(t.outcome))
     state, sentence = _overall(run)
     notes = "".join(f"<li>{escape(str(n))}</li>" for n in target.get("notes", []))
     name = escape(str(target.get("name")))
@@ -360,7 +369,7 @@ language of its source, and links to its checks.</p>
 {_requirements_html(run, tests)}
 </section>
 <section id="checks"><h2>Checks</h2>
-{_checks_html(run, set(requirements))}
+{_checks_html(run, requirements)}
 </section>
 <section id="cleanup"><h2>What the run left behind</h2>
 {_cleanup_html(run)}

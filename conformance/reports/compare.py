@@ -52,13 +52,14 @@ def totals_html(runs: list[RunResult], titles: list[str]) -> str:
     for title, run in zip(titles, runs, strict=True):
         summary = run.summary
         cells = "".join(
-            f"<td data-class='{escape(c)}' class='count {css_class(c) if summary[c] else 'zero'}'>{summary[c]}</td>"
+            f"<td data-class='{escape(c)}' class='count {css_class(c) if summary[c] else 'zero'}'>"
+            f"{summary[c]}</td>"
             for c in OUTCOMES
         )
-        verdict = _verdict_word(run)
         rows.append(
-            f"<tr data-target='{escape(title)}'><th>{escape(title)}</th>{cells}<td class='count'>{summary['total']}</td>"
-            f"<td>{_badge('PASS' if run.ok else 'FAIL')} {verdict}</td></tr>"
+            f"<tr data-target='{escape(title)}'><th>{escape(title)}</th>{cells}"
+            f"<td class='count'>{summary['total']}</td>"
+            f"<td>{_badge('PASS' if run.ok else 'FAIL')} {_verdict_word(run)}</td></tr>"
         )
     return (
         f"<table id='totals'><tr><th>Target</th>{head}<th>Checks</th><th>Verdict (--fail-on)</th></tr>"
@@ -142,6 +143,7 @@ def compare_html(runs: list[RunResult]) -> str:
 
 
 COMPARE_STYLE = """
-#totals td.count{text-align:right;font-size:1.3rem;font-weight:700}#totals td.zero{color:#8c959f;font-weight:400;background:none}
+#totals td.count{text-align:right;font-size:1.3rem;font-weight:700}
+#totals td.zero{color:#8c959f;font-weight:400;background:none}
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3rem 1.2rem}
 """

@@ -13,6 +13,7 @@ GHCR_PAGE_ENGLISH = "ghcr.io: Working with the Container registry"
 GHCR_SECTIONS = {
     "§Acerca del soporte": "§About Container registry support",
     "§Autenticarse": "§Authenticating to the Container registry",
+    "§Autenticación en un flujo de trabajo": "§Authenticating in a GitHub Actions workflow",
     "§Subir imágenes de contenedor": "§Pushing container images",
     "§Extraer imágenes de contenedor": "§Pulling container images",
     "§Etiquetado de imágenes de contenedor": "§Labelling container images",

@@ -138,7 +138,11 @@ def _exchange_html(index: int, exchange: dict[str, Any], open_: bool) -> str:
 
 
 def _scale_html(scale: str) -> str:
-    return f"<span class='scale' title='what this run really tested'>Tested scaled: {escape(scale)}</span>" if scale else ""
+    return (
+        f"<span class='scale' title='what this run really tested'>Tested scaled: {escape(scale)}</span>"
+        if scale
+        else ""
+    )
 
 
 def _finding_html(test: TestResult, requirements: dict[str, RequirementVerdict]) -> str:
@@ -163,7 +167,9 @@ def _finding_html(test: TestResult, requirements: dict[str, RequirementVerdict])
         )
     others = [r for r in test.requirements if r != judged_id]
     also = (
-        f"<p class='small muted'>Also covers: {_requirement_links(others, requirements)}</p>" if others else ""
+        f"<p class='small muted'>Also covers: {_requirement_links(others, requirements)}</p>"
+        if others
+        else ""
     )
     exchanges = test.to_json()["exchanges"]
     exchange_html = (
@@ -233,7 +239,9 @@ def _requirement_row(verdict: RequirementVerdict, tests: dict[str, TestResult]) 
         sentence = f"<p class='small muted'>No spec sentence; why: {escape(verdict.why)}</p>"
     reasons = ""
     if verdict.verdict in ("N/A", "SKIP") and verdict.reasons:
-        reasons = f"<p class='small muted'>{escape(verdict.verdict)}: {escape('; '.join(verdict.reasons))}</p>"
+        reasons = (
+            f"<p class='small muted'>{escape(verdict.verdict)}: {escape('; '.join(verdict.reasons))}</p>"
+        )
     scales = sorted({tests[n].scale for n in verdict.tests if n in tests and tests[n].scale})
     scale = "".join(f"<p>{_scale_html(s)}</p>" for s in scales)
     area = f"<br><span class='muted small'>in {escape(verdict.parent)}</span>" if verdict.parent else ""
@@ -301,8 +309,13 @@ def _overall(run: RunResult) -> tuple[str, str]:
     """(css class, sentence) of the run's verdict: failed when a class in --fail-on occurred."""
     summary = run.summary
     if run.ok:
-        return "passed", f"Passed: no {', '.join(run.fail_on) or 'failing class'} in {summary['total']} checks"
-    counted = [f"{summary[c]} {COUNTED[c][summary[c] != 1]}" for c in TILE_ORDER if c in run.fail_on and summary[c]]
+        return (
+            "passed",
+            f"Passed: no {', '.join(run.fail_on) or 'failing class'} in {summary['total']} checks",
+        )
+    counted = [
+        f"{summary[c]} {COUNTED[c][summary[c] != 1]}" for c in TILE_ORDER if c in run.fail_on and summary[c]
+    ]
     return "failed", "Failed: " + ", ".join(counted)
 
 
@@ -329,14 +342,19 @@ def render_html(run: RunResult) -> str:
     target = run.target
     tests = {t.nodeid: t for t in run.tests}
     requirements = {v.id: v for v in run.requirements}
-    findings = sorted((t for t in run.tests if t.outcome in FINDINGS), key=lambda t: FINDINGS.index(t.outcome))
+    findings = sorted(
+        (t for t in run.tests if t.outcome in FINDINGS), key=lambda t: FINDINGS.index(t.outcome)
+    )
     state, sentence = _overall(run)
     notes = "".join(f"<li>{escape(str(n))}</li>" for n in target.get("notes", []))
     name = escape(str(target.get("name")))
     options = [f"selection {run.options['selection']}"] if run.options.get("selection") else []
     options += ["read-only run"] if run.options.get("read_only") else []
     options += ["with --run-slow (real-size limits)"] if run.options.get("run_slow") else []
-    finding_html = "\n".join(_finding_html(t, requirements) for t in findings) or "<p>No finding: every check that ran held.</p>"
+    finding_html = (
+        "\n".join(_finding_html(t, requirements) for t in findings)
+        or "<p>No finding: every check that ran held.</p>"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Conformance report: {name}</title>

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the probe script's lines, kept whole)
 """report.html and compare.html as a customer sees them: rendered by Debian's headless Chromium at
 1280 x 800, asserted from the DOM.
 
@@ -32,7 +33,8 @@ from conformance.reports.writers import write_reports
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium) to render the report"
+    not Path(CHROMIUM).exists(),
+    reason="needs Debian's chromium (apt-get install chromium) to render the report",
 )
 
 VIEWPORT = (1280, 800)
@@ -94,7 +96,11 @@ def chromium(base: list[str], page: Path, *output: str) -> str:
         page.as_uri(),
     ]
     browser = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         out, _ = browser.communicate(timeout=BROWSER_TIMEOUT)
@@ -110,7 +116,10 @@ def chromium(base: list[str], page: Path, *output: str) -> str:
 def probe(base: list[str], page: Path, scratch: Path) -> dict[str, Any]:
     """The probe's figures for `page`, measured on a copy with the probe script injected."""
     copy = scratch / f"probe-{page.name}"
-    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", f"<script>{PROBE}</script></body>"), encoding="utf-8")
+    copy.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", f"<script>{PROBE}</script></body>"),
+        encoding="utf-8",
+    )
     dom = chromium(base, copy, "--dump-dom")
     match = PROBE_RESULT.search(dom)
     assert match, f"the probe wrote no result; Chromium printed:\n{dom[-2000:]}"
@@ -135,7 +144,9 @@ def assert_fits(figures: dict[str, Any]) -> None:
     """No horizontal scrolling: nothing wider than the viewport, closed or with every <details> open."""
     assert figures["innerWidth"] == VIEWPORT[0]
     for state in ("closed", "open"):
-        assert figures[state]["wide"] == [], f"wider than the viewport ({state}): {figures[state]['wide'][:5]}"
+        assert figures[state]["wide"] == [], (
+            f"wider than the viewport ({state}): {figures[state]['wide'][:5]}"
+        )
         assert figures[state]["scrollWidth"] <= figures["clientWidth"], state
 
 
@@ -156,8 +167,10 @@ def test_report_first_screen_in_chromium(browser: list[str], tmp_path: Path) -> 
     # (--dump-dom lays the page out in a window whose chrome takes some height: the stricter bound.)
     height = min(VIEWPORT[1], figures["innerHeight"])
     verdict = figures["verdict"]
-    assert verdict is not None and 0 <= verdict["top"] and verdict["bottom"] <= height, verdict
-    assert all(0 <= fact["top"] and fact["bottom"] <= verdict["top"] for fact in figures["facts"]), figures["facts"]
+    assert verdict is not None and verdict["top"] >= 0 and verdict["bottom"] <= height, verdict
+    assert all(fact["top"] >= 0 and fact["bottom"] <= verdict["top"] for fact in figures["facts"]), figures[
+        "facts"
+    ]
     summary = run.summary
     tiles = {tile["class"]: tile for tile in figures["tiles"]}
     assert set(tiles) == {"FAIL", "WARN", "ROBUSTNESS", "N/A", "SKIP", "ERROR", "PASS"}
@@ -182,7 +195,9 @@ def test_report_first_screen_in_chromium(browser: list[str], tmp_path: Path) -> 
     # ...and so does every other row: no link leads nowhere, every check names its requirement.
     dangling = [(row["id"], link) for row in rows.values() for link in row["checks"] if not link["exists"]]
     assert dangling == []
-    assert all(link["linksBack"] for row in rows.values() for link in row["checks"] if row["verdict"] != "UNTESTED")
+    assert all(
+        link["linksBack"] for row in rows.values() for link in row["checks"] if row["verdict"] != "UNTESTED"
+    )
 
 
 def test_report_says_what_a_scaled_limit_tested(tmp_path: Path) -> None:

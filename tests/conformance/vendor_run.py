@@ -24,7 +24,10 @@ def exchange(method: str, url: str, status: int | None, body: str = "", **change
         "status": status,
         "request_headers": {"Authorization": f"Bearer {SECRET}", "Accept": "*/*", "X-Long": "v" * 300},
         "request_body_size": None,
-        "response_headers": {"Content-Type": "application/json", "Docker-Distribution-API-Version": "registry/2.0"},
+        "response_headers": {
+            "Content-Type": "application/json",
+            "Docker-Distribution-API-Version": "registry/2.0",
+        },
         "response_body_size": len(body),
         "response_text": body,
         "error": None,
@@ -34,7 +37,9 @@ def exchange(method: str, url: str, status: int | None, body: str = "", **change
     return {**base, **changes}
 
 
-def finding(catalogue: Catalogue, nodeid: str, requirement: str, outcome: str, message: str, **extra) -> TestResult:
+def finding(
+    catalogue: Catalogue, nodeid: str, requirement: str, outcome: str, message: str, **extra
+) -> TestResult:
     judged = catalogue[requirement]
     return TestResult(
         nodeid=nodeid,
@@ -71,7 +76,8 @@ def findings(catalogue: Catalogue) -> list[TestResult]:
             "conformance/ghcr/test_limits.py::test_layer_over_the_limit_refused[chunked]",
             "LIM-1",
             "FAIL",
-            "LIM-1: a layer of 8388609 bytes (limit 8388608) MUST be refused; expected 413 or 400 SIZE_INVALID, got 201",
+            "LIM-1: a layer of 8388609 bytes (limit 8388608) MUST be refused; "
+            "expected 413 or 400 SIZE_INVALID, got 201",
             scale=LAYER_SCALE,
             exchanges=[exchange("PUT", LONG_URL + "&digest=sha256:" + "0" * 64, 201)],
         ),
@@ -81,7 +87,9 @@ def findings(catalogue: Catalogue) -> list[TestResult]:
             "OCI-NEG-DIGEST-1",
             "ROBUSTNESS",
             "OCI-NEG-DIGEST-1: a malformed digest is a client error; expected 400, got 500",
-            exchanges=[exchange("GET", "http://registry.example:5000/v2/x/blobs/sha256:zz", 500, "internal error")],
+            exchanges=[
+                exchange("GET", "http://registry.example:5000/v2/x/blobs/sha256:zz", 500, "internal error")
+            ],
         ),
         finding(
             catalogue,
@@ -99,7 +107,9 @@ def findings(catalogue: Catalogue) -> list[TestResult]:
             duration=0.1,
             description="OCI-PUSH-11: a blob is mounted from another repository",
             message="KeyError: 'location'",
-            traceback="Traceback (most recent call last):\n  File \"/very/long/path/" + "deep/" * 60 + "x.py\"\nKeyError: 'location'",
+            traceback='Traceback (most recent call last):\n  File "/very/long/path/'
+            + "deep/" * 60
+            + "x.py\"\nKeyError: 'location'",
         ),
     ]
 
@@ -129,7 +139,7 @@ def vendor_run() -> RunResult:
     ]
     judged = {t.requirements[0] for t in tests}
     for requirement in catalogue:
-        if requirement.id in judged or requirement.parent is None and requirement.level != "documented":
+        if requirement.id in judged or (requirement.parent is None and requirement.level != "documented"):
             continue
         if requirement.product == "ghcr.io":
             for role in ("reader", "writer", "other_tenant"):

@@ -19,6 +19,7 @@ DEFAULT_CHUNK_SIZE = "16MiB"
 DEFAULT_MONOLITHIC_SIZE = "64MiB"
 DEFAULT_PULL_BLOB_SIZE = "16MiB"
 DEFAULT_IDLE_PROBES = "30,60,120,300,600,900"
+DEFAULT_WEB_HOST = "127.0.0.1"
 
 
 def new_run_id() -> str:
@@ -28,7 +29,10 @@ def new_run_id() -> str:
 
 def add_options(parser) -> None:  # type: ignore[no-untyped-def]
     """Listener for `events.init_command_line_parser`."""
-    group = parser.add_argument_group("keelhaul", "registry load scenarios (load)")
+    # Locust's web UI listens on every interface by default; a load generator's UI (which can start
+    # a run against the configured registry) stays on loopback unless --web-host says otherwise.
+    parser.set_defaults(web_host=DEFAULT_WEB_HOST)
+    group = _WebFormGroup(parser.add_argument_group("keelhaul", "registry load scenarios (load)"))
     group.add_argument(
         "--keelhaul-profile",
         env_var="KEELHAUL_PROFILE",
@@ -94,12 +98,38 @@ def add_options(parser) -> None:  # type: ignore[no-untyped-def]
         help="write summary.json and uploads.csv here when the run ends",
     )
     group.add_argument(
+        "--keelhaul-target-pid",
+        env_var="KEELHAUL_TARGET_PID",
+        type=int,
+        default=None,
+        include_in_web_ui=False,
+        help="process id of the target when it runs on this machine (the embedded server): its "
+        "memory is reported with the generator's",
+    )
+    group.add_argument(
         "--keep-data",
         action="store_true",
         default=False,
         env_var="KEELHAUL_KEEP_DATA",
         help="do not delete the blobs and manifests the run created",
     )
+
+
+class _WebFormGroup:
+    """An argument group whose options also appear in Locust's web UI start form.
+
+    Locust puts an option in the form only when its parser's own add_argument marked it; an argument
+    group's add_argument does not, so each option is marked here (include_in_web_ui=False keeps one
+    out of the form)."""
+
+    def __init__(self, group) -> None:  # type: ignore[no-untyped-def]
+        self.group = group
+
+    def add_argument(self, *args, include_in_web_ui: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        action = self.group.add_argument(*args, **kwargs)
+        action.include_in_web_ui = include_in_web_ui
+        action.is_secret = action.is_required = action.is_multiple = False
+        return action
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import secrets
 from functools import cached_property
 
 from load.ledger import Ledger
+from load.meter import ProcessFigures, Resources, SelfMeter, process_name
 from load.options import LoadSettings
 from load.target import resolve_profile
 
@@ -21,6 +22,8 @@ class LoadRun:
     def __init__(self, environment) -> None:  # type: ignore[no-untyped-def]
         self.environment = environment
         self.ledger = Ledger()
+        self.meter = SelfMeter()  # this process, as a generator
+        self.resources = Resources()  # every generator process and the target, on the master/local
         self._numbers = itertools.count(1)
         # Tells this process's repositories apart from other workers' within one run id.
         self.process_tag = secrets.token_hex(3)
@@ -40,6 +43,10 @@ class LoadRun:
         """Drop cached settings/profile (a new test started, maybe with new options from the UI)."""
         self.__dict__.pop("settings", None)
         self.__dict__.pop("profile", None)
+
+    def own_figures(self) -> ProcessFigures:
+        """This process's MB/s, CPU and memory since its test started."""
+        return self.meter.figures(self.ledger, process_name(self.environment.runner))
 
     def next_number(self) -> int:
         return next(self._numbers)

@@ -121,12 +121,13 @@ class GeneratedBlob(_SourceBase):
         seed_bytes = str(seed).encode()
         self._tag = hashlib.sha256(b"keelhaul-generated:" + seed_bytes).digest()[:24]
         rng = random.Random(self._tag)
-        self._base = rng.randbytes(BLOCK_SIZE)
+        self._body = rng.randbytes(BLOCK_SIZE)[HEADER_SIZE:]  # what follows each block's header
         self._digest = None
 
     def block(self, index: int) -> bytes:
-        """Block `index` in full (BLOCK_SIZE bytes, even past the end of the content)."""
-        return self._tag + index.to_bytes(8, "big") + self._base[HEADER_SIZE:]
+        """Block `index` in full (BLOCK_SIZE bytes, even past the end of the content): one copy, as
+        the load generator makes a block for every MiB it sends and hashes."""
+        return b"".join((self._tag, index.to_bytes(8, "big"), self._body))
 
     def iter_range(self, offset: int, length: int) -> Iterator[bytes]:
         self._check_range(offset, length)

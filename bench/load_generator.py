@@ -118,6 +118,7 @@ def generator_phase(
     workdir: Path,
     sink_pid: int,
     processes: int = 0,
+    content: str = "unique",
 ) -> dict:
     """One Locust process (processes=0) or a master and `processes` workers runs ChunkedLayerUpload
     until `layers` layers committed."""
@@ -154,6 +155,8 @@ def generator_phase(
     ]
     if processes:
         command += ["--processes", str(processes)]
+    if content != "unique":
+        command += ["--content", content]
     started = time.perf_counter()
     log_path = workdir / "locust.log"
     with log_path.open("w") as log:
@@ -296,11 +299,20 @@ def main(argv: list[str] | None = None) -> int:
         default="/dev/shm" if os.path.isdir("/dev/shm") else None,
         help="where curl's chunk files go (tmpfs keeps the disk out of curl's figure)",
     )
+    parser.add_argument(
+        "--content",
+        choices=("unique", "shared-prefix"),
+        default="unique",
+        help="the generator's layer content (keelhaul load --content)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     layer_size, chunk_size = parse_size(args.layer_size), parse_size(args.chunk_size)
     plan = f"{args.layers} x {format_size(layer_size)} layers in {format_size(chunk_size)} chunks"
-    print(f"load generator vs curl into bench/load_sink.py ({plan} per phase, {os.cpu_count()} cores)")
+    print(
+        f"load generator vs curl into bench/load_sink.py ({plan} per phase, {args.content} content, "
+        f"{os.cpu_count()} cores)"
+    )
     rounds: list[dict] = []
     sink, url = start_sink()
     try:
@@ -345,12 +357,22 @@ def one_round(
 ) -> dict:
     """curl, then one generator process, then (with --processes) N worker processes, back to back."""
     curl = None if args.skip_curl else curl_phase(url, layer_size, chunk_size, args.layers, workdir)
-    generator = generator_phase(url, layer_size, chunk_size, args.layers, args.users, workdir, sink_pid)
+    generator = generator_phase(
+        url, layer_size, chunk_size, args.layers, args.users, workdir, sink_pid, content=args.content
+    )
     several = None
     if args.processes:
         layers = args.layers * args.processes
         several = generator_phase(
-            url, layer_size, chunk_size, layers, args.processes, workdir, sink_pid, args.processes
+            url,
+            layer_size,
+            chunk_size,
+            layers,
+            args.processes,
+            workdir,
+            sink_pid,
+            args.processes,
+            args.content,
         )
     return {"curl": curl, "generator": generator, "processes": several}
 

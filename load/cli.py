@@ -20,7 +20,7 @@ from pathlib import Path
 
 from keelhaul.distribution import free_port
 from keelhaul.errors import UsageError
-from load.options import DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_SIZE, DEFAULT_WEB_HOST, new_run_id
+from load.options import CONTENT_KINDS, DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_SIZE, DEFAULT_WEB_HOST, new_run_id
 from load.sizes import parse_size
 from load.target import embedded_profile_text
 
@@ -65,6 +65,14 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--chunk-size", default=DEFAULT_CHUNK_SIZE, help="PATCH chunk size (default 16MiB)")
     parser.add_argument(
         "--seed", default=None, help="seed of the generated layer content (default: keelhaul)"
+    )
+    parser.add_argument(
+        "--content",
+        choices=CONTENT_KINDS,
+        default="unique",
+        help="layer content: unique bytes everywhere (each layer hashed, ~0.7 CPU s per GB), or "
+        "shared-prefix (layers of one size share all but their last MiB: the generator's CPU goes to "
+        "the wire; a target deduplicating storage blocks would see the repeats)",
     )
     parser.add_argument(
         "--keep-data",
@@ -280,6 +288,8 @@ def locust_command(
         command += ["--keelhaul-target-pid", str(os.getpid())]  # the embedded server runs in this process
     if args.seed:
         command += ["--seed", args.seed]
+    if args.content != "unique":
+        command += ["--content", args.content]
     if args.keep_data:
         command += ["--keep-data"]
     command += [

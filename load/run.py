@@ -10,6 +10,7 @@ import itertools
 import secrets
 from functools import cached_property
 
+from keelhaul.client import BlobSource, GeneratedBlob, SharedPrefixBlob
 from load.ledger import Ledger
 from load.meter import ProcessFigures, Resources, SelfMeter, process_name
 from load.options import LoadSettings
@@ -56,6 +57,12 @@ class LoadRun:
         name = f"keelhaul-{self.settings.run_id}-{self.process_tag}{self.next_number()}-{scenario}"
         namespace = (getattr(self.profile, "namespace", "") or "").strip("/")
         return f"{namespace}/{name}" if namespace else name
+
+    def layer(self, size: int, seed: str) -> BlobSource:
+        """A generated layer as --content says: all bytes unique, or a shared prefix per run and size."""
+        if self.settings.content == "shared-prefix":
+            return SharedPrefixBlob(size, seed=seed, family=f"{self.settings.seed}:{self.settings.run_id}")
+        return GeneratedBlob(size, seed=seed)
 
     def content_seed(self, repository: str, number: int) -> str:
         """Unique per layer (no dedupe between layers, workers or runs), reproducible from the options."""

@@ -97,7 +97,7 @@ def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def distribution_url() -> Iterator[str]:
-    from keelhaul.distribution import DistributionRegistry, find_binary
+    from tests.support.distribution import DistributionRegistry, find_binary
 
     if find_binary() is None:
         pytest.skip("docker-registry (Debian package) is not installed")

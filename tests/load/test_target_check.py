@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from keelhaul.distribution import free_port
 from load.hooks import check_target
 from load.target import embedded_profile_text
+from tests.support.distribution import free_port
 
 from .conftest import make_environment
 

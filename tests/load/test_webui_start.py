@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from keelhaul.distribution import free_port
+from tests.support.distribution import free_port
 
 from .test_webui_browser import get_json, live_row, stop_run
 

@@ -15,12 +15,15 @@ from keelhaul.errors import UsageError
 from reference_server.access import AccessPolicy, OpenAccess
 from reference_server.allocator import keep_freed_memory
 from reference_server.config import (
+    DEFAULT_HEADER_TIMEOUT_SECONDS,
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
     DEFAULT_MAX_LAYER_BYTES,
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_UPLOAD_TIMEOUT_SECONDS,
     ServerConfig,
     default_data_dir,
 )
+from reference_server.connections import raise_descriptor_limit
 from reference_server.embedded import READY_PREFIX, _format_url
 from reference_server.runtime import bound_port, make_runner, new_event_loop
 
@@ -68,6 +71,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write uploads through the page cache (slower pushes; a just-pushed blob's first pull"
         " then comes from memory)",
     )
+    parser.add_argument(
+        "--header-timeout",
+        default=str(DEFAULT_HEADER_TIMEOUT_SECONDS),
+        metavar="SECONDS",
+        help="a request's line and headers must arrive within this, else 408 (default 20)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        default=str(DEFAULT_IDLE_TIMEOUT_SECONDS),
+        metavar="SECONDS",
+        help="close a keep-alive connection idle this long (default 60)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        default=None,
+        metavar="N",
+        help="open connections in total before new ones get 503 (default: what the open-file limit"
+        " allows, at most 4096)",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        default=None,
+        metavar="N",
+        help="open connections from one client address (default: a quarter of the total)",
+    )
     parser.add_argument(  # test-only: mutation tests of the conformance suite (tests/mutation)
         "--inject-defect", default=None, metavar="NAME", help=argparse.SUPPRESS
     )
@@ -94,6 +122,10 @@ def _positive(value: str, flag: str, kind: type = int) -> int | float:
     if not number > 0 or number != number:  # rejects 0, negatives, NaN
         raise UsageError(f"{flag} must be positive, got {value!r}")
     return number
+
+
+def _optional_count(value: str | None, flag: str) -> int | None:
+    return None if value is None else int(_positive(value, flag))
 
 
 def _defect_name(name: str | None, auth: bool) -> str | None:
@@ -125,6 +157,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
         direct_io=not args.no_direct_io,
+        header_timeout_seconds=float(_positive(args.header_timeout, "--header-timeout", float)),
+        idle_timeout_seconds=float(_positive(args.idle_timeout, "--idle-timeout", float)),
+        max_connections=_optional_count(args.max_connections, "--max-connections"),
+        max_connections_per_address=_optional_count(
+            args.max_connections_per_address, "--max-connections-per-address"
+        ),
         defect=_defect_name(getattr(args, "inject_defect", None), not args.no_auth),
     )
 
@@ -181,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    raise_descriptor_limit()  # before the connection caps are fitted under it
     keep_freed_memory()  # fewer page faults per upload request; see allocator.py
     loop = new_event_loop()
     try:

@@ -55,6 +55,17 @@ class StoredManifest:
     tag: str | None
 
 
+@dataclass(frozen=True)
+class CatalogCandidates:
+    """A superset of what a principal may read, after some name: up to `limit` `names` in byte order,
+    plus whole `namespaces` (every repository `NAMESPACE/...`, e.g. the caller's own, where even
+    repositories the policy has no record of yet are readable). The core still checks each name
+    with `may_read`; this only keeps it from checking every repository in the registry."""
+
+    names: list[str]
+    namespaces: list[str] = field(default_factory=list)
+
+
 class AccessPolicy(Protocol):
     """Decides, for every request, whether it may go on. Raises the core's OCI error to refuse."""
 
@@ -83,6 +94,12 @@ class AccessPolicy(Protocol):
         """Silent read check, for filtering the catalog and choosing automatic mount sources."""
         ...
 
+    def catalog_candidates(self, principal: Principal, after: str, limit: int) -> CatalogCandidates | None:
+        """Where the repositories the principal may read are, after `after`: so a catalog page
+        costs work in proportion to the page. None: no such index; the core walks every name.
+        Optional: a policy without this method gets the walk."""
+        ...
+
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
         """Called after a manifest PUT committed. Returns warnings for OCI `Warning` headers."""
         ...
@@ -109,6 +126,9 @@ class OpenAccess:
 
     def may_read(self, principal: Principal, repository: str) -> bool:
         return True
+
+    def catalog_candidates(self, principal: Principal, after: str, limit: int) -> CatalogCandidates | None:
+        return None  # everything is readable: the core lists names straight from its store
 
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
         return []

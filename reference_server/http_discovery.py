@@ -13,6 +13,7 @@ from reference_server.registry import Registry
 from reference_server.routing import Route
 
 CATALOG_DEFAULT_PAGE = 1000
+CATALOG_MIN_BATCH = 64  # candidates fetched per index walk when the page is small
 
 
 def _json(
@@ -45,6 +46,38 @@ async def list_tags(
     return _json({"name": route.name, "tags": tags}, headers=headers)
 
 
+def readable_page(registry: Registry, principal: Principal, after: str, wanted: int) -> list[str]:
+    """The first `wanted` repository names after `after` the principal may read. The policy's
+    candidates (an index walk) keep the work proportional to the page, not to the registry: a
+    caller who may read nothing costs a few index probes, not a policy check per repository."""
+    names: list[str] = []
+    batch = max(wanted, CATALOG_MIN_BATCH)
+    cursor = after
+    candidates_of = getattr(registry.policy, "catalog_candidates", None)
+    while len(names) < wanted:
+        found = candidates_of(principal, cursor, batch) if candidates_of is not None else None
+        if found is None:
+            candidates = registry.metadata.list_repositories(cursor, batch)
+            existing = set(candidates)
+        else:
+            # Each source gives its first `batch` names after the cursor, so the first `batch` of
+            # their union are exactly the first `batch` candidates overall.
+            pool = set(found.names)
+            for namespace in found.namespaces:
+                pool.update(registry.metadata.list_repositories_in(namespace, cursor, batch))
+            candidates = sorted(pool)[:batch]
+            existing = registry.metadata.existing_repositories(candidates)
+        for name in candidates:
+            if name in existing and registry.policy.may_read(principal, name):
+                names.append(name)
+                if len(names) == wanted:
+                    break
+        if len(candidates) < batch:
+            break
+        cursor = candidates[-1]
+    return names
+
+
 async def catalog(
     request: web.Request, registry: Registry, route: Route, principal: Principal
 ) -> web.StreamResponse:
@@ -54,11 +87,7 @@ async def catalog(
     names: list[str] = []
     headers: dict[str, str] = {}
     if limit > 0:
-        for name in registry.metadata.iter_repository_names(page.last):
-            if registry.policy.may_read(principal, name):
-                names.append(name)
-                if len(names) > limit:
-                    break
+        names = readable_page(registry, principal, page.last or "", limit + 1)
         if len(names) > limit:
             names = names[:limit]
             headers["Link"] = link_header("/v2/_catalog", limit, names[-1])

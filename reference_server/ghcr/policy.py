@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from reference_server.access import ANONYMOUS, Action, Principal, StoredManifest
+from reference_server.access import ANONYMOUS, Action, CatalogCandidates, Principal, StoredManifest
 from reference_server.errors import ErrorCode, OCIError
 
 from . import permissions
@@ -135,6 +135,9 @@ class GhcrPolicy:
 
     def may_read(self, principal: Principal, repository: str) -> bool:
         return Action.PULL in self.allowed(_caller(principal), repository)
+
+    def catalog_candidates(self, principal: Principal, after: str, limit: int) -> CatalogCandidates | None:
+        return permissions.catalog_candidates(self.store, _caller(principal), after, limit)
 
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
         return self.packages.manifest_stored(_caller(principal), principal.subject, stored)

@@ -18,6 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from reference_server import http_blobs, http_discovery, http_manifests
 from reference_server.access import AccessPolicy, Principal
+from reference_server.body_budget import MANIFEST_BUDGET_KEY, BodyBudget
 from reference_server.config import ServerConfig
 from reference_server.errors import ErrorCode, OCIError
 from reference_server.registry import Registry
@@ -73,6 +74,8 @@ def error_response(error: OCIError) -> web.Response:
     for name, value in error.headers.items():
         response.headers[name] = value
     response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    if error.close:
+        response.force_close()
     return response
 
 
@@ -178,6 +181,7 @@ def create_app(config: ServerConfig, policy: AccessPolicy) -> web.Application:
     registry.uploads.sweep_expired()
     app[REGISTRY_KEY] = registry
     app[STORAGE_ALARM_KEY] = StorageAlarm()
+    app[MANIFEST_BUDGET_KEY] = BodyBudget(config.manifest_buffer_budget_bytes)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
     app.cleanup_ctx.append(_lifecycle)

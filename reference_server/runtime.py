@@ -54,6 +54,22 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 SHED_LINGER_SECONDS = 1.0  # a shed connection stays half-open this long so the client reads the 503
 
 
+# Read-ahead for a manifest PUT's body (aiohttp's read_bufsize, 1 MiB here for fast uploads, lets a
+# connection buffer twice that before it pauses reading): the handler reserves the body in the
+# server-wide budget (body_budget.py) before reading, so read-ahead beyond this would be unbudgeted.
+MANIFEST_READ_AHEAD_BYTES = 64 * 1024
+
+
+def _limit_manifest_buffer(message: object, payload: object) -> None:
+    """Shrink the read-ahead of a manifest PUT's body stream (a private aiohttp StreamReader knob;
+    tests/reference_server/test_protocol.py notices if it goes away)."""
+    if getattr(message, "method", None) != "PUT" or "/manifests/" not in getattr(message, "path", ""):
+        return
+    if hasattr(payload, "_high_water") and hasattr(payload, "_low_water"):
+        payload._low_water = MANIFEST_READ_AHEAD_BYTES // 2
+        payload._high_water = MANIFEST_READ_AHEAD_BYTES
+
+
 class RegistryRequestHandler(RequestHandler):
     """aiohttp's connection protocol with OCI error bodies for unparsable requests, a receive
     stamp, the connection caps and the request-header deadline."""
@@ -99,7 +115,10 @@ class RegistryRequestHandler(RequestHandler):
         if self._shed:
             return  # discard whatever the refused client sends
         self.received_ns = time.monotonic_ns()
+        queued = len(self._messages)
         super().data_received(data)
+        for message, payload in list(self._messages)[queued:]:
+            _limit_manifest_buffer(message, payload)
         if self._request_in_progress or self._messages:
             self._cancel_header_deadline()  # the headers are in
         else:

@@ -17,6 +17,7 @@ from reference_server.allocator import keep_freed_memory
 from reference_server.config import (
     DEFAULT_HEADER_TIMEOUT_SECONDS,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES,
     DEFAULT_MAX_LAYER_BYTES,
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_UPLOAD_TIMEOUT_SECONDS,
@@ -73,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write uploads through the page cache (slower pushes; a just-pushed blob's first pull"
         " then comes from memory)",
+    )
+    parser.add_argument(
+        "--manifest-buffer-budget",
+        default=str(DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES),
+        metavar="BYTES",
+        help="manifest bodies held in memory at once, all requests together; beyond it 503 (default 32 MiB)",
     )
     parser.add_argument(
         "--header-timeout",
@@ -160,6 +167,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
         direct_io=not args.no_direct_io,
+        manifest_buffer_budget_bytes=int(_positive(args.manifest_buffer_budget, "--manifest-buffer-budget")),
         header_timeout_seconds=float(_positive(args.header_timeout, "--header-timeout", float)),
         idle_timeout_seconds=float(_positive(args.idle_timeout, "--idle-timeout", float)),
         max_connections=_optional_count(args.max_connections, "--max-connections"),

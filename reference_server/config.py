@@ -36,14 +36,11 @@ class ServerConfig:
     # Upload data through O_DIRECT (half the CPU per pushed byte here); False: through the page
     # cache, slower pushes but a just-pushed blob's first pull is served from memory.
     direct_io: bool = True
-    # Connection hygiene (connections.py). None: fitted under the open-file limit.
+    # Connection hygiene (http/connections.py). None: fitted under the open-file limit.
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
     max_connections: int | None = None
     max_connections_per_address: int | None = None
-    # Test-only: one seeded defect (reference_server.defects) for mutation tests. Never set
-    # by default; create_app refuses unknown names.
-    defect: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -80,6 +77,4 @@ class ServerConfig:
             args += ["--public-url", self.public_url]
         if not self.direct_io:
             args.append("--no-direct-io")
-        if self.defect:
-            args += ["--inject-defect", self.defect]
         return args

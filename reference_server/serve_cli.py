@@ -7,13 +7,15 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from keelhaul.errors import UsageError
 from reference_server.access import AccessPolicy, OpenAccess
-from reference_server.allocator import keep_freed_memory
+from reference_server.allocator import keep_freed_memory, release_freed_memory
 from reference_server.config import (
     DEFAULT_HEADER_TIMEOUT_SECONDS,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
@@ -24,12 +26,14 @@ from reference_server.config import (
     ServerConfig,
     default_data_dir,
 )
-from reference_server.connections import raise_descriptor_limit
 from reference_server.embedded import READY_PREFIX, _format_url
+from reference_server.http.app import AppHook, create_app
+from reference_server.http.body_budget import MANIFEST_BUDGET_KEY
+from reference_server.http.connections import raise_descriptor_limit
 from reference_server.runtime import bound_port, make_runner, new_event_loop
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the reference registry (OCI distribution v1.1 + the ghcr.io model)",
@@ -106,9 +110,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="open connections from one client address (default: a quarter of the total)",
     )
-    parser.add_argument(  # test-only: mutation tests of the conformance suite (tests/mutation)
-        "--inject-defect", default=None, metavar="NAME", help=argparse.SUPPRESS
-    )
     parser.set_defaults(run=run)
 
 
@@ -122,7 +123,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _positive(value: str, flag: str, kind: type = int) -> int | float:
+def _positive(value: str, flag: str, kind: type[int] | type[float] = int) -> int | float:
     try:
         number = kind(value)
     except ValueError:
@@ -136,20 +137,6 @@ def _positive(value: str, flag: str, kind: type = int) -> int | float:
 
 def _optional_count(value: str | None, flag: str) -> int | None:
     return None if value is None else int(_positive(value, flag))
-
-
-def _defect_name(name: str | None, auth: bool) -> str | None:
-    """A known seeded-defect name (test-only switch), or a one-line UsageError."""
-    if name is None:
-        return None
-    from reference_server.defects import UnknownDefect, check_name
-
-    try:
-        if check_name(name).needs_auth and not auth:
-            raise UsageError(f"--inject-defect {name} needs the ghcr.io model: drop --no-auth")
-    except UnknownDefect as error:
-        raise UsageError(f"--inject-defect: {error}") from None
-    return name
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -174,11 +161,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_connections_per_address=_optional_count(
             args.max_connections_per_address, "--max-connections-per-address"
         ),
-        defect=_defect_name(getattr(args, "inject_defect", None), not args.no_auth),
     )
 
 
-def policy_for(config: ServerConfig) -> AccessPolicy:
+def policy_for(config: ServerConfig) -> AccessPolicy[Any]:
     if not config.auth:
         return OpenAccess()
     try:
@@ -190,13 +176,15 @@ def policy_for(config: ServerConfig) -> AccessPolicy:
     return build_policy(config)
 
 
-async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
-    from reference_server.app import create_app
-
+async def serve(config: ServerConfig, policy: AccessPolicy[Any], hooks: Sequence[AppHook] = ()) -> None:
+    """Serve until SIGINT/SIGTERM. `hooks`: create_app's test hooks (tests/support launches a
+    defective server this way); `keelhaul serve` passes none."""
     try:
-        app = create_app(config, policy)
+        app = create_app(config, policy, hooks=hooks)
     except OSError as error:
         raise UsageError(f"cannot use data folder {config.data_dir}: {error.strerror or error}") from None
+    # After a burst of manifest bodies, hand the freed heap back (allocator.py keeps it otherwise).
+    app[MANIFEST_BUDGET_KEY].on_drained = release_freed_memory
     runner = make_runner(app)
     await runner.setup()
     try:
@@ -209,8 +197,7 @@ async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
             ) from None
         url = _format_url(config.listen_host, bound_port(runner))
         auth = "ghcr.io model" if config.auth else "off (--no-auth)"
-        defective = f", DEFECTIVE: {config.defect}" if config.defect else ""
-        print(f"{READY_PREFIX}{url} (data: {config.data_dir}, auth: {auth}{defective})", flush=True)
+        print(f"{READY_PREFIX}{url} (data: {config.data_dir}, auth: {auth})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -220,7 +207,7 @@ async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
         await runner.cleanup()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, hooks: Sequence[AppHook] = ()) -> int:
     config = config_from_args(args)
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     keep_freed_memory()  # fewer page faults per upload request; see allocator.py
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_serve(config, policy))
+        loop.run_until_complete(serve(config, policy, hooks))
     finally:
         loop.close()
     return 0

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reference_server.access import Principal
+from reference_server.access import Admitted
 from reference_server.config import ServerConfig
-from reference_server.ghcr.credentials import READ, WRITE
-from reference_server.ghcr.permissions import Caller
-from reference_server.ghcr.policy import GhcrPolicy
-from reference_server.http_discovery import readable_page
+from reference_server.ghcr.auth.credentials import READ, WRITE
+from reference_server.ghcr.data.callers import Caller
+from reference_server.ghcr.policy import GhcrPolicy, GhcrPrincipal
+from reference_server.http.discovery import readable_page
 from reference_server.storage.metadata import MetadataStore
 
 DIGEST = "sha256:" + "0" * 64
@@ -28,8 +28,8 @@ class Core:
     metadata: MetadataStore
 
 
-def principal(caller: Caller) -> Principal:
-    return Principal(subject=str(caller.user_id), kind=caller.kind, claims={"caller": caller})
+def principal(caller: Caller) -> GhcrPrincipal:
+    return GhcrPrincipal(subject=str(caller.user_id), kind=caller.kind, caller=caller)
 
 
 @pytest.fixture
@@ -92,8 +92,8 @@ def test_catalog_pages_match_a_check_of_every_repository(core: Core) -> None:
     callers = build_world(core, random.Random(15))
     everything = core.metadata.list_repositories()
     for caller in callers:
-        who = principal(caller)
-        expected = [name for name in everything if core.policy.may_read(who, name)]
+        who = Admitted(core.policy, principal(caller))
+        expected = [name for name in everything if who.may_read(name)]
         assert readable_page(core, who, "", 10_000) == expected, caller
         # and page by page, with the `last` cursor, for a few page sizes
         for size in (2, 50):
@@ -118,11 +118,11 @@ def test_a_caller_who_may_read_nothing_costs_no_policy_check_per_repository(core
     checked: list[str] = []
     may_read = core.policy.may_read
 
-    def counting(who: Principal, name: str) -> bool:
+    def counting(who: GhcrPrincipal, name: str) -> bool:
         checked.append(name)
         return may_read(who, name)
 
     core.policy.may_read = counting  # type: ignore[method-assign]
-    who = principal(Caller("user", user_id=outsider.id, scopes=frozenset({READ})))
+    who = Admitted(core.policy, principal(Caller("user", user_id=outsider.id, scopes=frozenset({READ}))))
     assert readable_page(core, who, "", 2) == []
     assert checked == []

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from reference_server.connections import ConnectionLimits
 from reference_server.embedded import EmbeddedServer
+from reference_server.http.connections import ConnectionLimits
 
 HEADER_TIMEOUT = 1.5
 IDLE_TIMEOUT = 2.0

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reference_server.body_budget import MANIFEST_BUDGET_KEY
 from reference_server.embedded import EmbeddedServer
+from reference_server.http.body_budget import MANIFEST_BUDGET_KEY
 from reference_server.runtime import MANIFEST_READ_AHEAD_BYTES, _limit_manifest_buffer
 
 from .helpers import push_image

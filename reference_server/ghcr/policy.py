@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from reference_server.access import (
     Action,
+    CatalogCandidates,
     ErrorCode,
     MetadataStore,
     OCIError,
@@ -164,6 +165,11 @@ class GhcrPolicy:
 
     def may_read(self, principal: GhcrPrincipal, repository: str) -> bool:
         return Action.PULL in self.allowed(principal.caller, repository)
+
+    def catalog_candidates(
+        self, principal: GhcrPrincipal, after: str, limit: int
+    ) -> CatalogCandidates | None:
+        return permissions.catalog_candidates(self.store, principal.caller, after, limit)
 
     def manifest_stored(self, principal: GhcrPrincipal, stored: StoredManifest) -> list[str]:
         return self.packages.manifest_stored(principal.caller, principal.subject, stored)

@@ -23,6 +23,7 @@ from .credentials import DELETE, READ, WRITE
 from .identity import Identity, parse_basic
 from .packages import RestoreError, version_id
 from .permissions import Role, package_role
+from .rest_shapes import account_json, error_json, link_header, repository_json
 from .store import Account, Package
 
 if TYPE_CHECKING:
@@ -91,9 +92,8 @@ class PackagesApi:
             try:
                 return await handler(request, self._identity(request))
             except ApiError as error:
-                return _json(
-                    {"message": error.message, "documentation_url": DOCS}, error.status, error.headers
-                )
+                body = error_json(error.status, error.message, DOCS)
+                return _json(body, error.status, error.headers)
 
         return wrapped
 
@@ -151,17 +151,6 @@ class PackagesApi:
     def _base(self, request: web.Request) -> str:
         return self.policy.base_url(request)
 
-    def _owner_json(self, request: web.Request, account: Account) -> dict[str, Any]:
-        base = self._base(request)
-        section = "orgs" if account.kind == "organization" else "users"
-        return {
-            "login": account.login,
-            "id": account.id,
-            "type": "Organization" if account.kind == "organization" else "User",
-            "url": f"{base}/{section}/{account.login}",
-            "site_admin": False,
-        }
-
     def _package_url(self, request: web.Request, package: Package) -> str:
         section = "orgs" if package.owner.kind == "organization" else "users"
         encoded = quote(package.name, safe="")
@@ -175,7 +164,7 @@ class PackagesApi:
             "id": package.id,
             "name": package.name,
             "package_type": "container",
-            "owner": self._owner_json(request, package.owner),
+            "owner": account_json(self._base(request), package.owner),
             "version_count": len(self.packages.versions(package)),
             "visibility": package.visibility,
             "url": self._package_url(request, package),
@@ -189,14 +178,7 @@ class PackagesApi:
             document["license"] = package.licenses
         if package.repository_id is not None:
             repository = self.store.repository_by_id(package.repository_id)
-            document["repository"] = {
-                "id": repository.id,
-                "name": repository.name,
-                "full_name": repository.full_name,
-                "private": repository.visibility != "public",
-                "html_url": repository.url,
-                "owner": self._owner_json(request, repository.owner),
-            }
+            document["repository"] = repository_json(self._base(request), repository)
         return document
 
     def _version_json(
@@ -246,13 +228,10 @@ class PackagesApi:
         per_page: int,
         render: Callable[[Any], Any] = lambda item: item,
     ) -> web.Response:
-        """One page of `items` (rendered only for that page), with GitHub's `Link: rel="next"`."""
+        """One page of `items` (rendered only for that page), with GitHub's `Link` (prev/next/last/first)."""
         chunk = [render(item) for item in items[(page - 1) * per_page : page * per_page]]
-        headers = {}
-        if page * per_page < len(items):
-            next_url = request.url.update_query(page=str(page + 1), per_page=str(per_page))
-            headers["Link"] = f'<{next_url}>; rel="next"'
-        return _json(chunk, headers=headers)
+        link = link_header(request.url, page, per_page, len(items))
+        return _json(chunk, headers={"Link": link} if link else None)
 
     # -- packages -------------------------------------------------------------------------------
     async def list_packages(self, request: web.Request, identity: Identity) -> web.Response:

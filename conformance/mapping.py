@@ -12,7 +12,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-from conformance.harness.catalogue import Catalogue, load_catalogue
+from conformance.catalogue import Catalogue, load_catalogue
 
 SUITE_DIR = Path(__file__).resolve().parent
 CHECK_DIRS = ("oci", "ghcr")

@@ -12,12 +12,14 @@ import contextlib
 import hashlib
 import random
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
+from locust.env import Environment
 
-from keelhaul.client import GeneratedBlob, digest_of, images, media_types, uploads
+from keelhaul.client import GeneratedBlob, RegistryClient, digest_of, images, media_types, uploads
 from keelhaul.client.uploads import (
     OCTET,
     UploadResult,
@@ -26,14 +28,29 @@ from keelhaul.client.uploads import (
     start_upload,
     upload_status,
 )
-from load.events import fire_summary_event
+from load.events import LocustRecorder, fire_summary_event
 from load.failures import CheckFailure, OCIFailure, TransportFailure
 from load.ledger import UploadRecord
+from load.prehash import LayerQueue
+from load.run import LoadRun
 from load.sizes import format_size
 from load.verify import check_blob
 
-if TYPE_CHECKING:
-    from load.scenarios import RegistryUser
+
+class FlowUser(Protocol):
+    """What a flow needs from the Locust user it acts for (scenarios.RegistryUser provides it); named
+    here so the flows sit below the scenarios that call them."""
+
+    environment: Environment
+    client: RegistryClient
+    recorder: LocustRecorder
+    layers: LayerQueue
+    run: LoadRun
+    scenario: str
+    repository: str
+
+    def acting_as(self, role: str) -> AbstractContextManager[None]: ...
+
 
 PULL_READ_SIZE = 1 << 20
 
@@ -46,7 +63,7 @@ def _failure_of(result: UploadResult) -> Exception:
 
 
 def push_blob(
-    user: RegistryUser, size: int, *, chunk_size: int | None, label: str, repository: str | None = None
+    user: FlowUser, size: int, *, chunk_size: int | None, label: str, repository: str | None = None
 ) -> UploadRecord | None:
     """Upload one generated blob (chunked when chunk_size is given, else monolithic), check it with
     HEAD, record it. Returns the record, or None when the upload failed (already reported)."""
@@ -89,7 +106,7 @@ def push_blob(
     return record
 
 
-def _report_upload(user: RegistryUser, name: str, started: float, size: int, error: Exception | None) -> None:
+def _report_upload(user: FlowUser, name: str, started: float, size: int, error: Exception | None) -> None:
     fire_summary_event(
         user.environment,
         request_type="UPLOAD",
@@ -101,7 +118,7 @@ def _report_upload(user: RegistryUser, name: str, started: float, size: int, err
     )
 
 
-def _abandon(user: RegistryUser, result: UploadResult) -> None:
+def _abandon(user: FlowUser, result: UploadResult) -> None:
     """Cancel a session a failed upload left open, so the target can free its space at once (best
     effort: a transport error here is reported as an event and otherwise ignored)."""
     if result.location and "/blobs/uploads/" in result.location:
@@ -109,7 +126,7 @@ def _abandon(user: RegistryUser, result: UploadResult) -> None:
             cancel_upload(user.client, result.location)
 
 
-def probe_layer_limit(user: RegistryUser, size: int, chunk_size: int, limit: int) -> None:
+def probe_layer_limit(user: FlowUser, size: int, chunk_size: int, limit: int) -> None:
     """Push a layer larger than the target's announced limit: the target must refuse it.
 
     The refusal may come at any PATCH or at the closing PUT, as an error status or a dropped
@@ -176,7 +193,7 @@ class LayerRef:
     media_type: str = media_types.OCI_LAYER_GZIP
 
 
-def push_image(user: RegistryUser, repository: str, tag: str, layer_size: int) -> SeededImage | None:
+def push_image(user: FlowUser, repository: str, tag: str, layer_size: int) -> SeededImage | None:
     """A one-layer OCI image (generated layer, small config) under `tag`; None if any step failed."""
     layer = push_blob(user, layer_size, chunk_size=None, label="image layer", repository=repository)
     if layer is None:
@@ -200,14 +217,14 @@ def push_image(user: RegistryUser, repository: str, tag: str, layer_size: int) -
     return SeededImage(repository, tag, manifest.digest, config.digest, config.size, layer.digest, layer.size)
 
 
-def pull_manifest(user: RegistryUser, image: SeededImage) -> None:
+def pull_manifest(user: FlowUser, image: SeededImage) -> None:
     """GET the manifest by tag; its digest must be the one pushed."""
     response = user.client.get_manifest(image.repository, image.tag)
     if response.status_code == 200 and digest_of(response.content) != image.manifest_digest:
         _report_check(user, "manifest by tag", CheckFailure("manifest digest changed"))
 
 
-def pull_blob(user: RegistryUser, image: SeededImage, *, ranged: bool) -> None:
+def pull_blob(user: FlowUser, image: SeededImage, *, ranged: bool) -> None:
     """GET the layer (whole, or a random Range) streaming, and check the bytes that came back."""
     if ranged:
         first = random.randrange(0, image.layer_size)
@@ -240,7 +257,7 @@ def pull_blob(user: RegistryUser, image: SeededImage, *, ranged: bool) -> None:
         _report_check(user, "blob pull", CheckFailure("pulled bytes do not match the digest"))
 
 
-def _report_check(user: RegistryUser, name: str, failure: CheckFailure) -> None:
+def _report_check(user: FlowUser, name: str, failure: CheckFailure) -> None:
     fire_summary_event(
         user.environment,
         request_type="CHECK",
@@ -255,7 +272,7 @@ def _report_check(user: RegistryUser, name: str, failure: CheckFailure) -> None:
 # ---- tag and manifest churn -------------------------------------------------------------------------
 
 
-def churn_once(user: RegistryUser, base: SeededImage) -> None:
+def churn_once(user: FlowUser, base: SeededImage) -> None:
     """Tag a fresh manifest (the base image's blobs, a new annotation) twice, list tags, delete it by
     digest, check the tag is gone."""
     number = user.run.next_number()
@@ -286,7 +303,7 @@ def churn_once(user: RegistryUser, base: SeededImage) -> None:
 # ---- idle-upload probe ------------------------------------------------------------------------------
 
 
-def open_idle_session(user: RegistryUser) -> tuple[str, float] | None:
+def open_idle_session(user: FlowUser) -> tuple[str, float] | None:
     """Start an upload, send one small chunk, and return (Location, time of the last activity)."""
     post = start_upload(user.client, user.repository)
     location = location_of(post)
@@ -304,7 +321,7 @@ def open_idle_session(user: RegistryUser) -> tuple[str, float] | None:
     return location_of(patch) or location, time.monotonic()
 
 
-def check_idle_session(user: RegistryUser, location: str, idle_seconds: float) -> bool:
+def check_idle_session(user: FlowUser, location: str, idle_seconds: float) -> bool:
     """GET the session after it sat idle: True if still there (204), False if expired (404)."""
     with user.recorder.expecting(404):
         status = upload_status(user.client, location)

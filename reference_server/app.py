@@ -29,11 +29,14 @@ from reference_server.routing import (
     allowed_methods,
     parse_route,
 )
+from reference_server.storage.exhaustion import StorageAlarm, exhausted_reason
 from reference_server.storage.metadata import REQUEST_RECEIVED_NS
 
 log = logging.getLogger("reference_server")
 
 REGISTRY_KEY = web.AppKey("registry", Registry)
+STORAGE_ALARM_KEY = web.AppKey("storage_alarm", StorageAlarm)
+WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 SWEEP_INTERVAL_SECONDS = 30.0
 
 Handler = Callable[[web.Request, Registry, Route, Principal], Awaitable[web.StreamResponse]]
@@ -89,7 +92,7 @@ async def oci_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
     except OCIError as error:
         return error_response(error)
     except web.HTTPException as error:
@@ -103,9 +106,16 @@ async def oci_errors(
         # The body ended early (the client went away); usually nobody is left to read this.
         code = ErrorCode.MANIFEST_INVALID if "/manifests/" in request.path else ErrorCode.BLOB_UPLOAD_INVALID
         return error_response(OCIError(code, "request body ended early or was malformed"))
-    except Exception:
+    except Exception as error:
+        reason = exhausted_reason(error)
+        if reason is not None:  # a full disk: named, retriable, logged once per episode
+            alarm = request.app[STORAGE_ALARM_KEY]
+            return error_response(alarm.error_for(reason, f"{request.method} {request.path}"))
         log.exception("unexpected error on %s %s", request.method, request.path[:200])
         return error_response(OCIError(ErrorCode.UNSUPPORTED, "internal server error", status=500))
+    if request.method in WRITE_METHODS and response.status < 400:
+        request.app[STORAGE_ALARM_KEY].write_succeeded()
+    return response
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
@@ -167,6 +177,7 @@ def create_app(config: ServerConfig, policy: AccessPolicy) -> web.Application:
     registry = Registry.open(config, policy)
     registry.uploads.sweep_expired()
     app[REGISTRY_KEY] = registry
+    app[STORAGE_ALARM_KEY] = StorageAlarm()
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
     app.cleanup_ctx.append(_lifecycle)

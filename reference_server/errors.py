@@ -9,7 +9,9 @@ from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
-    """The fourteen codes of the OCI distribution spec ("Error Codes" table); no others are sent."""
+    """The fourteen codes of the OCI distribution spec ("Error Codes" table), the only codes any
+    4xx body carries, plus UNAVAILABLE for 5xx answers (where the table does not apply): distribution's
+    code for "the service cannot do this now, retry", used for a full disk (storage/exhaustion.py)."""
 
     BLOB_UNKNOWN = "BLOB_UNKNOWN"
     BLOB_UPLOAD_INVALID = "BLOB_UPLOAD_INVALID"
@@ -25,6 +27,7 @@ class ErrorCode(StrEnum):
     DENIED = "DENIED"
     UNSUPPORTED = "UNSUPPORTED"
     TOOMANYREQUESTS = "TOOMANYREQUESTS"
+    UNAVAILABLE = "UNAVAILABLE"
 
 
 # The status each code gets unless the raiser says otherwise (spec table plus distribution's habits).
@@ -43,6 +46,7 @@ DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.DENIED: 403,
     ErrorCode.UNSUPPORTED: 405,
     ErrorCode.TOOMANYREQUESTS: 429,
+    ErrorCode.UNAVAILABLE: 503,
 }
 
 DEFAULT_MESSAGE: dict[ErrorCode, str] = {
@@ -60,6 +64,7 @@ DEFAULT_MESSAGE: dict[ErrorCode, str] = {
     ErrorCode.DENIED: "requested access to the resource is denied",
     ErrorCode.UNSUPPORTED: "the operation is unsupported",
     ErrorCode.TOOMANYREQUESTS: "too many requests",
+    ErrorCode.UNAVAILABLE: "service unavailable",
 }
 
 

@@ -14,29 +14,40 @@ from reference_server.registry import Registry
 from reference_server.routing import Route
 from reference_server.uploads import range_header
 
-_RANGE_RE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})", re.ASCII | re.IGNORECASE)
+# One byte range (RFC 9110 §14.1.2). Positions may have any number of digits: a last position past
+# the end is clamped to the end, however it is written; the header's length is capped instead.
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)", re.ASCII | re.IGNORECASE)
+MAX_RANGE_HEADER = 100
 
 
 def unsatisfiable_range(header: str | None, size: int) -> OCIError | None:
-    """An OCI 416 error when a blob GET's Range cannot be served, else None (RFC 9110 rules)."""
+    """An OCI 416 error when a blob GET's Range cannot be served, else None (RFC 9110 §14.1.2).
+
+    Satisfiable: a first position below the size (the last position, if larger than the blob or
+    absent, means "to the end"), or a suffix of non-zero length. `bytes=-0`, a first position at or
+    past the end, a last position before the first and anything unparsable are answered 416.
+
+    The spec's error-code table has no code for a read range, and BLOB_UNKNOWN would tell the
+    client the blob is missing when it is not. SIZE_INVALID is the closest honest code: the
+    requested positions do not fit the blob's length, which the detail and Content-Range give."""
     if header is None:
         return None
-    match = _RANGE_RE.fullmatch(header.strip()) if len(header) <= 100 else None
-    ok = match is not None
+    match = _RANGE_RE.fullmatch(header.strip()) if len(header) <= MAX_RANGE_HEADER else None
+    ok = False
     if match is not None:
         first, last = match.group(1), match.group(2)
-        if not first and not last:
-            ok = False
-        elif first:
+        if first:
             start = int(first)
             ok = start < size and (not last or int(last) >= start)
+        elif last:
+            ok = int(last) > 0  # a suffix of zero bytes selects nothing
     if ok:
         return None
     return OCIError(
-        ErrorCode.BLOB_UNKNOWN,
+        ErrorCode.SIZE_INVALID,
         "requested range not satisfiable",
         status=416,
-        detail={"range": header[:100], "size": size},
+        detail={"range": header[:MAX_RANGE_HEADER], "size": size},
         headers={"Content-Range": f"bytes */{size}"},
     )
 

@@ -54,7 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="upload sessions expire this long after they start (default 600)",
     )
     parser.add_argument(
-        "--max-manifest-size", default=str(DEFAULT_MAX_MANIFEST_BYTES), metavar="BYTES", help="default 4 MiB"
+        "--max-manifest-size",
+        default=str(DEFAULT_MAX_MANIFEST_BYTES),
+        metavar="BYTES",
+        help="largest manifest accepted (default 4 MiB)",
     )
     parser.add_argument(
         "--public-url",

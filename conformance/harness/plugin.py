@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conformance.harness.catalogue import Catalogue, load_catalogue
+from conformance.catalogue import Catalogue, load_catalogue
 from conformance.harness.repos import CleanupOutcome, RepoNamer, clean_repository, created_in
 from conformance.harness.selection import (
     MARKERS,

@@ -10,7 +10,7 @@ import pytest
 from conformance.oci import content
 from conformance.oci.expect import expect_error, expect_status, expect_tag_list, fail
 from conformance.oci.fixtures import push_image
-from keelhaul.client.registry import query_string
+from keelhaul.client.urls import query_string
 
 # Lowercase letters, digits and dots only: byte order and the spec's case-insensitive order agree.
 TAGS = ("a1", "b10", "b2", "latest", "v1.0", "v1.0.1", "v2")

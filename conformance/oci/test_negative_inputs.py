@@ -27,8 +27,8 @@ from conformance.oci.expect import (
 from conformance.oci.fixtures import push_blobs
 from keelhaul.client import digest_of, grammar, strategies
 from keelhaul.client import media_types as mt
-from keelhaul.client.registry import add_query
 from keelhaul.client.uploads import OCTET, start_upload, upload_status
+from keelhaul.client.urls import add_query
 
 # No shrinking against a live registry: the first failing example is reported as found.
 FEW = settings(

@@ -16,8 +16,8 @@ from conformance.oci.expect import (
     fail,
 )
 from keelhaul.client import digest_of
-from keelhaul.client.registry import add_query
 from keelhaul.client.uploads import OCTET, start_upload, upload_status
+from keelhaul.client.urls import add_query
 
 # Two chunks like the official suite's testBlobB (sizes it would grow to honour OCI-Chunk-Min-Length).
 CHUNK_1 = b"keelhaul chunk one: 22"

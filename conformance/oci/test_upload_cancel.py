@@ -11,8 +11,8 @@ import pytest
 
 from conformance.oci.expect import expect_status, expect_upload_gone, expect_upload_session
 from keelhaul.client import digest_of
-from keelhaul.client.registry import add_query
 from keelhaul.client.uploads import OCTET, start_upload, upload_status
+from keelhaul.client.urls import add_query
 
 CHUNK = b"keelhaul: bytes sent to a cancelled upload"
 

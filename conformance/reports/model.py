@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.harness.catalogue import Catalogue
+from conformance.catalogue import Catalogue
 from keelhaul.errors import UsageError
 
 SCHEMA_VERSION = "1.0"

@@ -9,8 +9,9 @@ from keelhaul.client.auth import Challenge, Credentials, parse_challenge
 from keelhaul.client.content import BlobSource, BytesBlob, GeneratedBlob, digest_of
 from keelhaul.client.media_types import ALL_MANIFEST_TYPES
 from keelhaul.client.recorder import Exchange, ExchangeRecorder
-from keelhaul.client.registry import DEFAULT_TIMEOUT, RegistryClient, add_query, query_string
+from keelhaul.client.registry import DEFAULT_TIMEOUT, RegistryClient
 from keelhaul.client.uploads import UploadError, UploadResult
+from keelhaul.client.urls import add_query, query_string
 
 __all__ = [
     "ALL_MANIFEST_TYPES",

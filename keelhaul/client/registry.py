@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
 from keelhaul import __version__
-from keelhaul.client import media_types
+from keelhaul.client import media_types, uploads
 from keelhaul.client.auth import Challenge, Credentials, TokenCache, parse_challenge, request_key
+from keelhaul.client.content import BlobSource
 from keelhaul.client.recorder import (
     BODY_TEXT_LIMIT,
     Exchange,
@@ -26,35 +26,15 @@ from keelhaul.client.recorder import (
     redact_text,
     redact_url,
 )
-
-if TYPE_CHECKING:
-    from keelhaul.client.content import BlobSource
-    from keelhaul.client.uploads import UploadResult
+from keelhaul.client.requester import Body
+from keelhaul.client.uploads import UploadResult
+from keelhaul.client.urls import query_string
 
 # httpx logs every request at INFO; a load run would drown in it (tooling notes §1).
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30, read=600, write=600)
 USER_AGENT = f"keelhaul/{__version__}"
-
-# A request body: bytes, a factory of byte iterators (replayable, so it survives an auth retry), or a
-# one-shot iterable (streamed once; a 401 on it is returned as is after the token is fetched).
-Body = bytes | Callable[[], Iterable[bytes]] | Iterable[bytes]
-
-
-def query_string(**params: object) -> str:
-    """`?a=1&b=x` from the non-None params, values percent-encoded (never httpx `params=`)."""
-    # "+" must be escaped: servers decode it as a space in a query (artifactType=application/x+json)
-    pairs = [f"{key}={quote(str(value), safe=':/,@')}" for key, value in params.items() if value is not None]
-    return ("?" + "&".join(pairs)) if pairs else ""
-
-
-def add_query(url: str, **params: object) -> str:
-    """Append params to a URL that may already carry a query (upload Locations do)."""
-    extra = query_string(**params)
-    if not extra:
-        return url
-    return url + ("&" + extra[1:] if "?" in url else extra)
 
 
 class _CountingBody:
@@ -353,28 +333,44 @@ class RegistryClient:
         path = f"/v2/{repo}/blobs/uploads/" + query_string(mount=digest, **{"from": from_repo})
         return self.request("POST", path, content=b"")
 
-    # ---- uploads (keelhaul.client.uploads) --------------------------------------------------------
+    # ---- uploads (keelhaul.client.uploads, which needs only `request`) --------------------------------
     def upload_monolithic(self, repo: str, data: bytes | BlobSource) -> UploadResult:
-        from keelhaul.client import uploads
-
         return uploads.upload_monolithic(self, repo, data)
 
     def upload_single_post(self, repo: str, data: bytes | BlobSource) -> UploadResult:
-        from keelhaul.client import uploads
-
         return uploads.upload_single_post(self, repo, data)
 
     def upload_chunked(
-        self, repo: str, source: bytes | BlobSource, chunk_size: int, **options: object
+        self,
+        repo: str,
+        source: bytes | BlobSource,
+        chunk_size: int,
+        *,
+        max_resumes: int = 3,
+        honor_min_chunk: bool = True,
+        keep_responses: bool = True,
     ) -> UploadResult:
-        from keelhaul.client import uploads
+        return uploads.upload_chunked(
+            self,
+            repo,
+            source,
+            chunk_size,
+            max_resumes=max_resumes,
+            honor_min_chunk=honor_min_chunk,
+            keep_responses=keep_responses,
+        )
 
-        return uploads.upload_chunked(self, repo, source, chunk_size, **options)  # type: ignore[arg-type]
-
-    def upload_streamed(self, repo: str, source: bytes | BlobSource, **options: object) -> UploadResult:
-        from keelhaul.client import uploads
-
-        return uploads.upload_streamed(self, repo, source, **options)  # type: ignore[arg-type]
+    def upload_streamed(
+        self,
+        repo: str,
+        source: bytes | BlobSource,
+        *,
+        chunked_encoding: bool = False,
+        keep_responses: bool = True,
+    ) -> UploadResult:
+        return uploads.upload_streamed(
+            self, repo, source, chunked_encoding=chunked_encoding, keep_responses=keep_responses
+        )
 
 
 def _accept(accept: str | Iterable[str]) -> dict[str, str]:

@@ -11,17 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import httpx
 
 from keelhaul.client import media_types
 from keelhaul.client.content import BlobSource, RangeHasher, as_source
-from keelhaul.client.registry import add_query
-
-if TYPE_CHECKING:
-    from keelhaul.client.registry import RegistryClient
+from keelhaul.client.requester import Requester
+from keelhaul.client.urls import add_query
 
 _RANGE_RE = re.compile(r"^\s*(?:bytes=)?0-(\d+)\s*$")
 OCTET = {"Content-Type": media_types.OCTET_STREAM}
@@ -77,22 +74,20 @@ def next_offset(range_header: str | None, confirmed: int = 0) -> int | None:
     return 0 if last == 0 and confirmed == 0 else last + 1
 
 
-def start_upload(client: RegistryClient, repo: str, query: str = "") -> httpx.Response:
+def start_upload(client: Requester, repo: str, query: str = "") -> httpx.Response:
     """POST an upload session (`query` like `?digest=…` or `?mount=…` is appended as is)."""
     return client.request("POST", f"/v2/{repo}/blobs/uploads/{query}", content=b"")
 
 
-def upload_status(client: RegistryClient, location: str) -> httpx.Response:
+def upload_status(client: Requester, location: str) -> httpx.Response:
     return client.request("GET", location)
 
 
-def cancel_upload(client: RegistryClient, location: str) -> httpx.Response:
+def cancel_upload(client: Requester, location: str) -> httpx.Response:
     return client.request("DELETE", location)
 
 
-def _begin(
-    client: RegistryClient, repo: str, source: BlobSource, digest: str
-) -> tuple[UploadResult, str | None]:
+def _begin(client: Requester, repo: str, source: BlobSource, digest: str) -> tuple[UploadResult, str | None]:
     post = start_upload(client, repo)
     result = UploadResult(digest, source.size, location_of(post), [post])
     if post.status_code != 202 or result.location is None:
@@ -127,7 +122,7 @@ def _closed(result: UploadResult, put: httpx.Response, location: str, keep: bool
 
 
 def _finish(
-    client: RegistryClient,
+    client: Requester,
     result: UploadResult,
     location: str,
     source: BlobSource,
@@ -143,7 +138,7 @@ def _finish(
 
 
 def upload_monolithic(
-    client: RegistryClient, repo: str, data: bytes | BlobSource, *, keep_responses: bool = True
+    client: Requester, repo: str, data: bytes | BlobSource, *, keep_responses: bool = True
 ) -> UploadResult:
     """POST a session, then PUT the whole blob with `?digest=` (the digest is needed up front)."""
     source = as_source(data)
@@ -161,7 +156,7 @@ def upload_monolithic(
     return _closed(result, put, location, keep_responses)
 
 
-def upload_single_post(client: RegistryClient, repo: str, data: bytes | BlobSource) -> UploadResult:
+def upload_single_post(client: Requester, repo: str, data: bytes | BlobSource) -> UploadResult:
     """One POST carrying the blob and `?digest=` (optional in the spec: 202 means unsupported)."""
     source = as_source(data)
     digest = source.digest
@@ -176,7 +171,7 @@ def upload_single_post(client: RegistryClient, repo: str, data: bytes | BlobSour
 
 
 def upload_chunked(
-    client: RegistryClient,
+    client: Requester,
     repo: str,
     data: bytes | BlobSource,
     chunk_size: int,
@@ -240,7 +235,7 @@ def upload_chunked(
 
 
 def upload_streamed(
-    client: RegistryClient,
+    client: Requester,
     repo: str,
     data: bytes | BlobSource,
     *,
@@ -270,12 +265,10 @@ def upload_streamed(
     return _finish(client, result, location, source, hasher, keep_responses)
 
 
-def push_blob(
-    client: RegistryClient, repo: str, data: bytes | BlobSource, *, skip_existing: bool = True
-) -> str:
+def push_blob(client: Requester, repo: str, data: bytes | BlobSource, *, skip_existing: bool = True) -> str:
     """Make sure the blob is in `repo` (monolithic upload unless HEAD finds it); returns its digest.
     Raises UploadError when it cannot."""
     source = as_source(data)
-    if skip_existing and client.head_blob(repo, source.digest).status_code == 200:
+    if skip_existing and client.request("HEAD", f"/v2/{repo}/blobs/{source.digest}").status_code == 200:
         return source.digest
     return upload_monolithic(client, repo, source).raise_for_status().digest

@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reference_server.storage.transactions import begin_immediate, roll_back
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (
     name TEXT PRIMARY KEY,
@@ -227,13 +229,13 @@ class MetadataStore:
     def _write(self, statements: Iterable[tuple[str, tuple]], repositories: Iterable[str] = ()) -> None:
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn)
             try:
                 for sql, params in statements:
                     conn.execute(sql, params)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                roll_back(conn)
                 raise
             finally:
                 for repository in repositories:

@@ -7,14 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from conformance.harness.catalogue import load_catalogue, parse_catalogue
+from conformance.catalogue import load_catalogue, parse_catalogue
 from keelhaul.errors import UsageError
 
 REQUIREMENTS_MD = Path("/work/shared/spec/REQUIREMENTS.md")
 
 
 def entry(**changes):
-    base = {"id": "X-1", "area": "X", "level": "MUST", "text": "t", "source": "s"}
+    base = {
+        "id": "X-1",
+        "area": "X",
+        "level": "MUST",
+        "text": "t",
+        "source": "s",
+        "quote": "The registry MUST answer.",
+        "document": "d",
+        "anchor": "#a",
+    }
     return {**base, **changes}
 
 
@@ -41,6 +50,11 @@ def test_every_id_of_requirements_md_is_catalogued():
         ([entry(level="MUSTNT")], "unknown level"),
         ([entry(), entry()], "listed twice"),
         ([entry(parent="NOPE")], "unknown parent NOPE"),
+        ([entry(level="SHOULD")], "has level SHOULD but its quoted sentence says MUST"),
+        ([entry(quote="The registry answers.")], "says None"),
+        ([entry(quote=None)], "lacks quote"),
+        ([entry(level="ROBUSTNESS")], "quotes no spec sentence and says `why`"),
+        ([entry(level="documented")], "names no product"),
     ],
 )
 def test_defects_are_one_line_errors(entries, message):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.harness.catalogue import load_catalogue
+from conformance.catalogue import load_catalogue
 from conformance.mapping import (
     OFFICIAL_SPECS,
     SUITE_DIR,

@@ -1,6 +1,8 @@
-"""How a defect gets into a running reference server without editing the core or the ghcr layer.
+"""How a defect gets into a running reference server without editing the core or the ghcr layer:
+through the server's test hook on app creation (`create_app(..., hooks=[...])`, which hands over
+the app's parts: `reference_server.http.app.AppParts`).
 
-Three kinds of hook, all scoped to ONE application (never a module-level patch, so a clean and a
+Three kinds of change, all scoped to ONE application (never a module-level patch, so a clean and a
 defective server can run side by side in one process, as the mutation tests do):
 - `patch(owner, attribute, make)`: replace a method on one object (the app's MetadataStore,
   UploadManager, Registry, policy, ...) by `make(original)`. The patch point must exist and be
@@ -19,8 +21,12 @@ from typing import Any
 
 from aiohttp import web
 
-from reference_server.errors import OCIError
-from reference_server.routing import Endpoint, Route, parse_route
+from reference_server.access import Endpoint, Route
+from reference_server.ghcr.policy import GhcrPolicy
+from reference_server.http.app import AppParts
+from reference_server.http.routing import parse_route
+from reference_server.registry.errors import OCIError
+from reference_server.registry.services import Registry
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -35,9 +41,13 @@ class Injection:
     """The one application a defect is injected into, and what was changed (for the log)."""
 
     app: web.Application
-    registry: Any
+    registry: Registry
     policy: Any
     changes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, parts: AppParts) -> Injection:
+        return cls(app=parts.app, registry=parts.registry, policy=parts.policy)
 
     def require(self, owner: object, attribute: str, *, callable_: bool = True) -> Any:
         name = f"{type(owner).__name__}.{attribute}"
@@ -62,9 +72,9 @@ class Injection:
         self.app.middlewares.insert(0, web.middleware(function))
         self.changes.append(f"middleware {function.__name__}")
 
-    def ghcr_policy(self) -> Any:
+    def ghcr_policy(self) -> GhcrPolicy:
         """The ghcr.io policy this app runs with; DefectWiringError when it runs another policy."""
-        if not hasattr(self.policy, "packages") or not hasattr(self.policy, "signer"):
+        if not isinstance(self.policy, GhcrPolicy):
             raise DefectWiringError(
                 "this defect needs the ghcr.io policy (auth on); "
                 f"the server runs {type(self.policy).__name__}"

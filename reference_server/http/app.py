@@ -1,9 +1,13 @@
 """The aiohttp application: one catch-all /v2 route, explicit dispatch, one error middleware.
 
 Every /v2 request goes: parse the route (name validated) → look up the required actions in the
-explicit table (deny by default: 405) → policy.authenticate → policy.authorize for each action →
+explicit table (deny by default: 405) → the access gate (policy.authenticate, then authorize) →
 handler. Any OCIError becomes the spec's JSON error body; any other exception a 500 with an OCI
 body and a logged traceback, never a stack trace to the caller.
+
+`create_app` takes test hooks (`AppHook`): callables that see the finished parts of one application
+before it starts. They are the only way test code (tests/support/defects: seeded defects for the
+mutation tests) changes a server; no switch of `keelhaul serve` or ServerConfig reaches them.
 """
 
 from __future__ import annotations
@@ -11,24 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from reference_server import http_blobs, http_discovery, http_manifests
-from reference_server.access import AccessPolicy, Principal
+from reference_server.access import AccessPolicy, Endpoint, Gate, RequestAccess, Route
 from reference_server.config import ServerConfig
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.registry import Registry
-from reference_server.routing import (
-    ACCESS,
-    CATALOG_ACCESS,
-    Endpoint,
-    Route,
-    allowed_methods,
-    parse_route,
-)
+from reference_server.http import blobs as http_blobs
+from reference_server.http import discovery as http_discovery
+from reference_server.http import manifests as http_manifests
+from reference_server.http.routing import ACCESS, allowed_methods, parse_route
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.services import Registry
 from reference_server.storage.exhaustion import StorageAlarm, exhausted_reason
 from reference_server.storage.metadata import REQUEST_RECEIVED_NS
 
@@ -37,9 +38,10 @@ log = logging.getLogger("reference_server")
 REGISTRY_KEY = web.AppKey("registry", Registry)
 STORAGE_ALARM_KEY = web.AppKey("storage_alarm", StorageAlarm)
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+GATE_KEY = web.AppKey("gate", Gate)
 SWEEP_INTERVAL_SECONDS = 30.0
 
-Handler = Callable[[web.Request, Registry, Route, Principal], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request, Registry, Route, RequestAccess], Awaitable[web.StreamResponse]]
 
 HANDLERS: dict[tuple[Endpoint, str], Handler] = {
     (Endpoint.PING, "GET"): http_discovery.ping,
@@ -136,18 +138,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             status=405,
             headers={"Allow": ", ".join(allowed)},
         )
-    policy = registry.policy
-    principal = await policy.authenticate(request)
-    if access == CATALOG_ACCESS:
-        policy.authorize_catalog(request, principal)
-    elif route.endpoint is Endpoint.PING:
-        authorize_ping = getattr(policy, "authorize_ping", None)
-        if authorize_ping is not None:
-            authorize_ping(request, principal)
-    else:
-        for action in access:
-            policy.authorize(request, principal, route.name, action)
-    response = await HANDLERS[(route.endpoint, method)](request, registry, route, principal)
+    admitted = await request.app[GATE_KEY].admit(request, route, access)
+    response = await HANDLERS[(route.endpoint, method)](request, registry, route, admitted)
     response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
     return response
 
@@ -171,19 +163,34 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     registry.close()
 
 
-def create_app(config: ServerConfig, policy: AccessPolicy) -> web.Application:
-    """The registry application for `config`, with `policy` deciding access (and adding its routes)."""
+@dataclass(frozen=True)
+class AppParts:
+    """One application's parts as a test hook sees them, before the server starts."""
+
+    app: web.Application
+    registry: Registry
+    policy: AccessPolicy[Any]
+
+
+AppHook = Callable[[AppParts], None]
+
+
+def create_app(
+    config: ServerConfig, policy: AccessPolicy[Any], *, hooks: Sequence[AppHook] = ()
+) -> web.Application:
+    """The registry application for `config`, with `policy` deciding access (and adding its routes).
+
+    `hooks` are for tests only (see the module docstring); each is called once, in order, last."""
     app = web.Application(middlewares=[oci_errors], client_max_size=1024**2)
-    registry = Registry.open(config, policy)
+    registry = Registry.open(config)
     registry.uploads.sweep_expired()
     app[REGISTRY_KEY] = registry
     app[STORAGE_ALARM_KEY] = StorageAlarm()
+    app[GATE_KEY] = Gate(policy)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
     app.cleanup_ctx.append(_lifecycle)
-    policy.install(app)
-    if config.defect:  # test-only mutation switch; see reference_server.defects
-        from reference_server.defects import apply_defect
-
-        apply_defect(config.defect, app, registry)
+    policy.install(app, registry.metadata)
+    for hook in hooks:
+        hook(AppParts(app, registry, policy))
     return app

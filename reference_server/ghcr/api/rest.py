@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from reference_server.timestamps import rfc3339
-
-from .admin import AdminError, check_visibility
-from .credentials import DELETE, READ, WRITE
-from .identity import Identity, parse_basic
-from .packages import RestoreError, version_id
-from .permissions import Role, package_role
-from .rest_shapes import account_json, error_json, link_header, repository_json
-from .store import Account, Package
-
-if TYPE_CHECKING:
-    from .policy import GhcrPolicy
+from reference_server.ghcr.admin import AdminError, check_visibility
+from reference_server.ghcr.api.rest_shapes import account_json, error_json, link_header, repository_json
+from reference_server.ghcr.auth.credentials import DELETE, READ, WRITE
+from reference_server.ghcr.auth.identity import Identities, Identity, parse_basic
+from reference_server.ghcr.auth.permissions import Role, package_role
+from reference_server.ghcr.data.packages import PackageService, RestoreError, version_id
+from reference_server.ghcr.data.store import Account, AccountsStore, Package
+from reference_server.ghcr.data.timestamps import rfc3339
 
 DOCS = "https://docs.github.com/rest/packages/packages"
 MAX_RESULTS_WINDOW = 10_000
@@ -62,10 +58,17 @@ def _iso(timestamp: float | None) -> str | None:
 
 
 class PackagesApi:
-    def __init__(self, policy: GhcrPolicy) -> None:
-        self.policy = policy
-        self.store = policy.store
-        self.packages = policy.packages
+    def __init__(
+        self,
+        store: AccountsStore,
+        identities: Identities,
+        packages: PackageService,
+        base_url: Callable[[web.Request], str],
+    ) -> None:
+        self.store = store
+        self.identities = identities
+        self.packages = packages
+        self.base_url = base_url
 
     def install(self, app: web.Application) -> None:
         for prefix in API_PREFIXES:
@@ -105,10 +108,10 @@ class PackagesApi:
         scheme, _, rest = values[0].strip().partition(" ")
         identity = None
         if len(values) == 1 and scheme.lower() in ("bearer", "token") and rest.strip():
-            identity = self.policy.identities.from_secret(None, rest.strip())
+            identity = self.identities.from_secret(None, rest.strip())
         elif len(values) == 1 and scheme.lower() == "basic":
             basic = parse_basic(values[0])
-            identity = self.policy.identities.from_secret(*basic) if basic else None
+            identity = self.identities.from_secret(*basic) if basic else None
         if identity is None:
             raise ApiError(401, "Bad credentials")
         if READ not in identity.caller.scopes:
@@ -149,7 +152,7 @@ class PackagesApi:
 
     # -- JSON shapes ----------------------------------------------------------------------------
     def _base(self, request: web.Request) -> str:
-        return self.policy.base_url(request)
+        return self.base_url(request)
 
     def _package_url(self, request: web.Request, package: Package) -> str:
         section = "orgs" if package.owner.kind == "organization" else "users"
@@ -278,7 +281,10 @@ class PackagesApi:
         except AdminError as error:
             raise ApiError(422, str(error)) from None
         self.store.update_package(package.id, visibility=visibility)
-        return _json(self._package_json(request, self.store.package_by_id(package.id)))
+        updated = self.store.package_by_id(package.id)
+        if updated is None:  # deleted meanwhile
+            raise _not_found()
+        return _json(self._package_json(request, updated))
 
     async def restore_package(self, request: web.Request, identity: Identity) -> web.Response:
         self._package_type(request)
@@ -332,10 +338,10 @@ class PackagesApi:
                 return _json(
                     self._version_json(request, package, version.digest, version.tags, version.created_at)
                 )
-        for version in self.packages.deleted_versions(package):
-            if version_id(version.digest) == wanted:
+        for deleted in self.packages.deleted_versions(package):
+            if version_id(deleted.digest) == wanted:
                 document = self._version_json(
-                    request, package, version.digest, version.tags, version.created_at, version.deleted_at
+                    request, package, deleted.digest, deleted.tags, deleted.created_at, deleted.deleted_at
                 )
                 return _json(document)
         raise _not_found()

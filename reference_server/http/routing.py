@@ -8,37 +8,23 @@ before any credentials are looked at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
-
-from reference_server.access import Action
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import validate_name
+from reference_server.access import Action, Endpoint, Route
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.grammar import validate_name
 
 MAX_PATH_LENGTH = 4096
 
 
-class Endpoint(Enum):
-    PING = "ping"
-    CATALOG = "catalog"
-    TAGS = "tags"
-    MANIFEST = "manifest"
-    BLOB = "blob"
-    UPLOADS = "uploads"  # POST /v2/<name>/blobs/uploads/
-    UPLOAD = "upload"  # /v2/<name>/blobs/uploads/<id>
-    REFERRERS = "referrers"
-
-
-CATALOG_ACCESS = "catalog"  # marker: ask policy.authorize_catalog instead of a repository action
 PULL = (Action.PULL,)
 PUSH = (Action.PUSH, Action.PULL)
 
 # (endpoint, method) -> what the caller must be allowed to do. Anything else: 405.
-ACCESS: dict[tuple[Endpoint, str], tuple[Action, ...] | str] = {
+# Ping and catalog need no repository action: the gate asks the policy about them separately.
+ACCESS: dict[tuple[Endpoint, str], tuple[Action, ...]] = {
     (Endpoint.PING, "GET"): (),
     (Endpoint.PING, "HEAD"): (),
-    (Endpoint.CATALOG, "GET"): CATALOG_ACCESS,
-    (Endpoint.CATALOG, "HEAD"): CATALOG_ACCESS,
+    (Endpoint.CATALOG, "GET"): (),
+    (Endpoint.CATALOG, "HEAD"): (),
     (Endpoint.TAGS, "GET"): PULL,
     (Endpoint.TAGS, "HEAD"): PULL,
     (Endpoint.MANIFEST, "GET"): PULL,
@@ -60,13 +46,6 @@ ACCESS: dict[tuple[Endpoint, str], tuple[Action, ...] | str] = {
 
 def allowed_methods(endpoint: Endpoint) -> list[str]:
     return [method for (ep, method) in ACCESS if ep is endpoint]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    endpoint: Endpoint
-    name: str = ""  # repository, validated
-    argument: str = ""  # reference, digest or upload id (raw, validated by the handler)
 
 
 def _not_found(path: str) -> OCIError:

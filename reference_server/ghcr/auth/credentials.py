@@ -14,7 +14,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
-from .store import AccountsStore, TokenRecord
+from reference_server.ghcr.data.store import AccountsStore, TokenRecord
 
 PAT_PREFIX = "khp_"  # like GitHub's ghp_: recognisable in logs and by secret scanners
 WORKFLOW_PREFIX = "khw_"  # like GitHub's ghs_ installation tokens

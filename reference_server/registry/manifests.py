@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import try_parse_digest
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.grammar import try_parse_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -52,7 +53,7 @@ class ParsedManifest:
     """What the registry needs from an accepted manifest."""
 
     media_type: str
-    document: dict
+    document: dict[str, Any]
     config: Descriptor | None = None
     blobs: list[Descriptor] = field(default_factory=list)  # config and layers that must be linked here
     foreign_layers: list[Descriptor] = field(default_factory=list)  # exempt: live at their urls
@@ -66,8 +67,8 @@ def invalid(message: str, **detail: object) -> OCIError:
     return OCIError(ErrorCode.MANIFEST_INVALID, message, detail=detail or None)
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
-    result: dict = {}
+def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
             raise invalid(f"duplicate JSON key {key[:100]!r}: parsers would disagree on its value")
@@ -79,7 +80,7 @@ def _strict_constant(name: str) -> object:
     raise invalid(f"{name} is not valid JSON")
 
 
-def decode_json(body: bytes) -> dict:
+def decode_json(body: bytes) -> dict[str, Any]:
     """Strict JSON: UTF-8 without BOM, no duplicate keys, no NaN/Infinity, an object at the top."""
     if body.startswith(b"\xef\xbb\xbf"):
         raise invalid("manifest starts with a byte order mark")
@@ -153,7 +154,7 @@ def _check_annotations(value: object, where: str) -> dict[str, str]:
     return value
 
 
-def _descriptor_list(document: dict, key: str, *, required: bool) -> list:
+def _descriptor_list(document: dict[str, Any], key: str, *, required: bool) -> list[Any]:
     value = document.get(key)
     if value is None:
         if required:
@@ -166,7 +167,7 @@ def _descriptor_list(document: dict, key: str, *, required: bool) -> list:
     return value
 
 
-def resolve_media_type(document: dict, content_type: str | None) -> str:
+def resolve_media_type(document: dict[str, Any], content_type: str | None) -> str:
     """The manifest's media type from its body and the request's Content-Type (CVE-2021-41190 rules)."""
     declared = document.get("mediaType")
     header = strip_media_type_parameters(content_type)

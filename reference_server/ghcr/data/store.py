@@ -16,7 +16,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from reference_server.storage.transactions import begin_immediate, roll_back
+from reference_server.transactions import begin_immediate, roll_back
+
+ACCOUNTS_FILE = "accounts.db"
+
+
+def accounts_path(data_dir: Path) -> Path:
+    """Where a data directory keeps its accounts database."""
+    return Path(data_dir) / ACCOUNTS_FILE
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The row id an INSERT just made (SQLite always has one after a successful INSERT)."""
+    if cursor.lastrowid is None:
+        raise StoreError("the database did not report the new row's id")
+    return cursor.lastrowid
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -213,7 +228,7 @@ class AccountsStore:
                     "INSERT INTO accounts (login, kind, created_at) VALUES (?, ?, ?)",
                     (login, kind, self.clock()),
                 )
-                account_id = cursor.lastrowid
+                account_id = _inserted_id(cursor)
         except sqlite3.IntegrityError:
             raise StoreError(f"the name {login!r} is already taken") from None
         return Account(account_id, login, kind, self.clock())
@@ -281,7 +296,7 @@ class AccountsStore:
                 )
         except sqlite3.IntegrityError:
             raise StoreError(f"the repository {owner.login}/{name} already exists") from None
-        return SourceRepository(cursor.lastrowid, owner, name, url, visibility, now)
+        return SourceRepository(_inserted_id(cursor), owner, name, url, visibility, now)
 
     def find_repository(self, owner: Account, name: str) -> SourceRepository | None:
         row = (

@@ -7,14 +7,12 @@ the caller could create it (its own namespace), so existence never leaks to outs
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from enum import IntEnum
 
 from reference_server.access import Action
-
-from .credentials import DELETE, READ, WRITE
-from .store import Account, AccountsStore, Package
+from reference_server.ghcr.auth.credentials import DELETE, READ, WRITE
+from reference_server.ghcr.data.callers import Caller, split_name
+from reference_server.ghcr.data.store import Account, AccountsStore, Package
 
 
 class Role(IntEnum):
@@ -34,41 +32,10 @@ ORG_ROLES = ("owner", "writer", "reader")
 REPOSITORY_ROLES = ("read", "write", "admin")
 VISIBILITIES = ("private", "internal", "public")
 
-# A package name as ghcr.io accepts it after the namespace: OCI path components, lowercase.
-_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking, reduced to what the model needs. Built from a verified credential."""
-
-    kind: str  # anonymous | user | workflow
-    user_id: int | None = None
-    repository_id: int | None = None  # a workflow's source repository
-    repository_owner_id: int | None = None
-    scopes: frozenset[str] = frozenset()
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.kind == "anonymous"
-
-
-ANONYMOUS_CALLER = Caller("anonymous")
-
-
-def split_name(registry_name: str) -> tuple[str, str] | None:
-    """`alice/img/release` → ("alice", "img/release"); None when it cannot be a package name."""
-    if len(registry_name) > 255 or "/" not in registry_name:
-        return None
-    namespace, _, package = registry_name.partition("/")
-    if not namespace or not all(_COMPONENT.fullmatch(part) for part in package.split("/")):
-        return None
-    return namespace, package
-
 
 def may_create(store: AccountsStore, caller: Caller, namespace: Account) -> Role:
     """The role a caller gets on a package that does not exist yet in `namespace` (NONE: may not create)."""
-    if caller.kind == "user":
+    if caller.kind == "user" and caller.user_id is not None:
         if namespace.kind == "user":
             return Role.ADMIN if namespace.id == caller.user_id else Role.NONE
         member = store.member_role(namespace.id, caller.user_id)
@@ -82,7 +49,7 @@ def package_role(store: AccountsStore, caller: Caller, package: Package) -> Role
     """The caller's role on an existing package: grants, ownership, inheritance, visibility."""
     role = Role.NONE
     owner = package.owner
-    if caller.kind == "user":
+    if caller.kind == "user" and caller.user_id is not None:
         if owner.kind == "user" and owner.id == caller.user_id:
             return Role.ADMIN
         member = store.member_role(owner.id, caller.user_id) if owner.kind == "organization" else None
@@ -93,7 +60,7 @@ def package_role(store: AccountsStore, caller: Caller, package: Package) -> Role
             role = max(role, Role.named(store.collaborator_role(package.repository_id, caller.user_id)))
         if package.visibility == "internal" and member is not None:
             role = max(role, Role.READ)
-    elif caller.kind == "workflow":
+    elif caller.kind == "workflow" and caller.repository_id is not None:
         if package.repository_id is not None and package.repository_id == caller.repository_id:
             return Role.ADMIN  # AUTH-9: the connected repository administers the package
         role = max(role, Role.named(store.grant_role(package.id, "repository", caller.repository_id)))

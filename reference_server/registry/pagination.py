@@ -1,4 +1,4 @@
-"""`n` / `last` paging for tag lists and the catalog, and the `Link` header that announces more.
+"""`n` / `last` paging for tag lists and the catalog (the HTTP layer announces more with `Link`).
 
 `last` is exclusive; results are in byte order; `n=0` gives an empty list and no Link (spec MUST);
 a malformed `n` is 400; an `n` above the page cap is clamped and the Link says where to go on.
@@ -7,10 +7,10 @@ Nothing is ever allocated in proportion to `n` (CVE-2023-2253).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from reference_server.errors import ErrorCode, OCIError
+from reference_server.registry.errors import ErrorCode, OCIError
 
 MAX_PAGE = 1000
 
@@ -21,10 +21,10 @@ class Page:
     last: str | None
 
 
-def parse_page(query: dict[str, str] | object) -> Page:
+def parse_page(query: Mapping[str, str]) -> Page:
     """Read `n` and `last` from a request's query mapping."""
-    raw_n = query.get("n")  # type: ignore[attr-defined]
-    last = query.get("last")  # type: ignore[attr-defined]
+    raw_n = query.get("n")
+    last = query.get("last")
     n: int | None = None
     if raw_n is not None:
         if not (0 < len(raw_n) <= 12 and raw_n.isascii() and raw_n.isdigit()):
@@ -43,7 +43,3 @@ def page_limit(page: Page, default: int | None) -> int | None:
     if page.n is None:
         return default
     return min(page.n, MAX_PAGE)
-
-
-def link_header(path: str, limit: int, last_item: str) -> str:
-    return f'<{path}?n={limit}&last={quote(last_item, safe="")}>; rel="next"'

@@ -17,9 +17,8 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from reference_server.timestamps import rfc3339
-
-from .store import Account, SourceRepository
+from reference_server.ghcr.data.store import Account, SourceRepository
+from reference_server.ghcr.data.timestamps import rfc3339
 
 WEB = "https://github.com"
 AVATARS = "https://avatars.githubusercontent.com"

@@ -1,5 +1,6 @@
-"""HTTP handlers for blobs and blob uploads. Rules live in uploads.py and registry.py; these
-functions only translate between HTTP and those calls."""
+"""HTTP handlers for blobs and blob uploads. Rules live in registry/uploads.py and
+registry/services.py; these functions only translate between HTTP and those calls, and build every
+header (Location, Range, Docker-Upload-UUID) the upload answers carry."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import re
 
 from aiohttp import web
 
-from reference_server.access import Principal
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import parse_digest, validate_name
-from reference_server.registry import Registry
-from reference_server.routing import Route
-from reference_server.uploads import range_header
+from reference_server.access import RequestAccess, Route
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.grammar import parse_digest, validate_name
+from reference_server.registry.services import Registry
+from reference_server.registry.uploads import ByteStream, ChunkOutOfOrder, Session
 
 # One byte range (RFC 9110 §14.1.2). Positions may have any number of digits: a last position past
 # the end is clamped to the end, however it is written; the header's length is capped instead.
@@ -53,7 +53,7 @@ def unsatisfiable_range(header: str | None, size: int) -> OCIError | None:
 
 
 async def get_blob(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     digest = parse_digest(route.argument)
     text = str(digest)
@@ -68,12 +68,17 @@ async def get_blob(
 
 
 async def delete_blob(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     digest = str(parse_digest(route.argument))
     if not registry.metadata.unlink_blob(route.name, digest):
         raise OCIError(ErrorCode.BLOB_UNKNOWN, detail={"digest": digest})
     return web.Response(status=202, headers={"Docker-Content-Digest": digest})
+
+
+def range_header(offset: int) -> str:
+    """The `Range` header for `offset` bytes received (distribution's convention: 0-0 when empty)."""
+    return f"0-{max(offset - 1, 0)}"
 
 
 def _upload_headers(route_name: str, upload_id: str, offset: int) -> dict[str, str]:
@@ -107,8 +112,23 @@ def _has_body(request: web.Request) -> bool:
     return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
 
 
+async def _append(registry: Registry, session: Session, request: web.Request) -> int:
+    """Append the request body to the upload; a chunk out of order gets the upload's headers."""
+    body: ByteStream = request.content
+    try:
+        return await registry.uploads.append(
+            session,
+            body,
+            content_range=request.headers.get("Content-Range"),
+            content_length=request.content_length,
+        )
+    except ChunkOutOfOrder as error:
+        error.headers.update(_upload_headers(error.repository, error.upload_id, error.offset))
+        raise
+
+
 async def start_upload(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     query = request.query
     mount = query.get("mount")
@@ -117,7 +137,7 @@ async def start_upload(
         source = query.get("from")
         if source is not None:
             validate_name(source)
-        if registry.readable_source(principal, digest, source) is not None:
+        if registry.readable_source(digest, source, access.may_read) is not None:
             size = registry.blobs.size(parse_digest(digest))
             if size is not None:
                 registry.metadata.link_blob(route.name, digest, size)
@@ -139,7 +159,7 @@ async def start_upload(
 
 
 async def upload_status(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     session = registry.uploads.session(route.name, route.argument)
     offset = registry.uploads.offset(session)
@@ -147,23 +167,18 @@ async def upload_status(
 
 
 async def upload_chunk(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     session = registry.uploads.session(route.name, route.argument)
     _check_octet_stream(request)
     async with registry.uploads.lock(session.id):
         session = registry.uploads.session(route.name, route.argument)
-        offset = await registry.uploads.append(
-            session,
-            request.content,
-            content_range=request.headers.get("Content-Range"),
-            content_length=request.content_length,
-        )
+        offset = await _append(registry, session, request)
     return web.Response(status=202, headers=_upload_headers(route.name, session.id, offset))
 
 
 async def finish_upload(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     session = registry.uploads.session(route.name, route.argument, allow_done=True)
     raw_digest = request.query.get("digest")
@@ -180,18 +195,13 @@ async def finish_upload(
     async with registry.uploads.lock(session.id):
         session = registry.uploads.session(route.name, route.argument)
         if _has_body(request) or request.headers.get("Content-Range"):
-            await registry.uploads.append(
-                session,
-                request.content,
-                content_range=request.headers.get("Content-Range"),
-                content_length=request.content_length,
-            )
+            await _append(registry, session, request)
         await registry.uploads.finish(session, digest)
     return _created(route.name, str(digest))
 
 
 async def cancel_upload(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     session = registry.uploads.session(route.name, route.argument)
     registry.uploads.discard(session.id)

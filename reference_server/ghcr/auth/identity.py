@@ -12,9 +12,9 @@ import binascii
 import threading
 from dataclasses import dataclass
 
-from .credentials import DELETE, READ, WRITE, check_presented
-from .permissions import ANONYMOUS_CALLER, Caller
-from .store import AccountsStore, TokenRecord
+from reference_server.ghcr.auth.credentials import DELETE, READ, WRITE, check_presented
+from reference_server.ghcr.data.callers import ANONYMOUS_CALLER, Caller
+from reference_server.ghcr.data.store import AccountsStore, TokenRecord
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,12 @@ class Identities:
             cached = self._by_credential.get(credential_id)
         if cached is None:
             record = self.store.token(credential_id)
-            usable = record is not None and record.usable_at(now)
-            identity = self._identity(record) if usable else None
-            expires_at = record.expires_at if usable and record.expires_at is not None else float("inf")
+            identity: Identity | None = None
+            expires_at = float("inf")
+            if record is not None and record.usable_at(now):
+                identity = self._identity(record)
+                if record.expires_at is not None:
+                    expires_at = record.expires_at
             cached = (identity, expires_at)
             with self._lock:
                 if len(self._by_credential) > 50_000:
@@ -87,12 +90,16 @@ class Identities:
 
     def _identity(self, record: TokenRecord) -> Identity | None:
         if record.kind == "pat":
+            if record.user_id is None:
+                return None
             try:
                 user = self.store.account_by_id(record.user_id)
             except Exception:
                 return None
             caller = Caller("user", user_id=user.id, scopes=record.scopes)
             return Identity(caller, user.login, record.id, user.login)
+        if record.repository_id is None:
+            return None
         try:
             repository = self.store.repository_by_id(record.repository_id)
         except Exception:

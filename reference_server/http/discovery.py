@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 
-from reference_server.access import Principal
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import parse_digest
-from reference_server.manifests import OCI_INDEX
-from reference_server.pagination import link_header, page_limit, parse_page
-from reference_server.registry import Registry
-from reference_server.routing import Route
+from reference_server.access import RequestAccess, Route
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.grammar import parse_digest
+from reference_server.registry.manifests import OCI_INDEX
+from reference_server.registry.pagination import page_limit, parse_page
+from reference_server.registry.services import Registry
 
 CATALOG_DEFAULT_PAGE = 1000
+
+
+def link_header(path: str, limit: int, last_item: str) -> str:
+    """The `Link` header that announces the next page."""
+    return f'<{path}?n={limit}&last={quote(last_item, safe="")}>; rel="next"'
 
 
 def _json(
@@ -22,13 +28,13 @@ def _json(
 
 
 async def ping(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     return _json({})
 
 
 async def list_tags(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     page = parse_page(request.query)
     if not registry.metadata.repository_exists(route.name):
@@ -46,7 +52,7 @@ async def list_tags(
 
 
 async def catalog(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     page = parse_page(request.query)
     limit = page_limit(page, CATALOG_DEFAULT_PAGE)
@@ -55,7 +61,7 @@ async def catalog(
     headers: dict[str, str] = {}
     if limit > 0:
         for name in registry.metadata.iter_repository_names(page.last):
-            if registry.policy.may_read(principal, name):
+            if access.may_read(name):
                 names.append(name)
                 if len(names) > limit:
                     break
@@ -66,7 +72,7 @@ async def catalog(
 
 
 async def referrers(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     subject = str(parse_digest(route.argument))
     artifact_type = request.query.get("artifactType")

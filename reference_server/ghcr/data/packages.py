@@ -2,7 +2,7 @@
 repository, deleted and restored (package or one version) within 30 days.
 
 The registry's manifests and tags are read and changed only through the core's metadata store
-(`reference_server.storage.metadata`). A deleted package's or version's metadata is removed
+(handed over through `reference_server.access`). A deleted package's or version's metadata is removed
 from the registry (so nothing of it can be pulled) and kept here, in the accounts database, for restore.
 """
 
@@ -12,24 +12,21 @@ import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from reference_server.access import StoredManifest
-from reference_server.storage.metadata import (
+from reference_server.access import (
     DeletedManifest,
     ManifestInfo,
     ManifestRecord,
     MetadataStore,
     RepositorySnapshot,
+    StoredManifest,
 )
-
-from .labels import normalise_url, read_labels
-from .permissions import Caller, split_name
-from .store import Account, AccountsStore, Package, SourceRepository, StoreError
+from reference_server.ghcr.data.callers import Caller, split_name
+from reference_server.ghcr.data.labels import normalise_url, read_labels
+from reference_server.ghcr.data.store import Account, AccountsStore, Package, SourceRepository, StoreError
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
     from reference_server.config import ServerConfig
 
 RESTORE_WINDOW_SECONDS = 30 * 24 * 3600
@@ -61,20 +58,13 @@ class PackageService:
         self.store = store
         self.config = config
         self._metadata: MetadataStore | None = None
-        self._app: web.Application | None = None
 
-    def attach(self, app: web.Application) -> None:
-        """Remember the app: its own metadata store is used once it is there (shared manifest cache)."""
-        self._app = app
+    def attach(self, metadata: MetadataStore) -> None:
+        """Use the running registry's own metadata store (its manifest cache stays right)."""
+        self._metadata = metadata
 
     @property
     def metadata(self) -> MetadataStore:
-        if self._metadata is None and self._app is not None:
-            for value in self._app.values():
-                found = value if isinstance(value, MetadataStore) else getattr(value, "metadata", None)
-                if isinstance(found, MetadataStore):
-                    self._metadata = found
-                    break
         if self._metadata is None:
             self._metadata = MetadataStore(Path(self.config.data_dir) / REGISTRY_DB)
         return self._metadata
@@ -115,7 +105,12 @@ class PackageService:
             if visibility == "internal" and owner.kind != "organization":
                 visibility = "private"
         package = self.store.create_package(owner, name, visibility, subject or "unknown", repository_id)
-        if caller.kind == "user" and owner.kind == "organization" and package.created_by == subject:
+        if (
+            caller.kind == "user"
+            and caller.user_id is not None
+            and owner.kind == "organization"
+            and package.created_by == subject
+        ):
             self.store.set_grant(package, "user", caller.user_id, "admin")  # the publisher administers it
         return package
 
@@ -212,7 +207,7 @@ def _dump_record(record: ManifestRecord) -> dict[str, object]:
     }
 
 
-def _load_record(data: dict) -> ManifestRecord:
+def _load_record(data: dict[str, Any]) -> ManifestRecord:
     return ManifestRecord(
         data["repository"],
         data["digest"],
@@ -229,7 +224,7 @@ def _dump_manifest(deleted: DeletedManifest) -> dict[str, object]:
     return {"record": _dump_record(deleted.record), "tags": deleted.tags}
 
 
-def _load_manifest(data: dict) -> DeletedManifest:
+def _load_manifest(data: dict[str, Any]) -> DeletedManifest:
     return DeletedManifest(_load_record(data["record"]), list(data["tags"]))
 
 
@@ -242,7 +237,7 @@ def _dump_snapshot(snapshot: RepositorySnapshot) -> dict[str, object]:
     }
 
 
-def _load_snapshot(data: dict) -> RepositorySnapshot:
+def _load_snapshot(data: dict[str, Any]) -> RepositorySnapshot:
     return RepositorySnapshot(
         data["name"],
         data["created_at"],

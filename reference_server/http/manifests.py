@@ -7,12 +7,11 @@ import hashlib
 
 from aiohttp import web
 
-from reference_server.access import Principal, StoredManifest
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import is_valid_tag, looks_like_digest, parse_digest
-from reference_server.manifests import parse_manifest
-from reference_server.registry import Registry, check_references
-from reference_server.routing import Route
+from reference_server.access import RequestAccess, Route, StoredManifest
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.grammar import is_valid_tag, looks_like_digest, parse_digest
+from reference_server.registry.manifests import parse_manifest
+from reference_server.registry.services import Registry, check_references
 from reference_server.storage.metadata import ManifestRecord
 
 MAX_TAGS_PER_PUT = 64
@@ -39,7 +38,7 @@ def lookup_manifest(registry: Registry, repository: str, reference: str) -> Mani
 
 
 async def get_manifest(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     record = lookup_manifest(registry, route.name, route.argument)
     return web.Response(
@@ -121,7 +120,7 @@ def _warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
 
 
 async def put_manifest(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     tags, expected = _tags_to_apply(request, route.argument)
     body = await _read_limited(request, registry.config.max_manifest_bytes)
@@ -145,8 +144,7 @@ async def put_manifest(
         annotations=parsed.annotations,
     )
     registry.metadata.put_manifest(record, tags)
-    warnings = registry.policy.manifest_stored(
-        principal,
+    warnings = access.manifest_stored(
         StoredManifest(
             route.name,
             digest,
@@ -170,7 +168,7 @@ async def put_manifest(
 
 
 async def delete_manifest(
-    request: web.Request, registry: Registry, route: Route, principal: Principal
+    request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     reference = route.argument
     if looks_like_digest(reference):

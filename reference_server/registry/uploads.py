@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import Digest
-from reference_server.storage.blobs import BlobStore
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.storage.blobs import BlobStore, Digest
 from reference_server.storage.direct_writer import UploadWriter
 from reference_server.storage.metadata import MetadataStore
 
@@ -64,11 +63,6 @@ def parse_content_range(value: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def range_header(offset: int) -> str:
-    """The `Range` header for `offset` bytes received (distribution's convention: 0-0 when empty)."""
-    return f"0-{max(offset - 1, 0)}"
-
-
 @dataclass(slots=True)
 class _HashState:
     """The sha256 of the first `offset` bytes of the session file."""
@@ -85,6 +79,21 @@ class Session:
     path: Path
     state: str
     digest: str | None
+
+
+class ChunkOutOfOrder(OCIError):
+    """416: a chunk that does not continue the upload. Carries where the upload stands, so the
+    HTTP layer can say so in its headers (Range, Location)."""
+
+    def __init__(self, session: Session, offset: int, content_range: str) -> None:
+        super().__init__(
+            ErrorCode.BLOB_UPLOAD_INVALID,
+            f"Content-Range {content_range} does not continue the upload at offset {offset}",
+            status=416,
+        )
+        self.repository = session.repository
+        self.upload_id = session.id
+        self.offset = offset
 
 
 class UploadTooLarge(Exception):
@@ -155,7 +164,7 @@ async def receive_body(
     worker writes and hashes one batch of pieces, this coroutine collects the next from the
     socket. Pieces are never joined: copying big buffers costs more than the hashing."""
     loop = asyncio.get_running_loop()
-    pending: list[concurrent.futures.Future] = []
+    pending: list[concurrent.futures.Future[None]] = []
     pieces: list[bytes] = []
     buffered = 0
     total = 0
@@ -327,16 +336,7 @@ class UploadManager:
         if content_range is not None:
             first, last = parse_content_range(content_range)
             if first != start or last < first:
-                raise OCIError(
-                    ErrorCode.BLOB_UPLOAD_INVALID,
-                    f"Content-Range {first}-{last} does not continue the upload at offset {start}",
-                    status=416,
-                    headers={
-                        "Range": range_header(start),
-                        "Location": f"/v2/{session.repository}/blobs/uploads/{session.id}",
-                        "Docker-Upload-UUID": session.id,
-                    },
-                )
+                raise ChunkOutOfOrder(session, start, f"{first}-{last}")
             expected = last - first + 1
             if content_length is not None and content_length != expected:
                 raise OCIError(

@@ -8,9 +8,9 @@ ambiguous repetition, so no input costs more than one linear scan.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from reference_server.errors import ErrorCode, OCIError
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.storage.blobs import Digest
 
 MAX_NAME_LENGTH = 255  # spec: host + "/" + name SHOULD stay within 255; distribution caps the name part
 MAX_TAG_LENGTH = 128
@@ -39,17 +39,6 @@ def validate_name(name: str) -> str:
 
 def is_valid_tag(tag: str) -> bool:
     return 0 < len(tag) <= MAX_TAG_LENGTH and _TAG_RE.fullmatch(tag) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Digest:
-    """A digest of a supported algorithm; `str(d)` is the canonical `alg:hex` form."""
-
-    algorithm: str
-    hex: str
-
-    def __str__(self) -> str:
-        return f"{self.algorithm}:{self.hex}"
 
 
 def try_parse_digest(text: str) -> Digest | None:

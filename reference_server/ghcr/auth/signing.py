@@ -76,10 +76,10 @@ def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
             pass
         finally:
             temporary.unlink()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{path} does not hold an EC private key")
-    return key
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,10 @@ class TokenSigner:
         token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"})
         return Issued(token, claims)
 
+    def public_key(self, kid: object) -> ec.EllipticCurvePublicKey | None:
+        """The verification key with id `kid` (what a JWKS document would publish), or None."""
+        return self._public_keys.get(kid) if isinstance(kid, str) else None
+
     def verify(self, token: str, *, audience: str, use: str) -> dict[str, Any]:
         """The token's claims, or InvalidToken. Never trusts anything the token says about keys."""
         if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
@@ -154,7 +158,7 @@ class TokenSigner:
             raise InvalidToken("malformed token") from None
         if header.get("alg") != ALGORITHM or not set(header) <= ALLOWED_HEADER_KEYS:
             raise InvalidToken("token not signed by this server")
-        key = self._public_keys.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
+        key = self.public_key(header.get("kid"))
         if key is None:
             raise InvalidToken("token not signed by this server")
         try:

@@ -11,18 +11,16 @@ from __future__ import annotations
 import datetime
 import html
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .identity import ANONYMOUS_IDENTITY, Identity, parse_basic
-from .packages import version_id
-from .permissions import Role, package_role, split_name
-from .store import Package
-
-if TYPE_CHECKING:
-    from .policy import GhcrPolicy
+from reference_server.ghcr.auth.identity import ANONYMOUS_IDENTITY, Identities, Identity, parse_basic
+from reference_server.ghcr.auth.permissions import Role, package_role
+from reference_server.ghcr.data.callers import split_name
+from reference_server.ghcr.data.packages import PackageService, version_id
+from reference_server.ghcr.data.store import AccountsStore, Package
 
 INDEX_TYPES = frozenset(
     {"application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"}
@@ -73,9 +71,17 @@ def platforms_of(body: bytes) -> list[str]:
 
 
 class PackagePages:
-    def __init__(self, policy: GhcrPolicy) -> None:
-        self.policy = policy
-        self.store = policy.store
+    def __init__(
+        self,
+        store: AccountsStore,
+        identities: Identities,
+        packages: PackageService,
+        base_url: Callable[[web.Request], str],
+    ) -> None:
+        self.store = store
+        self.identities = identities
+        self.packages = packages
+        self.base_url = base_url
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/packages/container/{namespace}/{name:.+}", self.page)
@@ -85,7 +91,7 @@ class PackagePages:
         if value is None:
             return ANONYMOUS_IDENTITY
         basic = parse_basic(value)
-        return self.policy.identities.from_secret(*basic) if basic else None
+        return self.identities.from_secret(*basic) if basic else None
 
     def _refusal(self, identity: Identity | None) -> web.Response:
         if identity is None or identity.is_anonymous:
@@ -111,10 +117,10 @@ class PackagePages:
         return web.Response(text=self.render(request, package), content_type="text/html", charset="utf-8")
 
     def render(self, request: web.Request, package: Package) -> str:
-        metadata = self.policy.packages.metadata
-        host = urlsplit(self.policy.base_url(request)).netloc
+        metadata = self.packages.metadata
+        host = urlsplit(self.base_url(request)).netloc
         name = package.registry_name
-        versions = self.policy.packages.versions(package)
+        versions = self.packages.versions(package)
         latest_tag = "latest" if any("latest" in v.tags for v in versions) else None
         if latest_tag is None:
             latest_tag = next((v.tags[0] for v in versions if v.tags), None)

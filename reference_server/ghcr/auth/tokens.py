@@ -13,13 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from reference_server.timestamps import rfc3339
-
-from . import permissions
-from .identity import ANONYMOUS_IDENTITY, Identities, Identity, parse_basic
-from .scopes import MAX_SCOPES, Scope, count_scopes, parse_scopes
-from .signing import ACCESS_USE, REFRESH_USE, InvalidToken, TokenSigner
-from .store import AccountsStore
+from reference_server.ghcr.auth import permissions
+from reference_server.ghcr.auth.identity import ANONYMOUS_IDENTITY, Identities, Identity, parse_basic
+from reference_server.ghcr.auth.scopes import MAX_SCOPES, Scope, count_scopes, parse_scopes
+from reference_server.ghcr.auth.signing import ACCESS_USE, REFRESH_USE, InvalidToken, TokenSigner
+from reference_server.ghcr.data.store import AccountsStore
+from reference_server.ghcr.data.timestamps import rfc3339
 
 REFRESH_LIFETIME_SECONDS = 30 * 24 * 3600
 ALL_REPOSITORY_ACTIONS = frozenset({"pull", "push", "delete"})
@@ -110,12 +109,12 @@ class TokenService:
         if count_scopes(scope_values) > MAX_SCOPES:
             return _json(400, {"errors": [{"code": "DENIED", "message": f"at most {MAX_SCOPES} scopes"}]})
         authorization = request.headers.getall("Authorization", [])
-        identity = ANONYMOUS_IDENTITY
+        identity: Identity | None = ANONYMOUS_IDENTITY
         if authorization:
             basic = parse_basic(authorization[0]) if len(authorization) == 1 else None
             identity = self.identities.from_secret(*basic) if basic else None
-            if identity is None:
-                return _unauthorized(service, "invalid username or token")
+        if identity is None:
+            return _unauthorized(service, "invalid username or token")
         token, claims = self.issue_access(identity, parse_scopes(scope_values), service)
         body: dict[str, Any] = {
             "token": token,

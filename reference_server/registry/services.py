@@ -1,6 +1,7 @@
 """The registry's services for one running server, and the rules that span several of them.
 
-`Registry` bundles configuration, storage, uploads and the access policy; handlers receive it.
+`Registry` bundles configuration, storage and uploads; handlers receive it. Who may see what is
+not its business: where a rule needs that (mount sources), the caller passes a `may_read` check.
 The manifest-reference rule lives here as a plain function so tests can call it directly.
 """
 
@@ -8,19 +9,20 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from reference_server.access import AccessPolicy, Principal
 from reference_server.config import ServerConfig
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.grammar import try_parse_digest
-from reference_server.manifests import ParsedManifest
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.registry.grammar import try_parse_digest
+from reference_server.registry.manifests import ParsedManifest
+from reference_server.registry.uploads import UploadManager
 from reference_server.storage.blobs import BlobStore
 from reference_server.storage.metadata import MetadataStore
-from reference_server.uploads import UploadManager
 
-MAX_CONFIG_READ_BYTES = 1024 * 1024  # image configs read for the policy's label handling
+MAX_CONFIG_READ_BYTES = 1024 * 1024  # image configs read for the access policy's label handling
 CONFIG_MEDIA_TYPES = frozenset(
     {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
 )
@@ -29,14 +31,13 @@ CONFIG_MEDIA_TYPES = frozenset(
 @dataclass
 class Registry:
     config: ServerConfig
-    policy: AccessPolicy
     metadata: MetadataStore
     blobs: BlobStore
     uploads: UploadManager
     executor: concurrent.futures.ThreadPoolExecutor
 
     @classmethod
-    def open(cls, config: ServerConfig, policy: AccessPolicy) -> Registry:
+    def open(cls, config: ServerConfig) -> Registry:
         data_dir = Path(config.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="keelhaul-io")
@@ -51,17 +52,19 @@ class Registry:
             timeout_seconds=config.upload_timeout_seconds,
             direct_io=config.direct_io,
         )
-        return cls(config, policy, metadata, blobs, uploads, executor)
+        return cls(config, metadata, blobs, uploads, executor)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
         self.metadata.close()
 
-    def readable_source(self, principal: Principal, digest: str, preferred: str | None) -> str | None:
+    def readable_source(
+        self, digest: str, preferred: str | None, may_read: Callable[[str], bool]
+    ) -> str | None:
         """A repository the caller may read that links `digest` (for mounts), or None.
 
         With `preferred` (the `from` parameter) only that repository is considered; without it,
-        any repository the policy lets the caller read (automatic mount). Never a repository the
+        any repository `may_read` allows (automatic mount). Never a repository the
         caller cannot read, so a mount never reveals another tenant's blob."""
         parsed = try_parse_digest(digest)
         if parsed is None or self.blobs.size(parsed) is None:
@@ -70,11 +73,11 @@ class Registry:
         for repository in candidates:
             if self.metadata.linked_blob_size(repository, digest) is None:
                 continue
-            if self.policy.may_read(principal, repository):
+            if may_read(repository):
                 return repository
         return None
 
-    def read_config(self, parsed: ParsedManifest) -> dict | None:
+    def read_config(self, parsed: ParsedManifest) -> dict[str, Any] | None:
         """The image config as JSON when the manifest has a small JSON config we store, else None."""
         if parsed.config is None or parsed.config.media_type not in CONFIG_MEDIA_TYPES:
             return None

@@ -12,6 +12,7 @@ import contextvars
 import dataclasses
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,9 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from reference_server.access import Action
-from reference_server.errors import ErrorCode, OCIError
-from reference_server.routing import Endpoint
+from reference_server.access import Action, Endpoint, Route
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.storage.blobs import Digest
 
 from .hooks import Handler, Injection, is_endpoint, replace_response, rewrite, route_of
 
@@ -65,23 +66,39 @@ DESCRIPTION = "org.opencontainers.image.description"
     modelled_on="distribution's 'bad layer push' test; artifact-keeper#3116 (digest never compared)",
 )
 def accept_wrong_blob_digest(injection: Injection) -> None:
-    uploads = injection.registry.uploads
-    for point in ("_hash_state", "_commit_file", "_hash_states"):
-        injection.require(uploads, point, callable_=point != "_hash_states")
+    """Through public parts only: finish the session under the digest its bytes really have, then
+    store and link the same bytes under the claimed digest as well."""
+    registry = injection.registry
+    uploads, blobs, metadata = registry.uploads, registry.blobs, registry.metadata
+    injection.require(uploads, "executor", callable_=False)
+    injection.require(blobs, "commit")
 
     def make(original: Callable) -> Callable:
-        async def finish(session: Any, digest: Any) -> int:
-            state = await uploads._hash_state(session)
+        async def finish(session: Any, digest: Digest) -> int:
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(uploads.executor, uploads._commit_file, session.path, digest)
-            uploads.metadata.link_blob(session.repository, str(digest), state.offset)
-            uploads.metadata.finish_upload(session.id, str(digest))
-            uploads._hash_states.pop(session.id, None)
-            return state.offset
+            actual = await loop.run_in_executor(uploads.executor, _file_hex, session.path, digest.algorithm)
+            if actual == digest.hex:
+                return await original(session, digest)
+            real = Digest(digest.algorithm, actual)
+            size = await original(session, real)
+            copy = uploads.dir / f"tmp-defect-{session.id}"
+            await loop.run_in_executor(uploads.executor, shutil.copyfile, blobs.path(real), copy)
+            await loop.run_in_executor(uploads.executor, blobs.commit, copy, digest)
+            metadata.link_blob(session.repository, str(digest), size)
+            metadata.finish_upload(session.id, str(digest))
+            return size
 
         return finish
 
     injection.patch(uploads, "finish", make)
+
+
+def _file_hex(path: Any, algorithm: str) -> str:
+    hasher = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            hasher.update(block)
+    return hasher.hexdigest()
 
 
 @defect(
@@ -139,7 +156,7 @@ def mount_without_source_check(injection: Injection) -> None:
     metadata = injection.registry.metadata
 
     def make(original: Callable) -> Callable:
-        def readable_source(principal: Any, digest: str, preferred: str | None) -> str | None:
+        def readable_source(digest: str, preferred: str | None, may_read: Any) -> str | None:
             candidates = [preferred] if preferred else metadata.repositories_linking(digest)
             for repository in candidates:
                 if repository and metadata.linked_blob_size(repository, digest) is not None:
@@ -641,20 +658,17 @@ def bad_input_500_text(injection: Injection) -> None:
 
 
 # ---- ghcr.io model: tokens, permissions, visibility, labels --------------------------------------------
-def _caller(principal: Any) -> Any:
-    return principal.claims.get("caller")
-
-
 def _widen(injection: Injection, *actions: Action, when: Callable[[Any, Any, str], bool]) -> None:
     """Let `actions` through when `when(policy, principal, repository)` holds, skipping token scopes."""
     policy = injection.ghcr_policy()
     injection.require(policy, "allowed")
 
     def make(original: Callable) -> Callable:
-        def authorize(request: web.Request, principal: Any, repository: str, wanted: Action) -> None:
+        def authorize(request: web.Request, route: Route, principal: Any, wanted: Action) -> None:
+            repository = route.name
             if wanted in actions and when(policy, principal, repository):
                 return None
-            return original(request, principal, repository, wanted)
+            return original(request, route, principal, wanted)
 
         return authorize
 
@@ -662,7 +676,7 @@ def _widen(injection: Injection, *actions: Action, when: Callable[[Any, Any, str
 
 
 def _can_pull(policy: Any, principal: Any, repository: str) -> bool:
-    caller = _caller(principal)
+    caller = principal.caller
     return (
         caller is not None
         and not principal.is_anonymous
@@ -703,10 +717,8 @@ def push_implies_delete(injection: Injection) -> None:
     policy = injection.ghcr_policy()
 
     def make(original: Callable) -> Callable:
-        def authorize(request: web.Request, principal: Any, repository: str, wanted: Action) -> None:
-            return original(
-                request, principal, repository, Action.PUSH if wanted is Action.DELETE else wanted
-            )
+        def authorize(request: web.Request, route: Route, principal: Any, wanted: Action) -> None:
+            return original(request, route, principal, Action.PUSH if wanted is Action.DELETE else wanted)
 
         return authorize
 
@@ -737,9 +749,10 @@ def leak_private_existence(injection: Injection) -> None:
     metadata = injection.registry.metadata
 
     def make(original: Callable) -> Callable:
-        def authorize(request: web.Request, principal: Any, repository: str, wanted: Action) -> None:
+        def authorize(request: web.Request, route: Route, principal: Any, wanted: Action) -> None:
+            repository = route.name
             try:
-                return original(request, principal, repository, wanted)
+                return original(request, route, principal, wanted)
             except OCIError:
                 if not metadata.repository_exists(repository):
                     raise OCIError(ErrorCode.NAME_UNKNOWN, detail={"name": repository}) from None
@@ -769,7 +782,7 @@ def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any, str]
     still return claims (the defect)."""
     policy = injection.ghcr_policy()
     signer = policy.signer
-    injection.require(signer, "_public_keys", callable_=False)
+    injection.require(signer, "public_key")
 
     def make(original: Callable) -> Callable:
         def verify(token: str, *, audience: str, use: str) -> dict[str, Any]:
@@ -798,13 +811,13 @@ def _lenient_verify(injection: Injection, accept: Callable[[dict, str, Any, str]
     needs_auth=True,
 )
 def accept_expired_token(injection: Injection) -> None:
-    from reference_server.ghcr import signing
+    from reference_server.ghcr.auth import signing
 
     issuer = injection.require(signing, "ISSUER", callable_=False)
     algorithm = injection.require(signing, "ALGORITHM", callable_=False)
 
     def ignore_exp(header: dict, token: str, signer: Any, audience: str) -> dict | None:
-        key = signer._public_keys.get(header.get("kid"))
+        key = signer.public_key(header.get("kid"))
         if key is None:
             return None
         return jwt.decode(  # everything checked as usual except `exp` (still required to be present)
@@ -1033,7 +1046,7 @@ def type_confusion_accepted(injection: Injection) -> None:
 )
 def manifest_get_serves_blob(injection: Injection) -> None:
     registry = injection.registry
-    from reference_server.grammar import try_parse_digest
+    from reference_server.registry.grammar import try_parse_digest
 
     async def blob_as_manifest(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
@@ -1134,10 +1147,11 @@ def token_grants_what_is_asked(injection: Injection) -> None:
         return grant
 
     def make_authorize(original: Callable) -> Callable:
-        def authorize(request: web.Request, principal: Any, repository: str, wanted: Action) -> None:
-            if str(wanted) in principal.claims.get("access", {}).get(repository, frozenset()):
+        def authorize(request: web.Request, route: Route, principal: Any, wanted: Action) -> None:
+            repository = route.name
+            if str(wanted) in principal.access.get(repository, frozenset()):
                 return None
-            return original(request, principal, repository, wanted)
+            return original(request, route, principal, wanted)
 
         return authorize
 

@@ -47,8 +47,13 @@ def expect_refused(
         "MANIFEST_UNKNOWN",
     ),
 ) -> None:
-    """A refusal: one of `statuses`, a well-formed OCI error when the body is JSON, never a 2xx/5xx."""
+    """A refusal: one of `statuses`, a well-formed OCI error when the body is JSON, never a 2xx/5xx.
+    A DELETE may also be refused as unsupported (405 UNSUPPORTED: ghcr.io deletes only through its
+    REST API): that removes nothing and tells nothing either."""
     allowed = sorted(set(statuses))
+    if response.request.method == "DELETE":
+        allowed = sorted({*allowed, 405})
+        codes = None if codes is None else (*codes, "UNSUPPORTED")
     if response.status_code not in allowed:
         check_answer(response)
         fail(requirement, response, f"a refusal ({' or '.join(map(str, allowed))})")

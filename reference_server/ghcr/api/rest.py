@@ -27,6 +27,11 @@ from reference_server.ghcr.data.timestamps import rfc3339
 
 DOCS = "https://docs.github.com/rest/packages/packages"
 MAX_RESULTS_WINDOW = 10_000
+# GitHub's answers (quoted in conformance/ghcr/BEHAVIOUR.md, rows A4 and A5)
+LAST_VERSION = "You cannot delete the last version of a package. You must delete the package instead."
+LAST_TAGGED_VERSION = (
+    "You cannot delete the last tagged version of a package. You must delete the package instead."
+)
 API_PREFIXES = ("/user", "/users/{owner}", "/orgs/{owner}")
 
 
@@ -355,9 +360,9 @@ class PackagesApi:
             raise _not_found()
         self._require_admin(role, identity, DELETE)
         if len(versions) == 1:
-            raise ApiError(
-                400, "You cannot delete the last version of a package. Delete the package instead."
-            )
+            raise ApiError(400, LAST_VERSION)
+        if match.tags and not any(v.tags for v in versions if v is not match):
+            raise ApiError(400, LAST_TAGGED_VERSION)  # untagged versions would be all that is left
         self.packages.delete_version(package, match.digest)
         return web.Response(status=204)
 

@@ -30,7 +30,7 @@ from reference_server.http import manifests as http_manifests
 from reference_server.http.routing import ACCESS, allowed_methods, parse_route
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.registry.services import Registry
-from reference_server.storage.exhaustion import StorageAlarm, exhausted_reason
+from reference_server.http.exhaustion import StorageAlarm, exhausted_reason
 from reference_server.storage.metadata import REQUEST_RECEIVED_NS
 
 log = logging.getLogger("reference_server")

@@ -11,7 +11,7 @@ from enum import StrEnum
 class ErrorCode(StrEnum):
     """The fourteen codes of the OCI distribution spec ("Error Codes" table), the only codes any
     4xx body carries, plus UNAVAILABLE for 5xx answers (where the table does not apply): distribution's
-    code for "the service cannot do this now, retry", used for a full disk (storage/exhaustion.py)."""
+    code for "the service cannot do this now, retry", used for a full disk (http/exhaustion.py)."""
 
     BLOB_UNKNOWN = "BLOB_UNKNOWN"
     BLOB_UPLOAD_INVALID = "BLOB_UPLOAD_INVALID"

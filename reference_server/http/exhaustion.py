@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import threading
 
-from reference_server.errors import ErrorCode, OCIError
+from reference_server.registry.errors import ErrorCode, OCIError
 
 log = logging.getLogger("reference_server")
 

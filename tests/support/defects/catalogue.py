@@ -735,6 +735,7 @@ def push_implies_delete(injection: Injection) -> None:
 def anonymous_pull_private(injection: Injection) -> None:
     _widen(injection, Action.PULL, when=lambda policy, principal, repository: True)
     injection.patch(injection.policy, "may_read", lambda original: lambda principal, repository: True)
+    injection.patch(injection.policy, "catalog_candidates", lambda original: lambda *args: None)
 
 
 @defect(
@@ -1184,6 +1185,7 @@ def catalog_lists_everything(injection: Injection) -> None:
         return may_read
 
     injection.patch(policy, "may_read", make)
+    injection.patch(policy, "catalog_candidates", lambda original: lambda *args: None)  # walk every name
     injection.middleware(mark_catalog)
 
 

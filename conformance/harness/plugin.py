@@ -431,7 +431,7 @@ def _iso(timestamp: float) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.report_dir is None:
+    if state is None or state.target is None or not state.results:
         return
     tests = list(state.results.values())
     counts: dict[str, int] = {}
@@ -458,7 +458,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"  left behind: {n} x {key}")
     fail_on = ", ".join(state.fail_on) or "nothing"
     terminalreporter.write_line(f"the run fails on: {fail_on} (--fail-on)")
-    terminalreporter.write_line(f"reports: {state.report_dir}")
+    if state.report_dir is not None:
+        terminalreporter.write_line(f"reports: {state.report_dir}")
 
 
 # ---- fixtures ----------------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ def start_embedded() -> Target:
                 "set KEELHAUL_EMBEDDED_NO_AUTH=1 to check it without auth on purpose"
             )
     auth = not no_auth_reason
+    # test-only (tests/mutation): /v2 deletes with auth, so seeded delete defects stay observable
+    registry_deletes = auth and bool(os.environ.get("KEELHAUL_EMBEDDED_REGISTRY_DELETES"))
     config = ServerConfig(
         listen_host="127.0.0.1",
         listen_port=0,
@@ -115,6 +117,7 @@ def start_embedded() -> Target:
         auth=auth,
         max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
         upload_timeout_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+        registry_deletes=registry_deletes,
     )
     notes = []
     hooks = _embedded_test_hooks()
@@ -149,6 +152,9 @@ def start_embedded() -> Target:
             limits,
             namespace=EMBEDDED_NAMESPACE,
             auth=auth,
+            features=dict.fromkeys(("manifest_delete", "blob_delete", "tag_delete"), True)
+            if registry_deletes
+            else None,
         )
     except BaseException:
         server.stop()

@@ -67,6 +67,8 @@ def run_suite(report_dir: Path, run_id: str, nodeids: list[str] | None, defect: 
         env[ENVIRONMENT_VARIABLE] = defect
         env["KEELHAUL_EMBEDDED_HOOK"] = "tests.support.defects:hook_from_environment"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # The ghcr model refuses /v2 deletes (405); seeded delete defects need them to be observable.
+    env["KEELHAUL_EMBEDDED_REGISTRY_DELETES"] = "1"
     args = [
         PYTHON,
         "-m",

@@ -12,6 +12,7 @@ from reference_server.errors import ErrorCode, OCIError
 from reference_server.grammar import parse_digest, validate_name
 from reference_server.registry import Registry
 from reference_server.routing import Route
+from reference_server.sendfile_response import SendfileResponse
 from reference_server.uploads import range_header
 
 # One byte range (RFC 9110 §14.1.2). Positions may have any number of digits: a last position past
@@ -64,7 +65,7 @@ async def get_blob(
     if error is not None:
         raise error
     headers = {"Docker-Content-Digest": text, "Content-Type": "application/octet-stream", "ETag": f'"{text}"'}
-    return web.FileResponse(registry.blobs.path(digest), chunk_size=1024 * 1024, headers=headers)
+    return SendfileResponse(registry.blobs.path(digest), chunk_size=1024 * 1024, headers=headers)
 
 
 async def delete_blob(

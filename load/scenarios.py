@@ -37,7 +37,7 @@ class RegistryUser(User):
         self.run: LoadRun = load_run(self.environment)
         self.recorder = LocustRecorder(self.environment, self.run.ledger, self.scenario)
         self.clients: dict[str, RegistryClient] = {}
-        self.layers = LayerQueue()
+        self.layers = LayerQueue(self.run.layer)
         self.client = self.client_for(self.role)
         self.repository = self.run.new_repository(self.scenario)
 

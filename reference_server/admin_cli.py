@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reference_server.config import default_data_dir
-from reference_server.timestamps import rfc3339
+from reference_server.ghcr.data.timestamps import rfc3339
 
 if TYPE_CHECKING:
     from reference_server.ghcr.admin import Admin
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 Handler = Callable[["Admin", argparse.Namespace], None]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = subparsers.add_parser(
         "admin", help="manage accounts, tokens and packages of the reference server (ghcr.io model)"
     )
@@ -151,7 +151,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _verb(
-    parent: argparse._SubParsersAction, name: str, handler: Handler, **kwargs: Any
+    parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler, **kwargs: Any
 ) -> argparse.ArgumentParser:
     parser = parent.add_parser(name, **kwargs)
     parser.set_defaults(run=lambda args: _run(handler, args))
@@ -247,10 +247,12 @@ def _token_revoke(admin: Admin, args: argparse.Namespace) -> None:
 def _token_list(admin: Admin, args: argparse.Namespace) -> None:
     rows = [["ID", "KIND", "OWNER", "SCOPES", "CREATED", "EXPIRES", "REVOKED", "NOTE"]]
     for record in admin.tokens(args.user):
-        if record.kind == "pat":
+        if record.user_id is not None:
             owner = admin.store.account_by_id(record.user_id).login
-        else:
+        elif record.repository_id is not None:
             owner = admin.store.repository_by_id(record.repository_id).full_name
+        else:
+            owner = "-"
         rows.append(
             [
                 record.id,

@@ -23,6 +23,7 @@ from keelhaul.profile import ROLES
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
 EMBEDDED_UPLOAD_EXPIRY_SECONDS = 3
 EMBEDDED_NAMESPACE = "keelhaul-ci"
+TEST_HOOK_VARIABLE = "KEELHAUL_EMBEDDED_HOOK"
 
 
 @dataclass
@@ -66,6 +67,19 @@ def _auth_available() -> str | None:
     return None
 
 
+def _embedded_test_hooks() -> list[Any]:
+    """Test-only: $KEELHAUL_EMBEDDED_HOOK names a `module:function` hook for the embedded server's
+    create_app (tests/mutation injects seeded defects this way); nothing when unset."""
+    spec = os.environ.get(TEST_HOOK_VARIABLE)
+    if not spec:
+        return []
+    module_name, _, attribute = spec.partition(":")
+    try:
+        return [getattr(importlib.import_module(module_name), attribute)]
+    except (ImportError, AttributeError, ValueError) as error:
+        raise UsageError(f"{TEST_HOOK_VARIABLE}={spec}: {error}") from None
+
+
 def start_embedded() -> Target:
     """Start the reference server on a free port with a throw-away data directory."""
     try:
@@ -82,6 +96,8 @@ def start_embedded() -> Target:
     no_auth_reason = os.environ.get("KEELHAUL_EMBEDDED_NO_AUTH") and "KEELHAUL_EMBEDDED_NO_AUTH is set"
     no_auth_reason = no_auth_reason or _auth_available()
     auth = no_auth_reason is None
+    # test-only (tests/mutation): /v2 deletes with auth, so seeded delete defects stay observable
+    registry_deletes = auth and bool(os.environ.get("KEELHAUL_EMBEDDED_REGISTRY_DELETES"))
     config = ServerConfig(
         listen_host="127.0.0.1",
         listen_port=0,
@@ -89,13 +105,13 @@ def start_embedded() -> Target:
         auth=auth,
         max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
         upload_timeout_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
-        # test-only (tests/mutation): start the embedded server with one seeded defect
-        defect=os.environ.get("KEELHAUL_EMBEDDED_DEFECT") or None,
+        registry_deletes=registry_deletes,
     )
     notes = []
-    if config.defect:
-        notes.append(f"embedded server runs with the seeded defect {config.defect!r} (test-only)")
-    server = EmbeddedServer(config)
+    hooks = _embedded_test_hooks()
+    if hooks:
+        notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
+    server = EmbeddedServer(config, hooks=hooks)
     try:
         url = server.start()
         credentials: dict[str, Any] = {}
@@ -116,6 +132,9 @@ def start_embedded() -> Target:
             },
             namespace=EMBEDDED_NAMESPACE,
             auth=auth,
+            features=dict.fromkeys(("manifest_delete", "blob_delete", "tag_delete"), True)
+            if registry_deletes
+            else None,
         )
     except BaseException:
         server.stop()

@@ -9,9 +9,20 @@ from a worker thread when they touch big files.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from reference_server.grammar import Digest
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A validated digest: the registry's grammar makes them, blob files are named by them.
+    `str(d)` is the canonical `alg:hex` form."""
+
+    algorithm: str
+    hex: str
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
 
 
 def fsync_directory(path: Path) -> None:

@@ -99,7 +99,7 @@ def test_cache_is_bounded(tmp_path: Path) -> None:
 def test_failed_transaction_keeps_its_own_error_and_the_connection_usable(tmp_path: Path) -> None:
     """SQLite may roll back by itself (SQLITE_FULL); our ROLLBACK must not replace the real error,
     and a transaction a failed ROLLBACK left open must not block the next write."""
-    from reference_server.storage.transactions import begin_immediate, roll_back
+    from reference_server.transactions import begin_immediate, roll_back
 
     conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
     conn.execute("CREATE TABLE t (x INTEGER)")

@@ -1,4 +1,4 @@
-"""Blob bodies through sendfile(2) from a worker thread (reference_server.sendfile_response): every
+"""Blob bodies through sendfile(2) from a worker thread (reference_server.http.sendfile_response): every
 byte arrives in order when the socket is full most of the time, a vanished client ends the send, and
 the registry's GETs (whole, ranged, HEAD) still answer exactly."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reference_server.sendfile_response import send_all
+from reference_server.http.sendfile_response import send_all
 
 MIB = 1024 * 1024
 

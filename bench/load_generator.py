@@ -388,15 +388,16 @@ def round_line(figures: dict, processes: int) -> str:
         )
     if several:
         line += (
-            f"; {processes} processes {several['mb_per_s']:.0f} MB/s "
-            f"= {several['mb_per_s'] / generator['mb_per_s']:.2f} x one"
+            f"; {processes} processes {several['span_mb_per_s']:.0f} MB/s over their span "
+            f"= {several['span_mb_per_s'] / span:.2f} x one"
         )
     return line
 
 
 def scaling_lines(rounds: list[dict], processes: int) -> list[str]:
     """N processes against one, and each worker's own figures from the summary of the last round."""
-    scaling = [r["processes"]["mb_per_s"] / r["generator"]["mb_per_s"] for r in rounds]
+    # aggregate rates over the wall clock: time in requests would add up the processes' parallel requests
+    scaling = [r["processes"]["span_mb_per_s"] / r["generator"]["span_mb_per_s"] for r in rounds]
     cores = os.cpu_count() or 1
     lines = [
         f"{processes} processes / 1 process: {spread(scaling)} "

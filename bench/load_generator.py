@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -75,6 +76,12 @@ def peak_rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_sink() -> tuple[subprocess.Popen[str], str]:
@@ -154,7 +161,9 @@ def generator_phase(
         "ChunkedLayerUpload",
     ]
     if processes:
-        command += ["--processes", str(processes)]
+        port = str(free_port())  # Locust's default 5557 collides with any other run on the machine
+        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-port", port]
     if content != "unique":
         command += ["--content", content]
     started = time.perf_counter()

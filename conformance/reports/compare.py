@@ -59,10 +59,11 @@ def totals_html(runs: list[RunResult], titles: list[str]) -> str:
         rows.append(
             f"<tr data-target='{escape(title)}'><th>{escape(title)}</th>{cells}"
             f"<td class='count'>{summary['total']}</td>"
-            f"<td>{_badge('PASS' if run.ok else 'FAIL')} {_verdict_word(run)}</td></tr>"
+            f"<td><span class='badge {'PASS' if run.ok else 'FAIL'}'>{_verdict_word(run)}</span></td></tr>"
         )
     return (
-        f"<table id='totals'><tr><th>Target</th>{head}<th>Checks</th><th>Verdict (--fail-on)</th></tr>"
+        f"<table id='totals'><tr><th>Target</th>{head}<th>Checks</th>"
+        "<th title='by the --fail-on classes'>Verdict</th></tr>"
         f"{''.join(rows)}</table>"
     )
 
@@ -108,6 +109,13 @@ def compare_markdown(runs: list[RunResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _matrix_columns(targets: int) -> str:
+    """Narrow ID column, a promise column wide enough to read, the targets sharing the rest."""
+    share = 55 / max(targets, 1)
+    cols = "".join(f"<col style='width:{share:.2f}%'>" for _ in range(targets))
+    return f"<colgroup><col style='width:13%'>{cols}<col style='width:32%'></colgroup>"
+
+
 def compare_html(runs: list[RunResult]) -> str:
     titles = _column_titles(runs)
     header = "".join(
@@ -136,14 +144,14 @@ def compare_html(runs: list[RunResult]) -> str:
 {totals_html(runs, titles)}
 <ul class="legend small">{legend}</ul>
 <h2>Requirements</h2>
-<table><tr><th>Requirement</th>{header}<th>Promise</th></tr>
+<table>{_matrix_columns(len(runs))}<tr><th>Requirement</th>{header}<th>Promise</th></tr>
 {"".join(rows)}
 <tr><th>Checks</th>{totals}<td></td></tr></table></body></html>
 """
 
 
 COMPARE_STYLE = """
-#totals td.count{text-align:right;font-size:1.3rem;font-weight:700}
+#totals td.count{text-align:right;font-size:1.3rem;font-weight:700;border:1px solid #d0d7de}
 #totals td.zero{color:#8c959f;font-weight:400;background:none}
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3rem 1.2rem}
 """

@@ -1,153 +1,31 @@
-# ruff: noqa: E501  (the probe script's lines, kept whole)
 """report.html and compare.html as a customer sees them: rendered by Debian's headless Chromium at
-1280 x 800, asserted from the DOM.
-
-Each page is rendered twice. The report as written gets a screenshot of its first screen, kept beside
-report.html in the run's report folder (and copied to $KEELHAUL_ARTIFACT_DIR/report/ so CI keeps it).
-A probe copy (the report plus one inline script, test-only: the product page has no scripts) measures
-the laid-out page and writes its figures into the DOM, which `--dump-dom` hands back: where the
-verdict sits in the first viewport, every element wider than the viewport (with every <details> closed,
-then open), and where each requirement row's check links lead and whether those checks link back.
-"""
+1280 x 800 (tests/support/report_browser.py), asserted from the DOM. The report's first screen is kept
+as first-screen.png beside report.html in the run's report folder (and in $KEELHAUL_ARTIFACT_DIR/report/
+in CI). The run is tests/conformance/vendor_run.py's; the acceptance tests do the same on a real
+distribution 2.8 run."""
 
 from __future__ import annotations
 
-import contextlib
-import html
-import json
-import os
-import re
-import shutil
-import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conformance_builders import run as small_run
-from vendor_run import LAYER_SCALE, vendor_run
+from vendor_run import vendor_run
 
 from conformance.reports.compare import compare_html
 from conformance.reports.writers import write_reports
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="needs Debian's chromium (apt-get install chromium) to render the report",
+from tests.support.report_browser import (
+    HAVE_CHROMIUM,
+    NO_CHROMIUM,
+    assert_first_screen,
+    assert_fits,
+    assert_rows_link_to_checks,
+    probe,
+    screenshot,
 )
 
-VIEWPORT = (1280, 800)
-BROWSER_TIMEOUT = 60.0  # one Chromium start and render on a loaded 2-core machine
-LARGE_TYPE_PX = 32  # the verdict's counts are "large type": at least twice the body text
-
-PROBE = """
-(() => {
-  const root = document.documentElement;
-  const width = root.clientWidth;  // the viewport without its vertical scrollbar
-  const box = (element) => { const r = element.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, width: r.width}; };
-  const describe = (element) => `${element.tagName.toLowerCase()}#${element.id}.${element.className}: ${(element.textContent || '').trim().slice(0, 80)}`;
-  const wide = () => [...document.body.querySelectorAll('*')]
-    .filter((element) => { const r = element.getBoundingClientRect(); return r.width > 0 && (r.right > width + 0.5 || r.left < -0.5); })
-    .map(describe);
-  const result = {innerWidth: window.innerWidth, innerHeight: window.innerHeight, clientWidth: width};
-  const verdict = document.getElementById('verdict');
-  result.verdict = verdict && box(verdict);
-  result.facts = [...document.querySelectorAll('#first-screen h1, #first-screen .facts')].map(box);
-  result.tiles = [...document.querySelectorAll('#verdict .tile')].map((tile) => ({
-    class: tile.dataset.class, count: tile.querySelector('.count').textContent.trim(),
-    label: tile.querySelector('.label').textContent.trim(), box: box(tile),
-    fontSize: parseFloat(getComputedStyle(tile.querySelector('.count')).fontSize),
-    background: getComputedStyle(tile).backgroundColor}));
-  result.closed = {scrollWidth: root.scrollWidth, wide: wide()};
-  document.querySelectorAll('details').forEach((details) => { details.open = true; });
-  result.open = {scrollWidth: root.scrollWidth, wide: wide()};
-  result.requirementRows = [...document.querySelectorAll('tr[id^="req-"]')].map((row) => ({
-    id: row.id, verdict: row.cells[2].textContent.trim(),
-    checks: [...row.cells[4].querySelectorAll('a[href^="#"]')].map((link) => {
-      const check = document.getElementById(decodeURIComponent(link.getAttribute('href').slice(1)));
-      return {href: link.getAttribute('href'), exists: !!check,
-              outcome: check ? (check.querySelector('.badge') || {textContent: ''}).textContent.trim() : null,
-              linksBack: !!check && !!check.querySelector(`a[href="#${row.id}"]`)};
-    })}));
-  result.badges = Object.fromEntries([...document.querySelectorAll('.badge')].map((badge) =>
-    [badge.textContent.trim(), getComputedStyle(badge).backgroundColor + ' ' + getComputedStyle(badge).color]));
-  result.totals = [...document.querySelectorAll('#totals tr[data-target]')].map((row) => ({
-    target: row.dataset.target,
-    cells: Object.fromEntries([...row.querySelectorAll('td[data-class]')].map((cell) =>
-      [cell.dataset.class, {count: cell.textContent.trim(), background: getComputedStyle(cell).backgroundColor}]))}));
-  const out = document.createElement('pre');
-  out.id = 'probe-result';
-  out.textContent = JSON.stringify(result);
-  document.body.appendChild(out);
-})();
-"""
-PROBE_RESULT = re.compile(r'<pre id="probe-result">(.*?)</pre>', re.S)
-
-
-def chromium(base: list[str], page: Path, *output: str) -> str:
-    """One headless Chromium run on `page` at 1280 x 800; its stdout (the DOM with --dump-dom)."""
-    command = [
-        CHROMIUM,
-        *base[1:],
-        "--disable-quic",
-        f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}",
-        *output,
-        page.as_uri(),
-    ]
-    browser = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        out, _ = browser.communicate(timeout=BROWSER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        out = b""
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # helpers (zygote, utility processes) go too
-            os.killpg(browser.pid, signal.SIGKILL)
-        browser.wait(10)
-    return out.decode(errors="replace")
-
-
-def probe(base: list[str], page: Path, scratch: Path) -> dict[str, Any]:
-    """The probe's figures for `page`, measured on a copy with the probe script injected."""
-    copy = scratch / f"probe-{page.name}"
-    copy.write_text(
-        page.read_text(encoding="utf-8").replace("</body>", f"<script>{PROBE}</script></body>"),
-        encoding="utf-8",
-    )
-    dom = chromium(base, copy, "--dump-dom")
-    match = PROBE_RESULT.search(dom)
-    assert match, f"the probe wrote no result; Chromium printed:\n{dom[-2000:]}"
-    return json.loads(html.unescape(match.group(1)))
-
-
-def screenshot(base: list[str], page: Path, png: Path) -> None:
-    chromium(base, page, f"--screenshot={png}")
-    assert png.is_file(), "Chromium wrote no screenshot"
-    data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{png} is not a PNG"
-    assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == VIEWPORT
-    assert len(data) > 20_000, "a blank page, not the report"
-    artifacts = os.environ.get("KEELHAUL_ARTIFACT_DIR")  # CI keeps this folder
-    if artifacts:
-        kept = Path(artifacts) / "report" / png.name
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, kept)
-
-
-def assert_fits(figures: dict[str, Any]) -> None:
-    """No horizontal scrolling: nothing wider than the viewport, closed or with every <details> open."""
-    assert figures["innerWidth"] == VIEWPORT[0]
-    for state in ("closed", "open"):
-        assert figures[state]["wide"] == [], (
-            f"wider than the viewport ({state}): {figures[state]['wide'][:5]}"
-        )
-        assert figures[state]["scrollWidth"] <= figures["clientWidth"], state
+pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=NO_CHROMIUM)
 
 
 @pytest.fixture
@@ -160,53 +38,12 @@ def test_report_first_screen_in_chromium(browser: list[str], tmp_path: Path) -> 
     report_dir = tmp_path / "reports" / run.run_id
     write_reports(run, report_dir)
     page = report_dir / "report.html"
-    screenshot(browser, page, report_dir / "first-screen.png")
+    screenshot(browser, page, report_dir / "first-screen.png", kept_as="vendor-first-screen.png")
     figures = probe(browser, page, tmp_path)
 
-    # The verdict per class is in the first viewport, in large type, after who/when/which keelhaul.
-    # (--dump-dom lays the page out in a window whose chrome takes some height: the stricter bound.)
-    height = min(VIEWPORT[1], figures["innerHeight"])
-    verdict = figures["verdict"]
-    assert verdict is not None and verdict["top"] >= 0 and verdict["bottom"] <= height, verdict
-    assert all(fact["top"] >= 0 and fact["bottom"] <= verdict["top"] for fact in figures["facts"]), figures[
-        "facts"
-    ]
-    summary = run.summary
-    tiles = {tile["class"]: tile for tile in figures["tiles"]}
-    assert set(tiles) == {"FAIL", "WARN", "ROBUSTNESS", "N/A", "SKIP", "ERROR", "PASS"}
-    for outcome, tile in tiles.items():
-        assert tile["count"] == str(summary[outcome]), (outcome, tile)
-        assert tile["box"]["bottom"] <= height and tile["box"]["right"] <= figures["clientWidth"], tile
-        assert tile["fontSize"] >= LARGE_TYPE_PX, tile
-    assert tiles["FAIL"]["label"] == "MUST failures"
-    assert tiles["SKIP"]["background"] != tiles["FAIL"]["background"]
-    assert tiles["SKIP"]["background"] != tiles["N/A"]["background"]
-
+    assert_first_screen(figures, run.summary)
     assert_fits(figures)
-
-    # Every failed requirement row links to checks that exist, one of them the FAIL, which links back.
-    rows = {row["id"]: row for row in figures["requirementRows"]}
-    failed = {row_id for row_id, row in rows.items() if row["verdict"] == "FAIL"}
-    assert {"req-OCI-DISC-2", "req-LIM-1"} <= failed
-    for row_id in failed:
-        links = rows[row_id]["checks"]
-        assert links and all(link["exists"] for link in links), rows[row_id]
-        assert any(link["outcome"] == "FAIL" and link["linksBack"] for link in links), rows[row_id]
-    # ...and so does every other row: no link leads nowhere, every check names its requirement.
-    dangling = [(row["id"], link) for row in rows.values() for link in row["checks"] if not link["exists"]]
-    assert dangling == []
-    assert all(
-        link["linksBack"] for row in rows.values() for link in row["checks"] if row["verdict"] != "UNTESTED"
-    )
-
-
-def test_report_says_what_a_scaled_limit_tested(tmp_path: Path) -> None:
-    """The LIM-1 row and its checks say "8 MiB scaled; real 10 GB with --run-slow", not a bare PASS."""
-    run = vendor_run()
-    write_reports(run, tmp_path)
-    text = (tmp_path / "report.html").read_text()
-    row = re.search(r"<tr id='req-LIM-1'>.*?</tr>", text, re.S)
-    assert row and LAYER_SCALE in row.group(0)
+    assert {"req-OCI-DISC-2", "req-LIM-1"} <= assert_rows_link_to_checks(figures)
 
 
 def test_compare_view_in_chromium(browser: list[str], tmp_path: Path) -> None:

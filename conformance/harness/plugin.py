@@ -309,7 +309,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             description=_description(item),
         )
     result.duration += report.duration
-    result.scale = dict(item.user_properties).get("scale", result.scale)  # set by a scaled-down check
+    scale = dict(item.user_properties).get("scale")  # set by a check that ran scaled down
+    if scale:
+        result.scale = str(scale)
     if report.skipped and result.outcome == PASS:
         raised = call.excinfo.value if call.excinfo is not None else None
         result.outcome = item.stash.get(

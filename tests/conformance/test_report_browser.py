@@ -14,6 +14,7 @@ from conformance_builders import run as small_run
 from vendor_run import vendor_run
 
 from conformance.reports.compare import compare_html
+from conformance.reports.html import check_anchor
 from conformance.reports.writers import write_reports
 from tests.support.report_browser import (
     HAVE_CHROMIUM,
@@ -21,6 +22,7 @@ from tests.support.report_browser import (
     assert_first_screen,
     assert_fits,
     assert_rows_link_to_checks,
+    opened_details,
     probe,
     screenshot,
 )
@@ -44,6 +46,10 @@ def test_report_first_screen_in_chromium(browser: list[str], tmp_path: Path) -> 
     assert_first_screen(figures, run.summary)
     assert_fits(figures)
     assert {"req-OCI-DISC-2", "req-LIM-1"} <= assert_rows_link_to_checks(figures)
+
+    # A link to a passed check (folded under "All checks") opens the fold, so the link lands.
+    passed = next(t for t in run.tests if t.outcome == "PASS")
+    assert "all-checks" in opened_details(browser, page, check_anchor(passed.nodeid))
 
 
 def test_compare_view_in_chromium(browser: list[str], tmp_path: Path) -> None:

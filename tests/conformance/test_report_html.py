@@ -14,7 +14,7 @@ from vendor_run import EXPIRY_SCALE, LAYER_SCALE, SECRET, vendor_run
 from conformance.catalogue import load_catalogue
 from conformance.reports.compare import compare_html, compare_markdown
 from conformance.reports.english import GHCR_PAGE, GHCR_SECTIONS, english_citation, english_source
-from conformance.reports.html import render_html
+from conformance.reports.html import check_anchor, render_html
 from conformance.reports.model import OUTCOMES
 
 
@@ -81,8 +81,9 @@ def test_findings_open_passes_and_not_applicable_folded(page: str) -> None:
             verdict
         )
     for test in run.tests:
-        check = "check-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", test.nodeid).strip("-")
-        assert (check in found.folded) == (test.outcome in ("PASS", "N/A", "SKIP")), test.nodeid
+        assert (check_anchor(test.nodeid) in found.folded) == (test.outcome in ("PASS", "N/A", "SKIP")), (
+            test.nodeid
+        )
     # The verdict comes before the findings, the findings before any folded row.
     assert page.index('id="verdict"') < page.index('id="findings"') < page.index("<details id='requirements-")
 

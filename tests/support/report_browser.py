@@ -74,15 +74,16 @@ PROBE = """
 PROBE_RESULT = re.compile(r'<pre id="probe-result">(.*?)</pre>', re.S)
 
 
-def chromium(base: list[str], page: Path, *output: str) -> str:
-    """One headless Chromium run on `page` at 1280 x 800; its stdout (the DOM with --dump-dom)."""
+def chromium(base: list[str], page: Path, *output: str, fragment: str = "") -> str:
+    """One headless Chromium run on `page` (at `#fragment` if given) at 1280 x 800; its stdout (the
+    DOM with --dump-dom)."""
     command = [
         CHROMIUM,
         *base[1:],
         "--disable-quic",
         f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}",
         *output,
-        page.as_uri(),
+        page.as_uri() + (f"#{fragment}" if fragment else ""),
     ]
     browser = subprocess.Popen(
         command,
@@ -175,3 +176,10 @@ def assert_rows_link_to_checks(figures: dict[str, Any]) -> set[str]:
     ]
     assert one_way == []
     return failed
+
+
+def opened_details(base: list[str], page: Path, fragment: str) -> list[str]:
+    """The ids of the <details> that are open after following a link to `#fragment`: Chromium reveals
+    a folded target by opening its <details>, so links into folded rows work without scripts."""
+    dom = chromium(base, page, "--dump-dom", "--virtual-time-budget=2000", fragment=fragment)
+    return re.findall(r'<details id="([^"]+)" open=""', dom)

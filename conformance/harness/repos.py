@@ -13,8 +13,9 @@ import itertools
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from keelhaul.client import Exchange, RegistryClient
 
 _UPLOAD_MARK = "/blobs/uploads/"
 
@@ -44,7 +45,7 @@ class Created:
     blobs: list[str] = field(default_factory=list)
 
 
-def created_in(repo: str, exchanges: Iterable[Any]) -> Created:
+def created_in(repo: str, exchanges: Iterable[Exchange]) -> Created:
     """Read a check's exchanges for the manifests and blobs it stored in `repo`."""
     created = Created(repo)
     prefix = f"/v2/{repo}/"
@@ -87,7 +88,7 @@ class CleanupOutcome:
     left: list[str] = field(default_factory=list)  # "manifest sha256:… (405)" etc.
 
 
-def clean_repository(client: Any, created: Created) -> CleanupOutcome:
+def clean_repository(client: RegistryClient, created: Created) -> CleanupOutcome:
     """Delete what a check created: manifests (and tags still listed), then blobs. Never raises
     for HTTP answers; a transport error leaves the rest in place and is reported as left behind."""
     outcome = CleanupOutcome(created.repo)

@@ -12,12 +12,12 @@ import importlib
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from keelhaul.errors import UsageError
-from keelhaul.profile import ROLES
+from keelhaul.profile import KIND_LIMITS, ROLES, Role, TargetProfile, load_profile
 
 # Small limits for the embedded server so LIM checks run fast in CI; real-size variants are `slow`.
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
@@ -25,12 +25,26 @@ EMBEDDED_UPLOAD_EXPIRY_SECONDS = 3
 EMBEDDED_NAMESPACE = "keelhaul-ci"
 
 
+class RunningServer(Protocol):
+    """The embedded reference server, as far as the harness needs it."""
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, eq=False)  # a plugin must be hashable: identity, not the profile's fields
+class GivenProfile:
+    """A pytest plugin object carrying a profile its caller already parsed (`keelhaul check` checks
+    the file before pytest starts), so the harness does not read the file a second time."""
+
+    profile: TargetProfile
+
+
 @dataclass
 class Target:
     """A resolved target: its profile, plus the embedded server to stop when we started one."""
 
-    profile: Any
-    server: Any = None
+    profile: TargetProfile
+    server: RunningServer | None = None
     data_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -47,11 +61,12 @@ class Target:
             self.data_dir = None
 
 
-def load_target(profile_path: str | None) -> Target:
-    """Resolve --target (a profile file) or start the embedded reference server."""
+def load_target(profile_path: str | None, given: TargetProfile | None = None) -> Target:
+    """Resolve --target (the profile `given` already parsed from it, else the file) or start the
+    embedded reference server."""
+    if given is not None:
+        return Target(profile=given)
     if profile_path:
-        from keelhaul.profile import load_profile
-
         return Target(profile=load_profile(Path(profile_path)))
     return start_embedded()
 
@@ -76,8 +91,6 @@ def start_embedded() -> Target:
             f"no --target given and the embedded reference server is unavailable ({missing.name}); "
             "pass --target PROFILE"
         ) from None
-    from keelhaul.profile import TargetProfile
-
     data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-"))
     no_auth_reason = os.environ.get("KEELHAUL_EMBEDDED_NO_AUTH") and "KEELHAUL_EMBEDDED_NO_AUTH is set"
     no_auth_reason = no_auth_reason or _auth_available()
@@ -98,22 +111,24 @@ def start_embedded() -> Target:
     server = EmbeddedServer(config)
     try:
         url = server.start()
-        credentials: dict[str, Any] = {}
+        roles: dict[str, Role] = {}
         if auth:
             from conformance.harness.embedded_roles import provision_roles
 
-            credentials = provision_roles(data_dir, EMBEDDED_NAMESPACE)
+            roles = provision_roles(data_dir, EMBEDDED_NAMESPACE)
         else:
             notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
+        limits = replace(
+            KIND_LIMITS["reference"],
+            max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
+            upload_expiry_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+            upload_expiry_from="start",
+            max_manifest_bytes=config.max_manifest_bytes,
+        )
         profile = TargetProfile.embedded(
             url,
-            credentials,
-            {
-                "max_layer_bytes": EMBEDDED_MAX_LAYER_BYTES,
-                "upload_expiry_seconds": EMBEDDED_UPLOAD_EXPIRY_SECONDS,
-                "upload_expiry_from": "start",
-                "max_manifest_bytes": config.max_manifest_bytes,
-            },
+            roles,
+            limits,
             namespace=EMBEDDED_NAMESPACE,
             auth=auth,
         )
@@ -124,7 +139,7 @@ def start_embedded() -> Target:
     return Target(profile=profile, server=server, data_dir=data_dir, notes=notes)
 
 
-def describe_target(target: Target) -> dict[str, Any]:
+def describe_target(target: Target) -> dict[str, object]:
     """What a report says about the target: names and declarations, never credentials."""
     profile = target.profile
     return {

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from conformance.harness.state import HarnessState
 from conformance.oci import content
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Built, Image
+from keelhaul.profile import TargetProfile
 
 PULL_TAG = "tagtest0"
 
@@ -56,7 +58,7 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
 
 @pytest.fixture(scope="session")
 def pull_content(
-    harness: Any, target: Any, session_repo: Callable[[], tuple[str, RegistryClient]]
+    harness: HarnessState, target: TargetProfile, session_repo: Callable[[], tuple[str, RegistryClient]]
 ) -> PullContent:
     if harness.options.read_only:
         ro = target.read_only

@@ -30,7 +30,7 @@ from keelhaul.client.requester import Body
 from keelhaul.client.uploads import UploadResult
 from keelhaul.client.urls import query_string
 
-# httpx logs every request at INFO; a load run would drown in it (tooling notes §1).
+# httpx logs every request at INFO; a load run would drown in it.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30, read=600, write=600)
@@ -383,7 +383,7 @@ def _body_factory(
     """(make a fresh body, Content-Length to announce, whether the body can be sent twice).
 
     Non-empty bytes are sent as a one-element iterator with an explicit length: httpx keeps a
-    reference cycle with `bytes` bodies that holds them until the cyclic GC runs (tooling notes §1.7).
+    reference cycle with `bytes` bodies that holds them until the cyclic GC runs (encode/httpx#3734).
     """
     if content is None:
         return (lambda: None), content_length, True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -50,6 +51,17 @@ class _CountingBody:
             yield piece
 
 
+@dataclass(frozen=True)
+class _HttpOptions:
+    """How the client was built, so `with_credentials` builds its sibling the same way."""
+
+    timeout: httpx.Timeout | float
+    headers: dict[str, str] | None
+    follow_redirects: bool
+    verify: bool
+    transport: httpx.BaseTransport | None
+
+
 class RegistryClient:
     """A thin layer over one `httpx.Client`, speaking to one registry as one identity."""
 
@@ -72,13 +84,7 @@ class RegistryClient:
         self.last_challenge: Challenge | None = None
         self.last_token_response: httpx.Response | None = None
         self._basic_mode = False
-        self._options = {
-            "timeout": timeout,
-            "headers": headers,
-            "follow_redirects": follow_redirects,
-            "verify": verify,
-            "transport": transport,
-        }
+        self._options = _HttpOptions(timeout, headers, follow_redirects, verify, transport)
         self._http = httpx.Client(
             timeout=timeout,
             # identity: blob bytes must arrive exactly as stored, never transparently decoded
@@ -100,7 +106,17 @@ class RegistryClient:
 
     def with_credentials(self, credentials: Credentials | None) -> RegistryClient:
         """Another client for the same registry and recorder, acting as someone else."""
-        return RegistryClient(self.base_url, credentials=credentials, recorder=self.recorder, **self._options)
+        options = self._options
+        return RegistryClient(
+            self.base_url,
+            credentials=credentials,
+            recorder=self.recorder,
+            timeout=options.timeout,
+            headers=options.headers,
+            follow_redirects=options.follow_redirects,
+            verify=options.verify,
+            transport=options.transport,
+        )
 
     # ---- core ------------------------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:
@@ -393,7 +409,7 @@ def _body_factory(
             return (lambda: b""), None, True
         return (lambda: iter((data,))), len(data) if content_length is None else content_length, True
     if callable(content):
-        return content, content_length, True  # type: ignore[return-value]
+        return content, content_length, True
     spent = False
 
     def once() -> Iterable[bytes]:
@@ -401,6 +417,6 @@ def _body_factory(
         if spent:
             raise RuntimeError("a one-shot request body cannot be sent twice")
         spent = True
-        return content  # type: ignore[return-value]
+        return content
 
     return once, content_length, False

@@ -2,21 +2,25 @@
 
 Both run as separate processes so that their CPU and RSS are their own, never the benchmark's: the
 reference server through `keelhaul serve --no-auth` (the core's `ServerProcess`), distribution through
-Debian's `docker-registry serve CONFIG.yml` (the suite's one starter, `keelhaul.distribution`).
+Debian's `docker-registry serve CONFIG.yml` (the suite's one starter, tests/support/distribution.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keelhaul.distribution import DistributionRegistry
-from keelhaul.distribution import free_port as any_free_port
 from keelhaul.errors import UsageError
+
+# The docker-registry launcher is test support (tests/support, never installed); the benchmarks share it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.distribution import DistributionRegistry
+from tests.support.distribution import free_port as any_free_port
 
 READY_TIMEOUT_SECONDS = 30.0
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from conformance.url_profile import PASSWORD_ENV, url_profile_text
 from keelhaul.errors import UsageError
+from keelhaul.profile import KINDS
 
 SUITE_DIR = Path(__file__).resolve().parent
 
@@ -16,10 +23,37 @@ def register(subparsers: Any) -> None:
     check = subparsers.add_parser(
         "check",
         help="run the conformance suite against a registry",
-        description="Run the OCI / ghcr.io conformance checks. Without --target the embedded reference "
-        "server is started and checked.",
+        description="Run the OCI / ghcr.io conformance checks. Name the registry with --url (and "
+        "--username/--password-stdin) or with a profile file (--target); with neither, the embedded "
+        "reference server is started and checked.",
     )
-    check.add_argument("--target", metavar="PROFILE", help="target profile (TOML or YAML)")
+    where = check.add_mutually_exclusive_group()
+    where.add_argument("--target", metavar="PROFILE", help="target profile (TOML or YAML)")
+    where.add_argument(
+        "--url",
+        metavar="URL",
+        help="registry to check, http(s)://host[:port]; no profile needed: kind, namespace and one "
+        "identity for every role come from the options below",
+    )
+    check.add_argument(
+        "--username", metavar="USER", help="with --url: the account whose password --password-stdin reads"
+    )
+    check.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="with --url: read the password or token from the first line of standard input",
+    )
+    check.add_argument(
+        "--namespace",
+        metavar="PREFIX",
+        help="with --url: repositories are PREFIX/keelhaul-<run-id>-<n> "
+        "(default: the username on ghcr.io, else keelhaul-ci)",
+    )
+    check.add_argument(
+        "--kind",
+        choices=KINDS,
+        help="with --url: what the registry is known to promise (default: ghcr for ghcr.io, else generic)",
+    )
     check.add_argument(
         "--read-only", action="store_true", help="only pull/list the profile's [read_only] content"
     )
@@ -30,7 +64,11 @@ def register(subparsers: Any) -> None:
     check.add_argument("-v", "--verbose", action="store_true", help="list every check as it runs")
     check.set_defaults(run=run_check)
 
-    report = subparsers.add_parser("report", help="work with conformance reports")
+    report = subparsers.add_parser(
+        "report",
+        help="work with conformance reports",
+        description="Work with the reports `keelhaul check` wrote (reports/<run-id>/).",
+    )
     report_commands = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     compare = report_commands.add_parser(
         "compare",
@@ -38,7 +76,7 @@ def register(subparsers: Any) -> None:
         description="RUN is a run folder (reports/<run-id>), its results.json, or a run id under "
         "--report-dir.",
     )
-    compare.add_argument("runs", nargs="+", metavar="RUN")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more runs to put side by side")
     compare.add_argument("--report-dir", default="reports", metavar="DIR", help="where run ids are looked up")
     compare.add_argument("--out", metavar="DIR", help="output folder (default: DIR/compare-<timestamp>)")
     compare.set_defaults(run=run_compare)
@@ -87,12 +125,15 @@ def run_check(args: argparse.Namespace) -> int:
     from conformance.harness.target import GivenProfile
     from keelhaul.profile import load_profile
 
-    locator = _ReportLocator()
-    plugins: list[object] = [locator]
-    if args.target:
-        # a bad profile is one line, before pytest starts; the harness uses this parse, not a second one
-        plugins.append(GivenProfile(load_profile(Path(args.target))))
-    code = int(pytest.main(pytest_args(args), plugins=plugins))
+    with url_target(args, sys.stdin) as profile:
+        if profile is not None:
+            args.target = str(profile)
+        locator = _ReportLocator()
+        plugins: list[object] = [locator]
+        if args.target:
+            # a bad profile is one line, before pytest starts; the harness uses this parse, not a second one
+            plugins.append(GivenProfile(load_profile(Path(args.target))))
+        code = int(pytest.main(pytest_args(args), plugins=plugins))
     if code == pytest.ExitCode.USAGE_ERROR:
         return 2
     if locator.report_dir is not None:
@@ -103,6 +144,42 @@ def run_check(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         print("keelhaul: no check matched")
     return code
+
+
+@contextmanager
+def url_target(args: argparse.Namespace, stdin: TextIO) -> Iterator[Path | None]:
+    """With --url, a profile file written for the run (removed after it), else None.
+
+    The password never goes into the file: it is read from stdin into this process's environment,
+    and the profile names that variable, as a hand-written profile would."""
+    if not args.url:
+        if args.username or args.password_stdin or args.namespace or args.kind:
+            raise UsageError("--username, --password-stdin, --namespace and --kind go with --url")
+        yield None
+        return
+    if args.password_stdin and not args.username:
+        raise UsageError("--password-stdin needs --username")
+    password = None
+    if args.password_stdin:
+        password = stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("--password-stdin: standard input held no password")
+    elif args.username:
+        raise UsageError("--username needs --password-stdin (the password is never an argument)")
+    text = url_profile_text(args.url, args.username, kind=args.kind, namespace=args.namespace)
+    previous = os.environ.get(PASSWORD_ENV)
+    if password is not None:
+        os.environ[PASSWORD_ENV] = password
+    try:
+        with tempfile.TemporaryDirectory(prefix="keelhaul-check-") as scratch:
+            profile = Path(scratch) / "url.toml"
+            profile.write_text(text, encoding="utf-8")
+            yield profile
+    finally:
+        if previous is None:
+            os.environ.pop(PASSWORD_ENV, None)
+        else:
+            os.environ[PASSWORD_ENV] = previous
 
 
 def resolve_run(value: str, report_dir: Path) -> Path:

@@ -1,7 +1,8 @@
 """The `keelhaul` command: one entry point whose subcommands each live beside the part they drive.
 
 Each part (reference_server, conformance, load) exposes `register(subparsers)` in its own `cli`
-module; this file only wires them together and turns expected failures into one-line messages.
+module; this file only wires them together and turns failures into one-line messages (`--debug`
+shows the traceback instead).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from keelhaul import __version__
@@ -22,14 +24,39 @@ COMMAND_MODULES = (
     "conformance.cli",  # check, report
     "load.cli",  # load
 )
+# Defaults that say nothing to a reader and are left out of the help text.
+_SILENT_DEFAULTS: tuple[object, ...] = (None, False, True, "", [], argparse.SUPPRESS)
+
+
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Appends "(default: X)" to an option's help, unless the help already names its default or the
+    default says nothing (None, a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in _SILENT_DEFAULTS or "default" in text or action.option_strings == []:
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+class KeelhaulParser(argparse.ArgumentParser):
+    """Every parser of the command tree (subcommands inherit the class) shows defaults in its help."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", HelpWithDefaults)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = KeelhaulParser(
         prog="keelhaul",
-        description="Conformance and load testing for container registries.",
+        description="Conformance and load testing for container registries. "
+        "`keelhaul COMMAND --help` describes each command.",
     )
     parser.add_argument("--version", action="version", version=f"keelhaul {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, show the full traceback instead of one line"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         try:
@@ -42,13 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(error: BaseException) -> str:
+    """One line for a failure nobody planned for: its kind and message, and where the rest is."""
+    message = " ".join(str(error).split()) or "(no message)"
+    return f"keelhaul: {type(error).__name__}: {message} (run `keelhaul --debug ...` for the traceback)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except UsageError as error:
+        if args.debug:
+            traceback.print_exc()
         print(f"keelhaul: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(error_line(error), file=sys.stderr)
+        return 1

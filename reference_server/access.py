@@ -1,19 +1,55 @@
 """The seam between the registry core and whoever decides who may do what.
 
-The registry core (routing, uploads, manifests, storage) never looks at credentials itself: every
-request is reduced to (principal, repository, action) and handed to one `AccessPolicy`. With
-`--no-auth` that policy is `OpenAccess`; the ghcr.io model (accounts, tokens, visibility) is
-another implementation of the same protocol, so neither side needs to know the other's internals.
+The core never looks at credentials itself: the HTTP layer parses every /v2 request into a `Route`
+and hands it, with the request, to one `Gate`, which asks one `AccessPolicy`. With `--no-auth` that
+policy is `OpenAccess`; the ghcr.io model (reference_server.ghcr) is another implementation of the
+same protocol and imports nothing of the server but this module, so neither side needs the
+other's internals.
+
+A policy chooses its own principal type (a subclass of `Principal` holding what it learnt from the
+credentials); the protocol is generic over it, so the policy gets its own type back in every call
+and the core only ever sees the base class. What the core hands the policy besides requests (the
+registry's manifest store, for package delete and restore) is named here too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from reference_server.registry.errors import ErrorCode, OCIError
+from reference_server.storage.metadata import (
+    DeletedManifest,
+    ManifestInfo,
+    ManifestRecord,
+    MetadataStore,
+    RepositorySnapshot,
+)
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+__all__ = [
+    "ANONYMOUS",
+    "AccessPolicy",
+    "Action",
+    "Admitted",
+    "DeletedManifest",
+    "Endpoint",
+    "ErrorCode",
+    "Gate",
+    "ManifestInfo",
+    "ManifestRecord",
+    "MetadataStore",
+    "OCIError",
+    "OpenAccess",
+    "Principal",
+    "RepositorySnapshot",
+    "RequestAccess",
+    "Route",
+    "StoredManifest",
+]
 
 
 class Action(StrEnum):
@@ -24,15 +60,33 @@ class Action(StrEnum):
     DELETE = "delete"
 
 
+class Endpoint(Enum):
+    PING = "ping"
+    CATALOG = "catalog"
+    TAGS = "tags"
+    MANIFEST = "manifest"
+    BLOB = "blob"
+    UPLOADS = "uploads"  # POST /v2/<name>/blobs/uploads/
+    UPLOAD = "upload"  # /v2/<name>/blobs/uploads/<id>
+    REFERRERS = "referrers"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What a /v2 request asks for, parsed from its path (reference_server.http.routing)."""
+
+    endpoint: Endpoint
+    name: str = ""  # repository, validated
+    argument: str = ""  # reference, digest or upload id (raw, validated by the handler)
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking. `subject` is None for an anonymous caller."""
+    """Who is asking. `subject` is None for an anonymous caller. Policies subclass it to carry
+    what they learnt in `authenticate` (granted scopes, ...) to their other calls, typed."""
 
     subject: str | None = None
     kind: str = "anonymous"  # anonymous | user | workflow | admin
-    # Free-form facts the policy wants to carry from authentication to authorization
-    # (granted token scopes, the workflow's source repository, ...).
-    claims: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_anonymous(self) -> bool:
@@ -55,50 +109,100 @@ class StoredManifest:
     tag: str | None
 
 
-class AccessPolicy(Protocol):
-    """Decides, for every request, whether it may go on. Raises the core's OCI error to refuse."""
+P = TypeVar("P", bound=Principal)
 
-    async def authenticate(self, request: web.Request) -> Principal:
+
+class AccessPolicy(Protocol[P]):
+    """Decides, for every request, whether it may go on. Raises the core's OCIError to refuse."""
+
+    async def authenticate(self, request: web.Request, route: Route) -> P:
         """Read the request's credentials. Invalid credentials raise UNAUTHORIZED (401 with a
-        `WWW-Authenticate` challenge); no credentials give ANONYMOUS."""
+        `WWW-Authenticate` challenge naming the route's scope); no credentials give an anonymous
+        principal."""
         ...
 
-    def authorize(self, request: web.Request, principal: Principal, repository: str, action: Action) -> None:
-        """Allow or refuse `action` on `repository`. Refusals raise UNAUTHORIZED (401 plus challenge,
-        for anonymous callers or insufficient token scope) or DENIED (403). A repository the
-        principal may not see must get the same answer as one that does not exist."""
+    def authorize(self, request: web.Request, route: Route, principal: P, action: Action) -> None:
+        """Allow or refuse `action` on the route's repository. Refusals raise UNAUTHORIZED (401 plus
+        challenge, for anonymous callers or insufficient token scope) or DENIED (403). A repository
+        the principal may not see must get the same answer as one that does not exist."""
         ...
 
-    def authorize_catalog(self, request: web.Request, principal: Principal) -> None:
+    def authorize_catalog(self, request: web.Request, principal: P) -> None:
         """Allow or refuse listing `/v2/_catalog` at all."""
         ...
 
-    def authorize_ping(self, request: web.Request, principal: Principal) -> None:
+    def authorize_ping(self, request: web.Request, principal: P) -> None:
         """Allow or refuse `GET /v2/` (the API version check). Token registries answer anonymous
-        callers with 401 and the challenge here, which is how clients discover the realm.
-        Optional: the core treats a policy without this method as allowing everyone."""
+        callers with 401 and the challenge here, which is how clients discover the realm."""
         ...
 
-    def may_read(self, principal: Principal, repository: str) -> bool:
+    def may_read(self, principal: P, repository: str) -> bool:
         """Silent read check, for filtering the catalog and choosing automatic mount sources."""
         ...
 
-    def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
+    def manifest_stored(self, principal: P, stored: StoredManifest) -> list[str]:
         """Called after a manifest PUT committed. Returns warnings for OCI `Warning` headers."""
         ...
 
-    def install(self, app: web.Application) -> None:
-        """Add the policy's own routes (token endpoint, REST API, pages) to the application."""
+    def install(self, app: web.Application, manifests: MetadataStore) -> None:
+        """Add the policy's own routes (token endpoint, REST API, pages) to the application;
+        `manifests` is the registry's metadata store (tags and manifests) the policy may manage."""
         ...
+
+
+class RequestAccess(Protocol):
+    """What a handler may ask about the caller its request was admitted for."""
+
+    @property
+    def principal(self) -> Principal: ...
+
+    def may_read(self, repository: str) -> bool: ...
+
+    def manifest_stored(self, stored: StoredManifest) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Admitted(Generic[P]):
+    """A caller the gate let in, bound to the policy that knows its principal type."""
+
+    policy: AccessPolicy[P]
+    principal: P
+
+    def may_read(self, repository: str) -> bool:
+        return self.policy.may_read(self.principal, repository)
+
+    def manifest_stored(self, stored: StoredManifest) -> list[str]:
+        return self.policy.manifest_stored(self.principal, stored)
+
+
+class Gate(Generic[P]):
+    """The core's one door to its policy: authenticate, then authorize what the route needs."""
+
+    def __init__(self, policy: AccessPolicy[P]) -> None:
+        self.policy = policy
+
+    async def admit(self, request: web.Request, route: Route, actions: tuple[Action, ...]) -> Admitted[P]:
+        """The admitted caller, or the policy's OCIError. `actions` are the repository actions the
+        route's method needs (ping and catalog have their own checks)."""
+        policy = self.policy
+        principal = await policy.authenticate(request, route)
+        if route.endpoint is Endpoint.CATALOG:
+            policy.authorize_catalog(request, principal)
+        elif route.endpoint is Endpoint.PING:
+            policy.authorize_ping(request, principal)
+        else:
+            for action in actions:
+                policy.authorize(request, route, principal, action)
+        return Admitted(policy, principal)
 
 
 class OpenAccess:
     """`--no-auth`: everyone may do everything; nothing extra is served."""
 
-    async def authenticate(self, request: web.Request) -> Principal:
+    async def authenticate(self, request: web.Request, route: Route) -> Principal:
         return ANONYMOUS
 
-    def authorize(self, request: web.Request, principal: Principal, repository: str, action: Action) -> None:
+    def authorize(self, request: web.Request, route: Route, principal: Principal, action: Action) -> None:
         return None
 
     def authorize_catalog(self, request: web.Request, principal: Principal) -> None:
@@ -113,5 +217,5 @@ class OpenAccess:
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
         return []
 
-    def install(self, app: web.Application) -> None:
+    def install(self, app: web.Application, manifests: MetadataStore) -> None:
         return None

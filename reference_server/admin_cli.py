@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reference_server.config import default_data_dir
-from reference_server.timestamps import rfc3339
+from reference_server.ghcr.data.timestamps import rfc3339
 
 if TYPE_CHECKING:
     from reference_server.ghcr.admin import Admin
@@ -20,68 +20,87 @@ if TYPE_CHECKING:
 Handler = Callable[["Admin", argparse.Namespace], None]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     admin = subparsers.add_parser(
         "admin", help="manage accounts, tokens and packages of the reference server (ghcr.io model)"
     )
-    admin.add_argument("--data", type=Path, default=None, help="the server's data directory")
+    admin.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"the server's data folder, as given to `keelhaul serve --data` (default {default_data_dir()})",
+    )
     topics = admin.add_subparsers(dest="topic", metavar="TOPIC", required=True)
 
     user = topics.add_parser("user", help="users").add_subparsers(dest="verb", required=True)
-    _verb(user, "create", _user_create, help="create a user").add_argument("login")
+    _verb(user, "create", _user_create, help="create a user").add_argument("login", help="the user's login")
     _verb(user, "list", _user_list, help="list users")
 
     org = topics.add_parser("org", help="organisations").add_subparsers(dest="verb", required=True)
     create = _verb(org, "create", _org_create, help="create an organisation")
-    create.add_argument("login")
+    create.add_argument("login", help="the organisation's login")
     create.add_argument("--owner", help="a user to make its first owner")
     _verb(org, "list", _org_list, help="list organisations")
     member = org.add_parser("member", help="organisation members").add_subparsers(
         dest="member_verb", required=True
     )
     add = _verb(member, "add", _member_add, help="add a member or change their role")
-    add.add_argument("org")
-    add.add_argument("user")
-    add.add_argument("--role", default="writer", choices=("owner", "writer", "reader"))
+    add.add_argument("org", help="organisation login")
+    add.add_argument("user", help="user login")
+    add.add_argument(
+        "--role", default="writer", choices=("owner", "writer", "reader"), help="the member's role"
+    )
     remove = _verb(member, "remove", _member_remove, help="remove a member")
-    remove.add_argument("org")
-    remove.add_argument("user")
-    _verb(member, "list", _member_list, help="list members").add_argument("org")
+    remove.add_argument("org", help="organisation login")
+    remove.add_argument("user", help="user login")
+    _verb(member, "list", _member_list, help="list members").add_argument("org", help="organisation login")
 
     repo = topics.add_parser("repo", help="source repositories").add_subparsers(dest="verb", required=True)
     create = _verb(repo, "create", _repo_create, help="create a source repository OWNER/NAME")
-    create.add_argument("full_name", metavar="OWNER/NAME")
+    create.add_argument("full_name", metavar="OWNER/NAME", help="owner (user or organisation) and name")
     create.add_argument("--url", help="its URL (default https://github.com/OWNER/NAME)")
-    create.add_argument("--visibility", default="private", choices=("private", "internal", "public"))
-    _verb(repo, "list", _repo_list, help="list repositories").add_argument("--owner")
+    create.add_argument(
+        "--visibility", default="private", choices=("private", "internal", "public"), help="who may see it"
+    )
+    _verb(repo, "list", _repo_list, help="list repositories").add_argument(
+        "--owner", help="only this owner's repositories (default: all)"
+    )
     collaborator = repo.add_parser("collaborator", help="repository collaborators").add_subparsers(
         dest="collaborator_verb", required=True
     )
     add = _verb(collaborator, "add", _collaborator_add, help="add a collaborator or change their role")
-    add.add_argument("repository", metavar="OWNER/NAME")
-    add.add_argument("user")
-    add.add_argument("--role", default="read", choices=("read", "write", "admin"))
+    add.add_argument("repository", metavar="OWNER/NAME", help="the source repository")
+    add.add_argument("user", help="user login")
+    add.add_argument(
+        "--role", default="read", choices=("read", "write", "admin"), help="the collaborator's role"
+    )
     remove = _verb(collaborator, "remove", _collaborator_remove, help="remove a collaborator")
-    remove.add_argument("repository", metavar="OWNER/NAME")
-    remove.add_argument("user")
+    remove.add_argument("repository", metavar="OWNER/NAME", help="the source repository")
+    remove.add_argument("user", help="user login")
     _verb(collaborator, "list", _collaborator_list, help="list collaborators").add_argument(
-        "repository", metavar="OWNER/NAME"
+        "repository", metavar="OWNER/NAME", help="the source repository"
     )
 
     token = topics.add_parser("token", help="personal access tokens").add_subparsers(
         dest="verb", required=True
     )
     create = _verb(token, "create", _token_create, help="create a token; prints only the token")
-    create.add_argument("--user", required=True)
+    create.add_argument("--user", required=True, help="login of the user the token acts as (required)")
     create.add_argument(
-        "--scopes", required=True, help="comma-separated: read:packages,write:packages,delete:packages"
+        "--scopes",
+        required=True,
+        help="comma-separated, like a classic GitHub PAT: read:packages, write:packages (implies "
+        "read), delete:packages (required)",
     )
     create.add_argument("--expires-in", default="30d", help="e.g. 3600, 90m, 12h, 30d or never (default 30d)")
-    create.add_argument("--note", default="")
+    create.add_argument("--note", default="", help="what the token is for, shown by `token list`")
     _verb(token, "revoke", _token_revoke, help="revoke a token (by id or by the token itself)").add_argument(
-        "token"
+        "token", help="the token's id (from `token list`) or the token itself"
     )
-    _verb(token, "list", _token_list, help="list tokens (never their secrets)").add_argument("--user")
+    _verb(token, "list", _token_list, help="list tokens (never their secrets)").add_argument(
+        "--user", help="only this user's tokens (default: all)"
+    )
 
     workflow = topics.add_parser("workflow-token", help="workflow (GITHUB_TOKEN-like) tokens").add_subparsers(
         dest="verb", required=True
@@ -89,36 +108,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create = _verb(
         workflow, "create", _workflow_create, help="create a workflow token; prints only the token"
     )
-    create.add_argument("--repository", required=True, metavar="OWNER/NAME")
+    create.add_argument(
+        "--repository",
+        required=True,
+        metavar="OWNER/NAME",
+        help="the repository whose workflow runs (required)",
+    )
     create.add_argument(
         "--permission", default="write", choices=("read", "write"), help="packages permission"
     )
     create.add_argument("--expires-in", default="1h", help="at most 24h (default 1h)")
 
     package = topics.add_parser("package", help="packages").add_subparsers(dest="verb", required=True)
-    _verb(package, "list", _package_list, help="list packages").add_argument("--namespace")
+    _verb(package, "list", _package_list, help="list packages").add_argument(
+        "--namespace", help="only packages of this user or organisation (default: all)"
+    )
+    package_help = "the package: its owner and image name"
     visibility = _verb(package, "visibility", _package_visibility, help="change a package's visibility")
-    visibility.add_argument("package", metavar="NAMESPACE/IMAGE")
-    visibility.add_argument("visibility", choices=("private", "internal", "public"))
+    visibility.add_argument("package", metavar="NAMESPACE/IMAGE", help=package_help)
+    visibility.add_argument(
+        "visibility", choices=("private", "internal", "public"), help="the new visibility"
+    )
     grant = _verb(package, "grant", _package_grant, help="give a user or a repository's workflows a role")
-    grant.add_argument("package", metavar="NAMESPACE/IMAGE")
+    grant.add_argument("package", metavar="NAMESPACE/IMAGE", help=package_help)
     who = grant.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user")
-    who.add_argument("--repository", metavar="OWNER/NAME")
-    grant.add_argument("--role", required=True, choices=("read", "write", "admin", "none"))
+    who.add_argument("--user", help="the user who gets the role (this or --repository)")
+    who.add_argument("--repository", metavar="OWNER/NAME", help="the repository whose workflows get the role")
+    grant.add_argument(
+        "--role", required=True, choices=("read", "write", "admin", "none"), help="none removes the grant"
+    )
     _verb(package, "grants", _package_grants, help="list a package's explicit grants").add_argument(
-        "package", metavar="NAMESPACE/IMAGE"
+        "package", metavar="NAMESPACE/IMAGE", help=package_help
     )
     connect = _verb(package, "connect", _package_connect, help="connect a package to a repository")
-    connect.add_argument("package", metavar="NAMESPACE/IMAGE")
-    connect.add_argument("repository", metavar="OWNER/NAME|none")
+    connect.add_argument("package", metavar="NAMESPACE/IMAGE", help=package_help)
+    connect.add_argument(
+        "repository", metavar="OWNER/NAME|none", help="the source repository, or none to disconnect"
+    )
     inherit = _verb(package, "inherit", _package_inherit, help="inherit access from the connected repository")
-    inherit.add_argument("package", metavar="NAMESPACE/IMAGE")
-    inherit.add_argument("mode", choices=("on", "off"))
+    inherit.add_argument("package", metavar="NAMESPACE/IMAGE", help=package_help)
+    inherit.add_argument("mode", choices=("on", "off"), help="on: the repository's access applies")
 
 
 def _verb(
-    parent: argparse._SubParsersAction, name: str, handler: Handler, **kwargs: Any
+    parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, handler: Handler, **kwargs: Any
 ) -> argparse.ArgumentParser:
     parser = parent.add_parser(name, **kwargs)
     parser.set_defaults(run=lambda args: _run(handler, args))
@@ -214,10 +247,12 @@ def _token_revoke(admin: Admin, args: argparse.Namespace) -> None:
 def _token_list(admin: Admin, args: argparse.Namespace) -> None:
     rows = [["ID", "KIND", "OWNER", "SCOPES", "CREATED", "EXPIRES", "REVOKED", "NOTE"]]
     for record in admin.tokens(args.user):
-        if record.kind == "pat":
+        if record.user_id is not None:
             owner = admin.store.account_by_id(record.user_id).login
-        else:
+        elif record.repository_id is not None:
             owner = admin.store.repository_by_id(record.repository_id).full_name
+        else:
+            owner = "-"
         rows.append(
             [
                 record.id,

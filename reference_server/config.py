@@ -32,9 +32,6 @@ class ServerConfig:
     # Upload data through O_DIRECT (half the CPU per pushed byte here); False: through the page
     # cache, slower pushes but a just-pushed blob's first pull is served from memory.
     direct_io: bool = True
-    # Test-only: one seeded defect (reference_server.defects) for mutation tests. Never set
-    # by default; create_app refuses unknown names.
-    defect: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -59,6 +56,4 @@ class ServerConfig:
             args += ["--public-url", self.public_url]
         if not self.direct_io:
             args.append("--no-direct-io")
-        if self.defect:
-            args += ["--inject-defect", self.defect]
         return args

@@ -19,19 +19,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 
 from reference_server.access import AccessPolicy, OpenAccess
-from reference_server.app import create_app
 from reference_server.config import ServerConfig
+from reference_server.http.app import AppHook, create_app
 from reference_server.runtime import bound_port, make_runner, new_event_loop
 
 READY_PREFIX = "keelhaul serve: listening on "
 
 
-def default_policy(config: ServerConfig) -> AccessPolicy:
+def default_policy(config: ServerConfig) -> AccessPolicy[Any]:
     """OpenAccess without auth; the ghcr.io model otherwise."""
     if not config.auth:
         return OpenAccess()
@@ -72,9 +72,17 @@ class _StartedWhileInside(ABC):
 class EmbeddedServer(_StartedWhileInside):
     """Runs the registry in a daemon thread. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, config: ServerConfig, policy: AccessPolicy | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        policy: AccessPolicy[Any] | None = None,
+        *,
+        hooks: Sequence[AppHook] = (),
+    ) -> None:
+        """`hooks`: test hooks for create_app (reference_server.http.app); never set by the product."""
         self.config = config
         self.policy = policy
+        self.hooks = tuple(hooks)
         self.url: str | None = None
         self.app: web.Application | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,7 +124,7 @@ class EmbeddedServer(_StartedWhileInside):
 
     async def _serve(self) -> None:
         policy = self.policy if self.policy is not None else default_policy(self.config)
-        self.app = create_app(self.config, policy)
+        self.app = create_app(self.config, policy, hooks=self.hooks)
         self._runner = make_runner(self.app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.listen_host, self.config.listen_port)

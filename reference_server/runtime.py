@@ -23,14 +23,16 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from reference_server.app import error_response
-from reference_server.errors import ErrorCode, OCIError
+from reference_server.http.app import error_response
+from reference_server.registry.errors import ErrorCode, OCIError
 
 log = logging.getLogger("reference_server")
 
 # Passed to aiohttp's request handler: long request lines so our own length gates (not aiohttp's
 # plain-text 400) answer oversized names with an OCI error; big read buffers for fast uploads.
-HANDLER_ARGS = {"max_line_size": 65536, "max_field_size": 65536, "read_bufsize": 1024 * 1024}
+MAX_LINE_SIZE = 65536  # request line and header lines aiohttp accepts
+MAX_FIELD_SIZE = 65536
+READ_BUFSIZE = 1024 * 1024
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -104,7 +106,14 @@ class RegistryRunner(web.AppRunner):
 
 
 def make_runner(app: web.Application) -> web.AppRunner:
-    return RegistryRunner(app, access_log=None, handle_signals=False, **HANDLER_ARGS)
+    return RegistryRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        max_line_size=MAX_LINE_SIZE,
+        max_field_size=MAX_FIELD_SIZE,
+        read_bufsize=READ_BUFSIZE,
+    )
 
 
 def bound_port(runner: web.AppRunner) -> int:

@@ -7,7 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -22,10 +24,11 @@ from reference_server.config import (
     default_data_dir,
 )
 from reference_server.embedded import READY_PREFIX, _format_url
+from reference_server.http.app import AppHook, create_app
 from reference_server.runtime import bound_port, make_runner, new_event_loop
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the reference registry (OCI distribution v1.1 + the ghcr.io model)",
@@ -54,7 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="upload sessions expire this long after they start (default 600)",
     )
     parser.add_argument(
-        "--max-manifest-size", default=str(DEFAULT_MAX_MANIFEST_BYTES), metavar="BYTES", help="default 4 MiB"
+        "--max-manifest-size",
+        default=str(DEFAULT_MAX_MANIFEST_BYTES),
+        metavar="BYTES",
+        help="largest manifest accepted (default 4 MiB)",
     )
     parser.add_argument(
         "--public-url",
@@ -67,9 +73,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write uploads through the page cache (slower pushes; a just-pushed blob's first pull"
         " then comes from memory)",
-    )
-    parser.add_argument(  # test-only: mutation tests of the conformance suite (tests/mutation)
-        "--inject-defect", default=None, metavar="NAME", help=argparse.SUPPRESS
     )
     parser.set_defaults(run=run)
 
@@ -84,7 +87,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _positive(value: str, flag: str, kind: type = int) -> int | float:
+def _positive(value: str, flag: str, kind: type[int] | type[float] = int) -> int | float:
     try:
         number = kind(value)
     except ValueError:
@@ -94,20 +97,6 @@ def _positive(value: str, flag: str, kind: type = int) -> int | float:
     if not number > 0 or number != number:  # rejects 0, negatives, NaN
         raise UsageError(f"{flag} must be positive, got {value!r}")
     return number
-
-
-def _defect_name(name: str | None, auth: bool) -> str | None:
-    """A known seeded-defect name (test-only switch), or a one-line UsageError."""
-    if name is None:
-        return None
-    from reference_server.defects import UnknownDefect, check_name
-
-    try:
-        if check_name(name).needs_auth and not auth:
-            raise UsageError(f"--inject-defect {name} needs the ghcr.io model: drop --no-auth")
-    except UnknownDefect as error:
-        raise UsageError(f"--inject-defect: {error}") from None
-    return name
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -125,11 +114,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
         direct_io=not args.no_direct_io,
-        defect=_defect_name(getattr(args, "inject_defect", None), not args.no_auth),
     )
 
 
-def policy_for(config: ServerConfig) -> AccessPolicy:
+def policy_for(config: ServerConfig) -> AccessPolicy[Any]:
     if not config.auth:
         return OpenAccess()
     try:
@@ -141,11 +129,11 @@ def policy_for(config: ServerConfig) -> AccessPolicy:
     return build_policy(config)
 
 
-async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
-    from reference_server.app import create_app
-
+async def serve(config: ServerConfig, policy: AccessPolicy[Any], hooks: Sequence[AppHook] = ()) -> None:
+    """Serve until SIGINT/SIGTERM. `hooks`: create_app's test hooks (tests/support launches a
+    defective server this way); `keelhaul serve` passes none."""
     try:
-        app = create_app(config, policy)
+        app = create_app(config, policy, hooks=hooks)
     except OSError as error:
         raise UsageError(f"cannot use data folder {config.data_dir}: {error.strerror or error}") from None
     runner = make_runner(app)
@@ -160,8 +148,7 @@ async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
             ) from None
         url = _format_url(config.listen_host, bound_port(runner))
         auth = "ghcr.io model" if config.auth else "off (--no-auth)"
-        defective = f", DEFECTIVE: {config.defect}" if config.defect else ""
-        print(f"{READY_PREFIX}{url} (data: {config.data_dir}, auth: {auth}{defective})", flush=True)
+        print(f"{READY_PREFIX}{url} (data: {config.data_dir}, auth: {auth})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,7 +158,7 @@ async def _serve(config: ServerConfig, policy: AccessPolicy) -> None:
         await runner.cleanup()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, hooks: Sequence[AppHook] = ()) -> int:
     config = config_from_args(args)
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -184,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     keep_freed_memory()  # fewer page faults per upload request; see allocator.py
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_serve(config, policy))
+        loop.run_until_complete(serve(config, policy, hooks))
     finally:
         loop.close()
     return 0

@@ -10,7 +10,9 @@ import pytest
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """`keelhaul serve` with auth (a child process), user alice with a `writer` and a `reader` PAT."""
+    """`keelhaul serve` with auth (a child process): user alice, her source repository alice/app
+    (https://github.com/alice/app, for packages linked by their source label), a `writer` and a
+    `reader` PAT."""
     admin_module = pytest.importorskip("reference_server.ghcr.admin")
     from reference_server.config import ServerConfig
     from reference_server.embedded import ServerProcess
@@ -20,6 +22,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         admin = admin_module.Admin(data)
         try:
             admin.create_user("alice")
+            admin.create_repository("alice/app", url="https://github.com/alice/app")
             tokens = {
                 "writer": admin.create_token("alice", ["write:packages"]).token,
                 "reader": admin.create_token("alice", ["read:packages"]).token,

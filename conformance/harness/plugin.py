@@ -11,6 +11,8 @@ modules, one job each.
 | cleanup.py      | deleting what the checks created, and the ledger of what stayed      |
 | clients.py      | a client for a role on the run's shared connection pool             |
 | state.py        | the session state kept in `config.stash`                             |
+| selection.py    | the skip rules: N/A versus SKIP, from markers and the profile         |
+| outcomes.py     | outcome classes (PASS, FAIL, WARN, ROBUSTNESS, N/A, SKIP, ERROR)       |
 """
 
 from conformance.harness.collection import pytest_collection_modifyitems

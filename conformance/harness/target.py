@@ -12,6 +12,7 @@ import importlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +24,7 @@ from keelhaul.profile import KIND_LIMITS, ROLES, Role, TargetProfile, load_profi
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
 EMBEDDED_UPLOAD_EXPIRY_SECONDS = 3
 EMBEDDED_NAMESPACE = "keelhaul-ci"
+TEST_HOOK_VARIABLE = "KEELHAUL_EMBEDDED_HOOK"
 
 
 class RunningServer(Protocol):
@@ -81,6 +83,19 @@ def _auth_available() -> str | None:
     return None
 
 
+def _embedded_test_hooks() -> list[Callable[..., None]]:
+    """Test-only: $KEELHAUL_EMBEDDED_HOOK names a `module:function` hook for the embedded server's
+    create_app (tests/mutation injects seeded defects this way); nothing when unset."""
+    spec = os.environ.get(TEST_HOOK_VARIABLE)
+    if not spec:
+        return []
+    module_name, _, attribute = spec.partition(":")
+    try:
+        return [getattr(importlib.import_module(module_name), attribute)]
+    except (ImportError, AttributeError, ValueError) as error:
+        raise UsageError(f"{TEST_HOOK_VARIABLE}={spec}: {error}") from None
+
+
 def start_embedded() -> Target:
     """Start the reference server on a free port with a throw-away data directory."""
     try:
@@ -102,13 +117,12 @@ def start_embedded() -> Target:
         auth=auth,
         max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
         upload_timeout_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
-        # test-only (tests/mutation): start the embedded server with one seeded defect
-        defect=os.environ.get("KEELHAUL_EMBEDDED_DEFECT") or None,
     )
     notes = []
-    if config.defect:
-        notes.append(f"embedded server runs with the seeded defect {config.defect!r} (test-only)")
-    server = EmbeddedServer(config)
+    hooks = _embedded_test_hooks()
+    if hooks:
+        notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
+    server = EmbeddedServer(config, hooks=hooks)
     try:
         url = server.start()
         roles: dict[str, Role] = {}

@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from reference_server.config import ServerConfig
-
-    from .policy import GhcrPolicy
+    from reference_server.ghcr.policy import GhcrPolicy
 
 
 def build_policy(config: ServerConfig) -> GhcrPolicy:
     """The AccessPolicy `keelhaul serve` uses unless `--no-auth`; its data is DATA/accounts.db."""
-    from .policy import GhcrPolicy
+    from reference_server.ghcr.policy import GhcrPolicy
 
     return GhcrPolicy(config)

@@ -12,15 +12,22 @@ from pathlib import Path
 from typing import TypeVar
 
 from keelhaul.errors import UsageError
+from reference_server.ghcr.auth import credentials
+from reference_server.ghcr.auth.credentials import IssuedToken
+from reference_server.ghcr.auth.identity import workflow_scopes
+from reference_server.ghcr.auth.permissions import ORG_ROLES, REPOSITORY_ROLES, VISIBILITIES
+from reference_server.ghcr.data.callers import split_name
+from reference_server.ghcr.data.labels import normalise_url
+from reference_server.ghcr.data.store import (
+    Account,
+    AccountsStore,
+    Package,
+    SourceRepository,
+    StoreError,
+    TokenRecord,
+    accounts_path,
+)
 
-from . import credentials
-from .credentials import IssuedToken
-from .identity import workflow_scopes
-from .labels import normalise_url
-from .permissions import ORG_ROLES, REPOSITORY_ROLES, VISIBILITIES, split_name
-from .store import Account, AccountsStore, Package, SourceRepository, StoreError, TokenRecord
-
-ACCOUNTS_FILE = "accounts.db"
 DEFAULT_PAT_LIFETIME = 30 * 24 * 3600  # GitHub's default choice for a new classic token
 DEFAULT_WORKFLOW_LIFETIME = 3600  # a GITHUB_TOKEN lives as long as its job (at most 24 h)
 MAX_WORKFLOW_LIFETIME = 24 * 3600
@@ -46,10 +53,6 @@ def parse_duration(text: str) -> int | None:
     if not match or int(match.group(1)) == 0:
         raise AdminError(f"not a duration: {text!r} (use e.g. 3600, 90m, 12h, 30d or never)")
     return int(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-
-
-def accounts_path(data_dir: Path) -> Path:
-    return Path(data_dir) / ACCOUNTS_FILE
 
 
 class Admin:
@@ -202,7 +205,8 @@ class Admin:
         if record is None:
             raise AdminError(f"no token with id {token_id!r}")
         self.store.revoke_token(token_id)
-        return self.store.token(token_id)
+        revoked = self.store.token(token_id)
+        return record if revoked is None else revoked
 
     def tokens(self, user: str | None = None) -> list[TokenRecord]:
         return self.store.tokens(self.user(user) if user else None)
@@ -240,7 +244,7 @@ class Admin:
             raise AdminError("grant to exactly one of a user or a repository")
         if user is not None:
             self.store.set_grant(package, "user", self.user(user).id, role)
-        else:
+        elif repository is not None:
             self.store.set_grant(package, "repository", self.repository(repository).id, role)
 
     def grants(self, registry_name: str) -> list[tuple[str, str, str]]:

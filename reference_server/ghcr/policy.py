@@ -1,4 +1,6 @@
-"""`GhcrPolicy`: the ghcr.io model as the registry core's AccessPolicy.
+"""`GhcrPolicy`: the ghcr.io model as the registry core's AccessPolicy, and the one place that
+assembles the model's parts: auth/ (credentials, tokens, permissions), data/ (accounts, packages)
+and api/ (REST API, package pages). The core reaches it only through reference_server.access.
 
 Every registry request carries a bearer JWT from our token service (or none). A request may go on
 only if both the token's `access` claim and the caller's live permission allow it: the token proves
@@ -9,20 +11,29 @@ changes take effect on the next request rather than when the token expires.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from reference_server.access import ANONYMOUS, Action, Principal, StoredManifest
-from reference_server.errors import ErrorCode, OCIError
-
-from . import permissions
-from .identity import Identities, Identity
-from .packages import PackageService
-from .permissions import ANONYMOUS_CALLER, Caller
-from .signing import ACCESS_USE, InvalidToken, TokenSigner
-from .store import AccountsStore
-from .token_service import TokenService
+from reference_server.access import (
+    Action,
+    ErrorCode,
+    MetadataStore,
+    OCIError,
+    Principal,
+    Route,
+    StoredManifest,
+)
+from reference_server.ghcr.api.pages import PackagePages
+from reference_server.ghcr.api.rest import PackagesApi
+from reference_server.ghcr.auth import permissions
+from reference_server.ghcr.auth.identity import Identities, Identity
+from reference_server.ghcr.auth.signing import ACCESS_USE, InvalidToken, TokenSigner
+from reference_server.ghcr.auth.tokens import TokenService
+from reference_server.ghcr.data.callers import ANONYMOUS_CALLER, Caller
+from reference_server.ghcr.data.packages import PackageService
+from reference_server.ghcr.data.store import AccountsStore, accounts_path
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -32,12 +43,26 @@ if TYPE_CHECKING:
 SIGNING_KEY_FILE = "token-signing-key.pem"
 CHALLENGE_ACTIONS = {Action.PULL: "pull", Action.PUSH: "pull,push", Action.DELETE: "delete"}
 DECISION_CACHE_ENTRIES = 100_000
+SCOPE_ACTIONS = {"GET": Action.PULL, "HEAD": Action.PULL, "DELETE": Action.DELETE}  # others: push
+
+
+@dataclass(frozen=True)
+class GhcrPrincipal(Principal):
+    """A caller as the registry JWT presented it: who (`caller`, re-read live from the credential)
+    and what the token grants (`access`: repository -> actions, `catalog`). `bearer` is False
+    for a request that showed no token at all."""
+
+    caller: Caller = ANONYMOUS_CALLER
+    access: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, hash=False)
+    catalog: bool = False
+    bearer: bool = False
+
+
+NO_TOKEN = GhcrPrincipal()
 
 
 class GhcrPolicy:
     def __init__(self, config: ServerConfig) -> None:
-        from .admin import accounts_path
-
         self.config = config
         self.store = AccountsStore(accounts_path(config.data_dir))
         self.identities = Identities(self.store)
@@ -72,25 +97,25 @@ class GhcrPolicy:
         return OCIError(ErrorCode.UNAUTHORIZED, headers=self.challenge(request, scope, error))
 
     # -- AccessPolicy --------------------------------------------------------------------------
-    async def authenticate(self, request: web.Request) -> Principal:
+    async def authenticate(self, request: web.Request, route: Route) -> GhcrPrincipal:
         values = request.headers.getall("Authorization", [])
         if not values:
-            return ANONYMOUS
+            return NO_TOKEN
         scheme, _, token = values[0].strip().partition(" ")
         token = token.strip()
         if len(values) > 1 or scheme.lower() != "bearer" or not token:
-            raise self.unauthorized(request, self._request_scope(request), "invalid_token")
+            raise self.unauthorized(request, _request_scope(request, route), "invalid_token")
         try:
             claims = self.signer.verify(token, audience=self.service_of(request), use=ACCESS_USE)
         except InvalidToken:
-            raise self.unauthorized(request, self._request_scope(request), "invalid_token") from None
+            raise self.unauthorized(request, _request_scope(request, route), "invalid_token") from None
         credential = claims.get("cred")
         if credential is None:
             identity: Identity | None = Identity(ANONYMOUS_CALLER, None)
         else:
             identity = self.identities.from_credential_id(str(credential))
         if identity is None:  # revoked or expired since the token was issued
-            raise self.unauthorized(request, self._request_scope(request), "invalid_token")
+            raise self.unauthorized(request, _request_scope(request, route), "invalid_token")
         access: dict[str, frozenset[str]] = {}
         catalog = False
         for entry in claims.get("access") or []:
@@ -101,52 +126,53 @@ class GhcrPolicy:
                 access[str(entry.get("name"))] = access.get(str(entry.get("name")), frozenset()) | actions
             elif entry.get("type") == "registry" and entry.get("name") == "catalog":
                 catalog = "*" in actions
-        return Principal(
+        return GhcrPrincipal(
             subject=identity.subject,
             kind=identity.caller.kind,
-            claims={"caller": identity.caller, "access": access, "catalog": catalog, "bearer": True},
+            caller=identity.caller,
+            access=access,
+            catalog=catalog,
+            bearer=True,
         )
 
-    def authorize(self, request: web.Request, principal: Principal, repository: str, action: Action) -> None:
-        caller = _caller(principal)
+    def authorize(self, request: web.Request, route: Route, principal: GhcrPrincipal, action: Action) -> None:
+        repository = route.name
+        caller = principal.caller
         allowed = self.allowed(caller, repository)
-        granted = principal.claims.get("access", {}).get(repository, frozenset())
+        granted = principal.access.get(repository, frozenset())
         if action in allowed and str(action) in granted:
             return
-        has_token = bool(principal.claims.get("bearer"))
         scope = f"repository:{repository}:{CHALLENGE_ACTIONS[action]}"
         if action in allowed or caller.is_anonymous:
             # The caller may (or, anonymous, might once logged in): send them for a fitting token.
-            raise self.unauthorized(request, scope, "insufficient_scope" if has_token else None)
+            raise self.unauthorized(request, scope, "insufficient_scope" if principal.bearer else None)
         # Same refusal whether the package is missing, invisible or merely not writable (AUTH-11).
         raise OCIError(ErrorCode.DENIED)
 
-    def authorize_ping(self, request: web.Request, principal: Principal) -> None:
+    def authorize_ping(self, request: web.Request, principal: GhcrPrincipal) -> None:
         """`/v2/` answers 401 with the challenge until a token (even an anonymous one) is shown:
         that is how clients discover the token service, and how `login` checks credentials."""
-        if not principal.claims.get("bearer"):
+        if not principal.bearer:
             raise self.unauthorized(request, None)
 
-    def authorize_catalog(self, request: web.Request, principal: Principal) -> None:
-        if principal.claims.get("catalog"):
+    def authorize_catalog(self, request: web.Request, principal: GhcrPrincipal) -> None:
+        if principal.catalog:
             return
-        has_token = bool(principal.claims.get("bearer"))
-        raise self.unauthorized(request, "registry:catalog:*", "insufficient_scope" if has_token else None)
+        raise self.unauthorized(
+            request, "registry:catalog:*", "insufficient_scope" if principal.bearer else None
+        )
 
-    def may_read(self, principal: Principal, repository: str) -> bool:
-        return Action.PULL in self.allowed(_caller(principal), repository)
+    def may_read(self, principal: GhcrPrincipal, repository: str) -> bool:
+        return Action.PULL in self.allowed(principal.caller, repository)
 
-    def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
-        return self.packages.manifest_stored(_caller(principal), principal.subject, stored)
+    def manifest_stored(self, principal: GhcrPrincipal, stored: StoredManifest) -> list[str]:
+        return self.packages.manifest_stored(principal.caller, principal.subject, stored)
 
-    def install(self, app: web.Application) -> None:
+    def install(self, app: web.Application, manifests: MetadataStore) -> None:
         self.tokens.install(app)
-        self.packages.attach(app)
-        from .packages_api import PackagesApi
-        from .pages import PackagePages
-
-        PackagesApi(self).install(app)
-        PackagePages(self).install(app)
+        self.packages.attach(manifests)
+        PackagesApi(self.store, self.identities, self.packages, self.base_url).install(app)
+        PackagePages(self.store, self.identities, self.packages, self.base_url).install(app)
 
     # -- decisions ----------------------------------------------------------------------------
     def allowed(self, caller: Caller, repository: str) -> frozenset[Action]:
@@ -167,16 +193,11 @@ class GhcrPolicy:
             self._decisions[key] = result
         return result
 
-    def _request_scope(self, request: web.Request) -> str | None:
-        name = request.match_info.get("name")
-        if not name:
-            return None
-        action = {"GET": Action.PULL, "HEAD": Action.PULL, "DELETE": Action.DELETE}.get(
-            request.method, Action.PUSH
-        )
-        return f"repository:{name}:{CHALLENGE_ACTIONS[action]}"
 
-
-def _caller(principal: Principal) -> Caller:
-    caller: Any = principal.claims.get("caller")
-    return caller if isinstance(caller, Caller) else ANONYMOUS_CALLER
+def _request_scope(request: web.Request, route: Route) -> str | None:
+    """The scope a client needs for this request, for the challenge of a refused token: the
+    repository and the actions its method asks for (none for ping and catalog)."""
+    if not route.name:
+        return None
+    action = SCOPE_ACTIONS.get(request.method, Action.PUSH)
+    return f"repository:{route.name}:{CHALLENGE_ACTIONS[action]}"

@@ -9,27 +9,20 @@ from a worker thread when they touch big files.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from reference_server.grammar import Digest
 
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A validated digest: the registry's grammar makes them, blob files are named by them.
+    `str(d)` is the canonical `alg:hex` form."""
 
-def warm_page_cache(path: Path) -> None:
-    """Ask the kernel to read a just-committed blob back into the page cache in the background.
+    algorithm: str
+    hex: str
 
-    Uploads are written with O_DIRECT (storage/direct_writer.py), so a fresh blob is not cached and
-    the first pull would come from disk; pulls right after a push are the common case (CI pushes,
-    the next job pulls). The readahead is asynchronous and costs no process memory."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-    except OSError:
-        pass  # only a hint: filesystems without readahead simply serve from disk
-    finally:
-        os.close(fd)
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
 
 
 def fsync_directory(path: Path) -> None:
@@ -69,7 +62,6 @@ class BlobStore:
             fsync_directory(parent.parent.parent)
         os.replace(source, target)
         fsync_directory(parent)
-        warm_page_cache(target)
 
     def write(self, digest: Digest, data: bytes, temp_dir: Path) -> None:
         """Store small content (tests, manifests-as-blobs) with the same temp+fsync+rename rule."""

@@ -23,6 +23,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from reference_server.transactions import begin_immediate, roll_back
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS repositories (
@@ -169,7 +172,7 @@ class _ManifestCache:
         self.used = 0
 
 
-def _record(row: sqlite3.Row | tuple) -> ManifestRecord:
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> ManifestRecord:
     repository, digest, media_type, body, subject, artifact_type, annotations, created_at = row
     return ManifestRecord(
         repository,
@@ -211,7 +214,7 @@ class MetadataStore:
     # -- internals ---------------------------------------------------------------------------
 
     def _read_data_version(self) -> int:
-        return self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _check_foreign_writes(self) -> None:
         """Drop the cache if another connection committed (call with the lock held)."""
@@ -224,23 +227,25 @@ class MetadataStore:
             self._data_version = version
             self._cache.clear()
 
-    def _write(self, statements: Iterable[tuple[str, tuple]], repositories: Iterable[str] = ()) -> None:
+    def _write(
+        self, statements: Iterable[tuple[str, tuple[Any, ...]]], repositories: Iterable[str] = ()
+    ) -> None:
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn)
             try:
                 for sql, params in statements:
                     conn.execute(sql, params)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                roll_back(conn)
                 raise
             finally:
                 for repository in repositories:
                     self._cache.drop(repository)
 
     @staticmethod
-    def _ensure_repository(repository: str, now: float) -> tuple[str, tuple]:
+    def _ensure_repository(repository: str, now: float) -> tuple[str, tuple[Any, ...]]:
         return ("INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?, ?)", (repository, now))
 
     # -- repositories ------------------------------------------------------------------------
@@ -253,7 +258,7 @@ class MetadataStore:
     def list_repositories(self, after: str | None = None, limit: int | None = None) -> list[str]:
         """Repository names in byte order, strictly after `after`, at most `limit` of them."""
         sql = "SELECT name FROM repositories WHERE name > ? ORDER BY name"
-        params: tuple = (after or "",)
+        params: tuple[Any, ...] = (after or "",)
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
@@ -306,7 +311,7 @@ class MetadataStore:
             return snapshot
 
     def restore_repository(self, snapshot: RepositorySnapshot) -> None:
-        statements: list[tuple[str, tuple]] = [
+        statements: list[tuple[str, tuple[Any, ...]]] = [
             (
                 "INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?, ?)",
                 (snapshot.name, snapshot.created_at),
@@ -347,11 +352,13 @@ class MetadataStore:
             ).fetchone()
         return row[0] if row else None
 
-    def _rows_for_digests(self, select: str, repository: str, digests: Iterable[str]) -> list[tuple]:
+    def _rows_for_digests(
+        self, select: str, repository: str, digests: Iterable[str]
+    ) -> list[tuple[Any, ...]]:
         """Rows of `select` (ending in `digest IN ({marks})`) for each distinct digest, asked in
         batches of 500 so a long list stays under SQLite's bound-parameter limit."""
         wanted = list(dict.fromkeys(digests))
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         with self._lock:
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
@@ -390,8 +397,8 @@ class MetadataStore:
     @staticmethod
     def _manifest_statements(
         record: ManifestRecord, tags: Iterable[str], now: float
-    ) -> list[tuple[str, tuple]]:
-        statements: list[tuple[str, tuple]] = [
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        statements: list[tuple[str, tuple[Any, ...]]] = [
             MetadataStore._ensure_repository(record.repository, now),
             (
                 f"INSERT INTO manifests ({_MANIFEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -515,7 +522,7 @@ class MetadataStore:
     def list_tags(self, repository: str, after: str | None = None, limit: int | None = None) -> list[str]:
         """Tags in byte order, strictly after `after`, at most `limit`."""
         sql = "SELECT tag FROM tags WHERE repository = ? AND tag > ? ORDER BY tag"
-        params: tuple = (repository, after or "")
+        params: tuple[Any, ...] = (repository, after or "")
         if limit is not None:
             sql += " LIMIT ?"
             params += (limit,)
@@ -542,7 +549,7 @@ class MetadataStore:
     ) -> list[ManifestRecord]:
         """Manifests of `repository` whose subject is `subject`, optionally with that artifact type."""
         sql = f"SELECT {_MANIFEST_COLUMNS} FROM manifests WHERE repository = ? AND subject = ?"
-        params: tuple = (repository, subject)
+        params: tuple[Any, ...] = (repository, subject)
         if artifact_type is not None:
             sql += " AND artifact_type = ?"
             params += (artifact_type,)

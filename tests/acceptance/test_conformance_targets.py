@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from keelhaul.distribution import DistributionRegistry, find_binary
+from tests.support.distribution import DistributionRegistry, find_binary
 
 REPO = Path(__file__).resolve().parents[2]
 DISTRIBUTION_PROFILE = REPO / "conformance" / "profiles" / "distribution.toml"

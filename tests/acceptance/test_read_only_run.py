@@ -14,7 +14,7 @@ import pytest
 
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import push_image, sample_image
-from keelhaul.distribution import DistributionRegistry, find_binary
+from tests.support.distribution import DistributionRegistry, find_binary
 
 REPO = Path(__file__).resolve().parents[2]
 

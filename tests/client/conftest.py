@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from keelhaul.client import ExchangeRecorder, RegistryClient
-from keelhaul.distribution import DistributionRegistry, find_binary
+from tests.support.distribution import DistributionRegistry, find_binary
 
 _counter = itertools.count()
 

@@ -11,9 +11,13 @@ from conformance.reports.model import RunResult, TestResult, judge_requirements
 SECRET = "s3cr3t-token-value"
 
 
+def cite(level: str) -> dict[str, str]:
+    return {"quote": f"The registry {level} do it.", "document": "spec", "anchor": "#s"}
+
+
 def catalogue():
     entries = [
-        {"id": "AREA", "area": "AREA", "level": "MUST", "text": "the area", "source": "spec"},
+        {"id": "AREA", "area": "AREA", "level": "MUST", "text": "the area", "source": "spec", **cite("MUST")},
         {
             "id": "AREA-1",
             "area": "AREA",
@@ -22,6 +26,7 @@ def catalogue():
             "source": "spec §1",
             "parent": "AREA",
             "refs": ["end-2"],
+            **cite("MUST"),
         },
         {
             "id": "AREA-2",
@@ -30,6 +35,7 @@ def catalogue():
             "text": "second promise",
             "source": "spec §2",
             "parent": "AREA",
+            **cite("SHOULD"),
         },
         {
             "id": "AREA-3",
@@ -38,6 +44,7 @@ def catalogue():
             "text": "skipped promise",
             "source": "spec §3",
             "parent": "AREA",
+            **cite("MAY"),
         },
         {
             "id": "LONELY-1",
@@ -45,6 +52,10 @@ def catalogue():
             "level": "documented",
             "text": "nobody checks me",
             "source": "doc",
+            "quote": "We promise it.",
+            "document": "doc",
+            "anchor": "§1",
+            "product": "ghcr.io",
         },
     ]
     return parse_catalogue({"requirement": entries})

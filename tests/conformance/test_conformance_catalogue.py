@@ -15,7 +15,16 @@ REQUIREMENTS_MD = Path(__file__).resolve().parents[3] / "shared" / "spec" / "REQ
 
 
 def entry(**changes):
-    base = {"id": "X-1", "area": "X", "level": "MUST", "text": "t", "source": "s"}
+    base = {
+        "id": "X-1",
+        "area": "X",
+        "level": "MUST",
+        "text": "t",
+        "source": "s",
+        "quote": "The registry MUST answer.",
+        "document": "d",
+        "anchor": "#a",
+    }
     return {**base, **changes}
 
 
@@ -42,6 +51,11 @@ def test_every_id_of_requirements_md_is_catalogued():
         ([entry(level="MUSTNT")], "unknown level"),
         ([entry(), entry()], "listed twice"),
         ([entry(parent="NOPE")], "unknown parent NOPE"),
+        ([entry(level="SHOULD")], "has level SHOULD but its quoted sentence says MUST"),
+        ([entry(quote="The registry answers.")], "says None"),
+        ([entry(quote=None)], "lacks quote"),
+        ([entry(level="ROBUSTNESS")], "quotes no spec sentence and says `why`"),
+        ([entry(level="documented")], "names no product"),
     ],
 )
 def test_defects_are_one_line_errors(entries, message):

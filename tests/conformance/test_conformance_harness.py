@@ -129,7 +129,7 @@ def test_skips_carry_reasons_and_reports_are_written(pytester):
         [
             "*HTTP exchanges*",
             "*PATCH /v2/ns/x/blobs/uploads/u -> 202*",
-            "*target profile does not enable feature 'tag_delete'*",
+            "*target profile declares feature 'tag_delete' absent*",
             "*no usable credentials for role 'reader'*",
             "*slow check*--run-slow*",
         ]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reference_server.ghcr.admin import Admin, accounts_path
-from reference_server.ghcr.store import AccountsStore
+from reference_server.ghcr.admin import Admin
+from reference_server.ghcr.data.store import AccountsStore, accounts_path
 
 
 class FakeClock:

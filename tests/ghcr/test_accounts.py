@@ -6,10 +6,11 @@ import sqlite3
 
 import pytest
 
-from reference_server.ghcr import credentials
-from reference_server.ghcr.admin import Admin, AdminError, accounts_path, parse_duration
-from reference_server.ghcr.credentials import READ, WRITE
-from reference_server.ghcr.identity import Identities
+from reference_server.ghcr.admin import Admin, AdminError, parse_duration
+from reference_server.ghcr.auth import credentials
+from reference_server.ghcr.auth.credentials import READ, WRITE
+from reference_server.ghcr.auth.identity import Identities
+from reference_server.ghcr.data.store import accounts_path
 
 
 def test_users_orgs_members_and_repositories(admin: Admin) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from keelhaul.cli import main
 from reference_server.ghcr.admin import Admin
-from reference_server.ghcr.identity import Identities
+from reference_server.ghcr.auth.identity import Identities
 
 
 def admin(data: Path, *args: str) -> int:

@@ -6,8 +6,9 @@ import pytest
 
 from reference_server.access import Action
 from reference_server.ghcr.admin import Admin
-from reference_server.ghcr.identity import Identities
-from reference_server.ghcr.permissions import Caller, allowed_actions, split_name
+from reference_server.ghcr.auth.identity import Identities
+from reference_server.ghcr.auth.permissions import allowed_actions
+from reference_server.ghcr.data.callers import Caller, split_name
 
 PULL, PUSH, DELETE = Action.PULL, Action.PUSH, Action.DELETE
 ALL = {"read:packages", "write:packages", "delete:packages"}

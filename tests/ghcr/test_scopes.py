@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference_server.ghcr.scopes import MAX_SCOPE_LENGTH, Scope, parse_scope, parse_scopes
+from reference_server.ghcr.auth.scopes import MAX_SCOPE_LENGTH, Scope, parse_scope, parse_scopes
 
 
 def test_examples() -> None:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from keelhaul.client.auth import parse_challenge
 from keelhaul.client.images import sample_image
-from reference_server.ghcr.signing import ACCESS_USE, REFRESH_USE
+from reference_server.ghcr.auth.signing import ACCESS_USE, REFRESH_USE
 
 from .world import World
 
@@ -230,6 +230,40 @@ def test_revocation_applies_to_tokens_already_issued(pushed: World) -> None:
     response = get_manifest(pushed, token)
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "actions"),
+    [
+        ("GET", f"/v2/{REPO}/manifests/v1", "pull"),
+        ("HEAD", f"/v2/{REPO}/blobs/sha256:{'0' * 64}", "pull"),
+        ("PUT", f"/v2/{REPO}/manifests/v2", "pull,push"),
+        ("POST", f"/v2/{REPO}/blobs/uploads/", "pull,push"),
+        ("DELETE", f"/v2/{REPO}/manifests/v1", "delete"),
+    ],
+)
+def test_invalid_token_challenge_names_the_request_scope(
+    pushed: World, method: str, path: str, actions: str
+) -> None:
+    """A refused token (expired, revoked, forged) gets a challenge with the scope this request
+    needs, so a client can fetch a fitting token in one round trip (the access seam hands the
+    policy the parsed route, which names the repository)."""
+    forged = forged_tokens(pushed)["wrong key"]
+    with pushed.http() as http:
+        response = http.request(method, path, headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    challenge = parse_challenge(response.headers["WWW-Authenticate"])
+    assert challenge.error == "invalid_token"
+    assert challenge.scope == f"repository:{REPO}:{actions}"
+
+
+def test_invalid_token_challenge_on_ping_and_catalog_has_no_repository_scope(pushed: World) -> None:
+    with pushed.http() as http:
+        for path in ("/v2/", "/v2/_catalog"):
+            response = http.get(path, headers={"Authorization": "Bearer not.a.token"})
+            assert response.status_code == 401, path
+            challenge = parse_challenge(response.headers["WWW-Authenticate"])
+            assert challenge.error == "invalid_token" and challenge.scope is None, path
 
 
 def test_insufficient_scope_challenge(pushed: World) -> None:

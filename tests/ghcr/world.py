@@ -18,9 +18,9 @@ from keelhaul.client.auth import Credentials
 from keelhaul.client.registry import RegistryClient
 from reference_server.config import ServerConfig
 from reference_server.embedded import EmbeddedServer
-from reference_server.ghcr.admin import Admin, accounts_path
+from reference_server.ghcr.admin import Admin
+from reference_server.ghcr.data.store import AccountsStore, accounts_path
 from reference_server.ghcr.policy import GhcrPolicy
-from reference_server.ghcr.store import AccountsStore
 
 FULL = ["read:packages", "write:packages", "delete:packages"]
 
@@ -43,9 +43,12 @@ class World:
 
     @property
     def policy(self) -> GhcrPolicy:
-        from reference_server.app import REGISTRY_KEY
+        from reference_server.http.app import GATE_KEY
 
-        return self.server.app[REGISTRY_KEY].policy
+        assert self.server.app is not None
+        policy = self.server.app[GATE_KEY].policy
+        assert isinstance(policy, GhcrPolicy)
+        return policy
 
     def credentials(self, role: str) -> Credentials | None:
         if role == "anonymous":

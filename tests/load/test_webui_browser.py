@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from keelhaul.distribution import free_port
 from load.webui import COLUMNS, TAB_KEY
+from tests.support.distribution import free_port
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

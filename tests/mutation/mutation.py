@@ -1,12 +1,13 @@
 """Mutation testing of the conformance suite: run it against the reference server with one seeded defect
-at a time (reference_server.defects) and require that it notices.
+at a time (tests/support/defects) and require that it notices.
 
 1. Baseline: the whole suite against the clean embedded server. Its results.json gives every check's
    requirement IDs and which checks pass on a correct server.
 2. Per defect: only the checks that carry one of the requirement IDs the defect breaks and that passed
    on the baseline (so CI time stays small), against an embedded server started with
-   KEELHAUL_EMBEDDED_DEFECT=<name>, several defects in parallel (each its own server, port and data
-   folder).
+   KEELHAUL_EMBEDDED_HOOK=tests.support.defects:hook_from_environment and KEELHAUL_EMBEDDED_DEFECT=<name>
+   (the harness hands that hook to create_app), several defects in parallel (each its own server,
+   port and data folder).
 3. A defect is caught when at least one of those checks fails, and the failing checks carry at least
    one of the defect's requirement IDs (read from that run's results.json).
 
@@ -28,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from reference_server.defects import DEFECTS, Defect
+from tests.support.defects import DEFECTS, ENVIRONMENT_VARIABLE, Defect
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -60,9 +61,12 @@ class Verdict:
 def run_suite(report_dir: Path, run_id: str, nodeids: list[str] | None, defect: str | None) -> list[Check]:
     """One pytest run of the conformance suite on a fresh embedded server; its checks from results.json."""
     env = dict(os.environ)
-    env.pop("KEELHAUL_EMBEDDED_DEFECT", None)
-    if defect:
-        env["KEELHAUL_EMBEDDED_DEFECT"] = defect
+    env.pop(ENVIRONMENT_VARIABLE, None)
+    env.pop("KEELHAUL_EMBEDDED_HOOK", None)
+    if defect:  # the harness's embedded server takes the defect through create_app's test hook
+        env[ENVIRONMENT_VARIABLE] = defect
+        env["KEELHAUL_EMBEDDED_HOOK"] = "tests.support.defects:hook_from_environment"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     args = [
         PYTHON,
         "-m",

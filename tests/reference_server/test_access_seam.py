@@ -10,10 +10,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from reference_server.access import Action, Principal, StoredManifest
+from reference_server.access import Action, MetadataStore, Principal, Route, StoredManifest
 from reference_server.config import ServerConfig
 from reference_server.embedded import EmbeddedServer
-from reference_server.errors import ErrorCode, OCIError
+from reference_server.registry.errors import ErrorCode, OCIError
 
 from .helpers import assert_oci_error, push_blob, push_image, sha256
 
@@ -27,11 +27,12 @@ class RecordingPolicy:
         self.refuse: set[tuple[str, Action]] = set()
         self.stored: list[StoredManifest] = []
 
-    async def authenticate(self, request: web.Request) -> Principal:
+    async def authenticate(self, request: web.Request, route: Route) -> Principal:
         user = request.headers.get("X-User")
         return Principal(user, "user") if user else Principal()
 
-    def authorize(self, request: web.Request, principal: Principal, repository: str, action: Action) -> None:
+    def authorize(self, request: web.Request, route: Route, principal: Principal, action: Action) -> None:
+        repository = route.name
         self.calls.append((request.method, repository, str(action)))
         if repository == "seam/boom":
             raise RuntimeError("a bug in the policy")
@@ -60,7 +61,7 @@ class RecordingPolicy:
         self.stored.append(stored)
         return ['label "x" was truncated', "second warning"]
 
-    def install(self, app: web.Application) -> None:
+    def install(self, app: web.Application, manifests: MetadataStore) -> None:
         async def hello(request: web.Request) -> web.Response:
             return web.Response(text="policy route")
 

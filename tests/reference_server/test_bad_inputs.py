@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from reference_server.errors import OCIError
-from reference_server.grammar import is_valid_name, is_valid_tag, parse_digest, try_parse_digest
-from reference_server.routing import Endpoint, parse_route
+from reference_server.access import Endpoint
+from reference_server.http.routing import parse_route
+from reference_server.registry.errors import OCIError
+from reference_server.registry.grammar import is_valid_name, is_valid_tag, parse_digest, try_parse_digest
 
 from .helpers import assert_oci_error, push_blob
 

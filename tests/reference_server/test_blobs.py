@@ -43,11 +43,39 @@ def test_range_requests_give_206(http: httpx.Client, repo: str) -> None:
 
 
 def test_unsatisfiable_range_is_416_with_oci_body(http: httpx.Client, repo: str) -> None:
+    """A 416 for a blob that exists must not claim BLOB_UNKNOWN; it names the size mismatch."""
     digest = push_blob(http, repo, b"0123456789")
-    for header in ["bytes=500-600", "bytes=5-2", "bytes=abc", "items=0-1", "bytes=-"]:
+    for header in ["bytes=500-600", "bytes=10-", "bytes=5-2", "bytes=abc", "items=0-1", "bytes=-"]:
         response = http.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": header})
-        assert_oci_error(response, 416, "BLOB_UNKNOWN")
-        assert response.headers["Content-Range"] == "bytes */10"
+        assert_oci_error(response, 416, "SIZE_INVALID")
+        assert response.headers["Content-Range"] == "bytes */10", header
+
+
+def test_zero_length_suffix_range_is_unsatisfiable(http: httpx.Client, repo: str) -> None:
+    """RFC 9110 §14.1.2: a suffix range needs a non-zero length; `bytes=-0` selects nothing."""
+    digest = push_blob(http, repo, b"0123456789")
+    response = http.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": "bytes=-0"})
+    assert_oci_error(response, 416, "SIZE_INVALID")
+    assert response.headers["Content-Range"] == "bytes */10"
+
+
+def test_last_position_past_the_end_is_clamped_however_long(http: httpx.Client, repo: str) -> None:
+    """RFC 9110 §14.1.2: a last position at or past the end means the end, even with 20+ digits."""
+    data = b"0123456789"
+    digest = push_blob(http, repo, data)
+    for last in ["10", "9999999999", "99999999999999999999", "1" + "0" * 40]:
+        response = http.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": f"bytes=2-{last}"})
+        assert response.status_code == 206, last
+        assert response.content == data[2:]
+        assert response.headers["Content-Range"] == "bytes 2-9/10"
+
+
+def test_suffix_longer_than_the_blob_is_the_whole_blob(http: httpx.Client, repo: str) -> None:
+    data = b"0123456789"
+    digest = push_blob(http, repo, data)
+    response = http.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": "bytes=-99999999999999999999"})
+    assert response.status_code == 206
+    assert response.content == data
 
 
 def test_missing_blob_is_404_blob_unknown(http: httpx.Client, repo: str) -> None:

@@ -91,6 +91,37 @@ def test_file_trails_the_accepted_bytes_by_less_than_a_block(tmp_path: Path) -> 
         os.close(fd)
 
 
+def test_every_block_written_past_the_cache_is_read_back_into_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A just-pushed blob's first pull must come from memory (issue 14): every byte that went through
+    O_DIRECT is asked back into the page cache, in steps the kernel does not cut short."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT")
+    asked: list[tuple[int, int]] = []
+    real_fadvise = os.posix_fadvise
+
+    def recording_fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        if advice == os.POSIX_FADV_WILLNEED:
+            asked.append((offset, length))
+        real_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(direct_writer.os, "posix_fadvise", recording_fadvise)
+    head = _data(1000, 12)
+    batches = [_data(9 * MIB + 4095, 13), _data(5 * MIB, 14)]
+    content, used_direct = _write(tmp_path / "upload", head, batches)
+    assert content == head + b"".join(batches)
+    assert used_direct
+    assert asked, "nothing was read back"
+    assert all(0 < length <= direct_writer.READ_BACK_STEP for _, length in asked)
+    covered = sorted(asked)
+    start = ALIGN  # the head's block went through the normal descriptor (cached already)
+    for offset, length in covered:
+        assert offset <= start, f"bytes {start}-{offset} were never read back"
+        start = max(start, offset + length)
+    assert start >= len(content) - len(content) % ALIGN
+
+
 def test_small_bodies_stay_buffered(tmp_path: Path) -> None:
     data = _data(200_000, 6)
     content, used_direct = _write(tmp_path / "upload", b"xyz", [data])

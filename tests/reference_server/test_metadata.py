@@ -94,3 +94,19 @@ def test_cache_is_bounded(tmp_path: Path) -> None:
         store.put_manifest(_record("o/app", digest, b"x" * 1000), [f"t{i}"])
         assert store.resolve_tag("o/app", f"t{i}").digest == digest
     assert store._cache.used <= 10_000
+
+
+def test_failed_transaction_keeps_its_own_error_and_the_connection_usable(tmp_path: Path) -> None:
+    """SQLite may roll back by itself (SQLITE_FULL); our ROLLBACK must not replace the real error,
+    and a transaction a failed ROLLBACK left open must not block the next write."""
+    from reference_server.transactions import begin_immediate, roll_back
+
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    roll_back(conn)  # nothing open: no "no transaction is active" error
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO t VALUES (1)")
+    begin_immediate(conn)  # a stale transaction is closed first
+    conn.execute("INSERT INTO t VALUES (2)")
+    conn.execute("COMMIT")
+    assert [row[0] for row in conn.execute("SELECT x FROM t")] == [2]

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from reference_server.app import REGISTRY_KEY
 from reference_server.embedded import EmbeddedServer
+from reference_server.http.app import REGISTRY_KEY
 from reference_server.storage.metadata import REQUEST_RECEIVED_NS, ManifestRecord, MetadataStore
 
 from .helpers import sha256

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import httpx
 
 from keelhaul.client import GeneratedBlob, RegistryClient
-from reference_server.app import REGISTRY_KEY
 from reference_server.embedded import EmbeddedServer
+from reference_server.http.app import REGISTRY_KEY
 
 from .helpers import assert_oci_error, push_blob, sha256
 

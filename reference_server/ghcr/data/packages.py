@@ -1,0 +1,246 @@
+"""Package lifecycle: created by the first push, described by labels, connected to a source
+repository, deleted and restored (package or one version) within 30 days.
+
+The registry's manifests and tags are read and changed only through the core's metadata store
+(handed over through `reference_server.access`). A deleted package's or version's metadata is removed
+from the registry (so nothing of it can be pulled) and kept here, in the accounts database, for restore.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reference_server.access import (
+    DeletedManifest,
+    ManifestInfo,
+    ManifestRecord,
+    MetadataStore,
+    RepositorySnapshot,
+    StoredManifest,
+)
+from reference_server.ghcr.data.callers import Caller, split_name
+from reference_server.ghcr.data.labels import normalise_url, read_labels
+from reference_server.ghcr.data.store import Account, AccountsStore, Package, SourceRepository, StoreError
+
+if TYPE_CHECKING:
+    from reference_server.config import ServerConfig
+
+RESTORE_WINDOW_SECONDS = 30 * 24 * 3600
+REGISTRY_DB = "registry.db"
+WHOLE_PACKAGE = ""
+
+
+class RestoreError(Exception):
+    """Restore refused: too late, never deleted, or the name/version was reused since."""
+
+
+@dataclass(frozen=True)
+class DeletedVersion:
+    digest: str
+    tags: list[str]
+    media_type: str
+    size: int
+    created_at: float
+    deleted_at: float
+
+
+def version_id(digest: str) -> int:
+    """GitHub gives versions integer ids; ours derive from the digest, so they need no table."""
+    return int(digest.partition(":")[2][:12] or "0", 16)
+
+
+class PackageService:
+    def __init__(self, store: AccountsStore, config: ServerConfig) -> None:
+        self.store = store
+        self.config = config
+        self._metadata: MetadataStore | None = None
+
+    def attach(self, metadata: MetadataStore) -> None:
+        """Use the running registry's own metadata store (its manifest cache stays right)."""
+        self._metadata = metadata
+
+    @property
+    def metadata(self) -> MetadataStore:
+        if self._metadata is None:
+            self._metadata = MetadataStore(Path(self.config.data_dir) / REGISTRY_DB)
+        return self._metadata
+
+    # -- first push, labels, repository link ------------------------------------------------------
+    def manifest_stored(self, caller: Caller, subject: str | None, stored: StoredManifest) -> list[str]:
+        parts = split_name(stored.repository)
+        owner = self.store.find_account(parts[0]) if parts else None
+        if parts is None or owner is None:
+            return []
+        package = self.store.live_package(owner, parts[1])
+        if package is None:
+            package = self._create(caller, subject, owner, parts[1])
+        if stored.manifest.get("subject"):
+            return []  # a referrer (signature, SBOM) describes itself, not the package
+        labels = read_labels(stored.manifest, stored.config)
+        updates: dict[str, object] = {}
+        if labels.description is not None:
+            updates["description"] = labels.description
+        if labels.licenses is not None:
+            updates["licenses"] = labels.licenses
+        if labels.source is not None:
+            updates["source_url"] = labels.source
+            repository = self.matching_repository(package, labels.source)
+            if repository is not None:
+                updates["repository_id"] = repository.id  # PUSH-4: the label connects (same owner only)
+        self.store.update_package(package.id, **updates)
+        return labels.warnings
+
+    def _create(self, caller: Caller, subject: str | None, owner: Account, name: str) -> Package:
+        repository_id = None
+        visibility = "private"  # PUSH-2
+        if caller.kind == "workflow" and caller.repository_id is not None:
+            # A workflow's package is connected to its repository and takes its visibility.
+            repository = self.store.repository_by_id(caller.repository_id)
+            repository_id = repository.id
+            visibility = repository.visibility
+            if visibility == "internal" and owner.kind != "organization":
+                visibility = "private"
+        package = self.store.create_package(owner, name, visibility, subject or "unknown", repository_id)
+        if (
+            caller.kind == "user"
+            and caller.user_id is not None
+            and owner.kind == "organization"
+            and package.created_by == subject
+        ):
+            self.store.set_grant(package, "user", caller.user_id, "admin")  # the publisher administers it
+        return package
+
+    def matching_repository(self, package: Package, source_url: str) -> SourceRepository | None:
+        wanted = normalise_url(source_url)
+        for repository in self.store.repositories_of(package.owner):
+            if normalise_url(repository.url) == wanted:
+                return repository
+        return None
+
+    # -- versions --------------------------------------------------------------------------------
+    def versions(self, package: Package) -> list[ManifestInfo]:
+        return self.metadata.list_manifests(package.registry_name)
+
+    def deleted_versions(self, package: Package) -> list[DeletedVersion]:
+        result = []
+        now = self.store.clock()
+        for digest, deleted_at in self.store.trashed_digests(package.id):
+            if now - deleted_at > RESTORE_WINDOW_SECONDS:
+                continue
+            found = self.store.trash(package.id, digest)
+            if found is None:
+                continue
+            deleted = _load_manifest(json.loads(found[0]))
+            result.append(
+                DeletedVersion(
+                    digest,
+                    deleted.tags,
+                    deleted.record.media_type,
+                    len(deleted.record.body),
+                    deleted.record.created_at,
+                    deleted_at,
+                )
+            )
+        return result
+
+    def delete_version(self, package: Package, digest: str) -> bool:
+        deleted = self.metadata.delete_manifest(package.registry_name, digest)
+        if deleted is None:
+            return False
+        self.store.put_trash(package.id, digest, json.dumps(_dump_manifest(deleted)).encode())
+        self.store.update_package(package.id)  # bumps updated_at
+        return True
+
+    def restore_version(self, package: Package, digest: str) -> None:
+        found = self.store.trash(package.id, digest)
+        if found is None or self.store.clock() - found[1] > RESTORE_WINDOW_SECONDS:
+            raise RestoreError("no deleted version with that id in the last 30 days")
+        if self.metadata.get_manifest(package.registry_name, digest) is not None:
+            raise RestoreError("that version was published again since it was deleted")
+        deleted = _load_manifest(json.loads(found[0]))
+        # Tags moved to other versions meanwhile stay where they are.
+        deleted.tags = [
+            tag for tag in deleted.tags if self.metadata.resolve_tag(package.registry_name, tag) is None
+        ]
+        self.metadata.restore_manifest(deleted)
+        self.store.drop_trash(package.id, digest)
+
+    # -- whole packages --------------------------------------------------------------------------
+    def delete_package(self, package: Package) -> None:
+        snapshot = self.metadata.delete_repository(package.registry_name)
+        payload = _dump_snapshot(snapshot) if snapshot is not None else None
+        self.store.put_trash(package.id, WHOLE_PACKAGE, json.dumps(payload).encode())
+        self.store.update_package(package.id, deleted_at=self.store.clock())
+
+    def restore_package(self, package: Package) -> None:
+        found = self.store.trash(package.id, WHOLE_PACKAGE)
+        if package.deleted_at is None or found is None:
+            raise RestoreError("that package is not deleted")
+        if self.store.clock() - package.deleted_at > RESTORE_WINDOW_SECONDS:
+            raise RestoreError("the package was deleted more than 30 days ago")
+        if self.store.live_package(package.owner, package.name) is not None:
+            raise RestoreError("a package of that name was published since; delete it first")
+        try:
+            self.store.restore_package(package)
+        except StoreError as error:
+            raise RestoreError(str(error)) from None
+        payload = json.loads(found[0])
+        if payload is not None:
+            self.metadata.restore_repository(_load_snapshot(payload))
+        self.store.drop_trash(package.id, WHOLE_PACKAGE)
+
+
+def _dump_record(record: ManifestRecord) -> dict[str, object]:
+    return {
+        "repository": record.repository,
+        "digest": record.digest,
+        "media_type": record.media_type,
+        "body": base64.b64encode(record.body).decode("ascii"),
+        "subject": record.subject,
+        "artifact_type": record.artifact_type,
+        "annotations": record.annotations,
+        "created_at": record.created_at,
+    }
+
+
+def _load_record(data: dict[str, Any]) -> ManifestRecord:
+    return ManifestRecord(
+        data["repository"],
+        data["digest"],
+        data["media_type"],
+        base64.b64decode(data["body"]),
+        data["subject"],
+        data["artifact_type"],
+        data["annotations"],
+        data["created_at"],
+    )
+
+
+def _dump_manifest(deleted: DeletedManifest) -> dict[str, object]:
+    return {"record": _dump_record(deleted.record), "tags": deleted.tags}
+
+
+def _load_manifest(data: dict[str, Any]) -> DeletedManifest:
+    return DeletedManifest(_load_record(data["record"]), list(data["tags"]))
+
+
+def _dump_snapshot(snapshot: RepositorySnapshot) -> dict[str, object]:
+    return {
+        "name": snapshot.name,
+        "created_at": snapshot.created_at,
+        "blob_links": [list(link) for link in snapshot.blob_links],
+        "manifests": [_dump_manifest(m) for m in snapshot.manifests],
+    }
+
+
+def _load_snapshot(data: dict[str, Any]) -> RepositorySnapshot:
+    return RepositorySnapshot(
+        data["name"],
+        data["created_at"],
+        [(digest, size) for digest, size in data["blob_links"]],
+        [_load_manifest(m) for m in data["manifests"]],
+    )

@@ -373,6 +373,8 @@ def render_html(run: RunResult) -> str:
 {_tiles(run)}
 <p class="small muted">Counts are checks; {len(run.requirements)} requirements are listed below. The run fails on:
 {escape(", ".join(run.fail_on) or "nothing")} (--fail-on).</p>
+<nav class="small" aria-label="Sections"><a href="#findings">Findings</a> · <a href="#requirements">Requirements</a> ·
+<a href="#checks">Checks</a> · <a href="#cleanup">What the run left behind</a> · <a href="#classes">How to read the classes</a></nav>
 {f'<ul class="small muted">{notes}</ul>' if notes else ""}
 </section>
 </header>

@@ -250,9 +250,12 @@ def embedded_server() -> Iterator[tuple[str, str]]:
             listen_host="127.0.0.1", listen_port=0, data_dir=Path(scratch) / "data", auth=False
         )
         with EmbeddedServer(config) as server:
+            url = server.url
+            if url is None:
+                raise UsageError("the embedded reference server did not start")
             profile = Path(scratch) / "embedded.toml"
-            profile.write_text(embedded_profile_text(server.url))
-            yield server.url, str(profile)
+            profile.write_text(embedded_profile_text(url))
+            yield url, str(profile)
 
 
 def _locust() -> list[str]:
@@ -316,7 +319,11 @@ def locust_command(
     if args.run_time:
         command += ["--run-time", args.run_time]
     if args.processes is not None:
-        command += ["--processes", str(args.processes)]
+        # master and forked workers talk on loopback, on a port of this run's own: Locust's default
+        # (every interface, port 5557) collides with any other run on the machine
+        port = str(args.master_port or _free_port())
+        command += ["--processes", str(args.processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-port", port]
     if args.master:
         command += ["--master", "--expect-workers", str(args.expect_workers)]
         if args.master_port:

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from conformance.oci import content
+from conformance import content
+from conformance.harness.state import HarnessState
 from conformance.oci.expect import fail
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Built, Image
+from keelhaul.profile import TargetProfile
 
 PULL_TAG = "tagtest0"
 
@@ -38,7 +40,7 @@ class PullContent:
 def push_blobs(client: RegistryClient, repo: str, image: Image) -> None:
     """Upload the image's blobs (config and layers), each by one monolithic POST+PUT; raise on refusal."""
     for blob in image.blobs:
-        result = client.upload_monolithic(repo, blob.body)
+        result = client.upload_monolithic(repo, blob.body if isinstance(blob, Built) else blob.source)
         if not result.ok:  # the registry refused the setup: a finding about the upload, not a suite error
             fail("OCI-PUSH-2: a monolithic upload MUST end in 201 (setup)", result.response, "201")
 
@@ -56,23 +58,27 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
 
 @pytest.fixture(scope="session")
 def pull_content(
-    harness: Any, target: Any, session_repo: Callable[[], tuple[str, RegistryClient]]
+    harness: HarnessState, target: TargetProfile, session_repo: Callable[[], tuple[str, RegistryClient]]
 ) -> PullContent:
     if harness.options.read_only:
         ro = target.read_only
+        if ro is None:  # selection skips read-only checks then; this only guards a direct use
+            pytest.skip("--read-only run but the profile names no [read_only] content")
         return PullContent(ro.repository, ro.tag, ro.manifest_digest, None, ro.blob_digest, None)
     repo, client = session_repo()
     first = content.image("pull-0")
     second = content.image("pull-1")
     push_image(client, repo, first, PULL_TAG)
     push_image(client, repo, second)
+    layer = first.layers[0]
+    assert isinstance(layer, Built), "content.image builds its layers in memory"
     return PullContent(
         repo,
         PULL_TAG,
         first.manifest.digest,
         first.manifest,
-        first.layers[0].digest,
-        first.layers[0],
+        layer.digest,
+        layer,
         second.manifest,
     )
 

@@ -13,7 +13,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -73,6 +73,13 @@ class Features:
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
+    def with_flags(self, flags: Mapping[str, bool]) -> Features:
+        """These features with the on/off ones in `flags` set (what `--probe` found on the target)."""
+        for name in flags:
+            if not isinstance(self.value(name), bool):
+                raise KeyError(name)
+        return Features(**(asdict(self) | dict(flags)))
+
     def value(self, name: str) -> bool | str:
         """The feature called `name` (a check's `needs(...)`); KeyError for an unknown name."""
         if name not in self.names():
@@ -105,12 +112,14 @@ class Role:
 
 # What each kind of registry is known to promise when the file does not say (the file always wins).
 KIND_FEATURES: dict[str, Features] = {
+    # `keelhaul serve` with auth answers /v2 deletes as ghcr.io does (405): deletion goes through the
+    # REST API. `--no-auth` (plain OCI) or `--registry-deletes` accepts them; say so in the profile.
     "reference": Features(
         token_auth=True,
         referrers_api=True,
-        manifest_delete=True,
-        blob_delete=True,
-        tag_delete=True,
+        manifest_delete=False,
+        blob_delete=False,
+        tag_delete=False,
         automatic_crossmount=True,
         single_post_upload=True,
         packages_api="github",
@@ -200,11 +209,16 @@ class TargetProfile:
         *,
         namespace: str = "keelhaul-ci",
         auth: bool = True,
+        registry_deletes: bool = False,
         name: str = "embedded reference server",
     ) -> TargetProfile:
-        """A profile for the suite's own reference server: the reference kind's features (without
-        auth: no tokens, no packages API, no package pages) and `limits` (default: the reference's)."""
+        """A profile for the suite's own reference server: the reference kind's features and `limits`
+        (default: the reference's). Without auth there are no tokens, no packages API and no package
+        pages, and /v2 deletes work (the plain OCI registry); `registry_deletes` says a server with
+        auth accepts them too (`keelhaul serve --registry-deletes`)."""
         features = replace(KIND_FEATURES["reference"], token_auth=auth)
+        if registry_deletes or not auth:
+            features = replace(features, manifest_delete=True, blob_delete=True, tag_delete=True)
         if not auth:
             features = replace(features, packages_api="none", package_pages=False)
         return cls(

@@ -120,6 +120,10 @@ class Ledger:
         window = range(current - LIVE_WINDOW_SECONDS, current)
         return sum(table.get(second, 0) for second in window) / LIVE_WINDOW_SECONDS / MEGABYTE
 
+    def live_mb_per_s_total(self, now: float | None = None) -> float:
+        """Live MB/s of all scenarios together."""
+        return sum(self.live_mb_per_s(scenario, now) for scenario in self.bytes_by_second)
+
     def mean_mb_per_s(self, scenario: str | None = None) -> float:
         """Bytes moved divided by the seconds from the first to the last active second."""
         tables = [self.bytes_by_second.get(scenario, {})] if scenario else list(self.bytes_by_second.values())

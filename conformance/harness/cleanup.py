@@ -23,20 +23,33 @@ def cleanup_role(profile: TargetProfile) -> str:
 def clean_up(
     harness: HarnessState, target: TargetProfile, names: list[str], exchanges: list[Exchange]
 ) -> None:
-    """Delete what was created under `names` (nothing is sent for a repository the record shows no
-    write to); what cannot be deleted is kept in the ledger the reports show. The embedded server's
-    whole data directory is discarded at the end of the run, so nothing is deleted one by one there."""
-    if harness.target is not None and harness.target.embedded:
-        return
-    created = [c for c in (created_in(name, exchanges) for name in names) if c.manifests or c.tags or c.blobs]
+    """Cancel, delete and record what was created under `names` (nothing is sent for a repository the
+    record shows no write to); the ledger the reports show lists each item and whether it went. The
+    embedded server's whole data directory is discarded at the end of the run instead."""
+    created = [
+        c
+        for c in (created_in(name, exchanges) for name in names)
+        if c.manifests or c.tags or c.blobs or c.sessions
+    ]
     if not created:
+        return
+    if harness.target is not None and harness.target.embedded:
+        for item in created:
+            outcome = CleanupOutcome(item.repo)
+            outcome.record(
+                "repository", item.repo, True, "embedded server's data directory removed at the end"
+            )
+            harness.cleanup.append(outcome)
         return
     role = cleanup_role(target)
     if not role_usable(target, role):
-        harness.cleanup += [
-            CleanupOutcome(c.repo, left=[f"no credentials to delete with ({role})"]) for c in created
-        ]
+        for item in created:
+            outcome = CleanupOutcome(item.repo)
+            outcome.record(
+                "repository", item.repo, False, f"no credentials to delete with ({role})", "delete it by hand"
+            )
+            harness.cleanup.append(outcome)
         return
     cleaner = make_client(target, role, transport=harness.transport)
     for item in created:
-        harness.cleanup.append(clean_repository(cleaner, item))
+        harness.cleanup.append(clean_repository(cleaner, item, target.kind))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from conformance.harness.selection import Needs, skip_reason, unknown_names
-from conformance.harness.state import HarnessState, harness_state
+from conformance.harness.selection import Needs, decide, unknown_names
+from conformance.harness.state import SKIP_CLASS, HarnessState, harness_state
 
 NETWORK_FIXTURES = frozenset({"client_for", "session_repo"})  # every registry client comes from these
 
@@ -25,20 +25,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append(("requirement", requirement_id))
         if state.target is None:
             continue
-        needs = Needs.from_marks(item.iter_markers("needs"))
+        needs = Needs.from_marks(item.iter_markers("needs"), item.iter_markers("lacks"))
         unknown_needs = unknown_names(needs)
         problems += [f"{item.nodeid}: needs unknown {name}" for name in unknown_needs]
-        if unknown_needs:
+        if unknown_needs or state.catalogue.unknown(ids):
             continue
-        reason = skip_reason(
+        products = tuple(state.catalogue[i].product or "" for i in ids)
+        decision = decide(
             needs,
             state.target.profile,
             state.options,
             is_read_only_check=item.get_closest_marker("read_only") is not None,
             is_slow=item.get_closest_marker("slow") is not None,
+            products=products if all(products) else (),
         )
-        if reason:
-            item.add_marker(pytest.mark.skip(reason=reason))
+        if decision:
+            item.stash[SKIP_CLASS] = decision[0]
+            item.add_marker(pytest.mark.skip(reason=decision[1]))
     if problems:
         raise pytest.UsageError("bad check metadata:\n  " + "\n  ".join(problems))
     if state.target is not None and any(_talks_to_registry(item) for item in items):

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import secrets
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conformance.catalogue import load_catalogue
+from conformance.harness.clients import make_client
 from conformance.harness.selection import MARKERS, RunOptions
 from conformance.harness.state import STATE, HarnessState
 from conformance.harness.target import GivenProfile, load_target
+from conformance.outcomes import parse_fail_on
 from keelhaul.client.grammar import is_valid_name
 from keelhaul.errors import UsageError
 
@@ -44,6 +48,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reports go to DIR/<run-id>/ (default: reports); 'none' writes nothing",
     )
     group.addoption(
+        "--probe",
+        action="store_true",
+        default=False,
+        help="ask the target which optional features it has (referrers, deletes, mounts, single POST) "
+        "and use the answers instead of the profile's [features]",
+    )
+    group.addoption(
+        "--fail-on",
+        default=None,
+        metavar="CLASSES",
+        help="outcome classes that fail the run (default: FAIL,ROBUSTNESS,ERROR; also WARN, N/A, "
+        "SKIP, or none)",
+    )
+    group.addoption(
         "--run-id",
         default=None,
         metavar="ID",
@@ -62,6 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
     report_dir = config.getoption("--report-dir")
     try:
         catalogue = load_catalogue()
+        fail_on = parse_fail_on(config.getoption("--fail-on"))
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
     state = HarnessState(
@@ -72,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=run_id,
         report_root=None if str(report_dir).lower() == "none" else Path(report_dir),
         selection=config.getoption("keyword", None) or None,
+        fail_on=fail_on,
     )
     config.stash[STATE] = state
     _keep_hypothesis_out_of_cwd()
@@ -80,8 +100,26 @@ def pytest_configure(config: pytest.Config) -> None:
     given = next((p.profile for p in config.pluginmanager.get_plugins() if isinstance(p, GivenProfile)), None)
     try:
         state.target = load_target(config.getoption("--target"), given)
+        if config.getoption("--probe"):
+            probe_target(state)
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def probe_target(state: HarnessState) -> None:
+    """--probe: the features the target shows replace the profile's (each one noted in the reports)."""
+    from conformance.probe import apply, probe
+
+    assert state.target is not None
+    profile = state.target.profile
+    client = make_client(profile, "writer", transport=state.transport)
+    try:
+        findings = probe(client, profile.namespace)
+    except (httpx.HTTPError, UsageError) as error:
+        raise UsageError(f"--probe: the target at {profile.url} could not be probed: {error}") from None
+    values, notes = apply(profile.features, findings)
+    state.target.profile = dataclasses.replace(profile, features=profile.features.with_flags(values))
+    state.target.notes += notes
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,5 +1,6 @@
-"""Result capture: each check's outcome, message and (on failure) HTTP exchanges, then the run's
-reports at the end of the session (conformance.reports) and a short terminal summary."""
+"""Result capture: each check's outcome class (a failure judged by its requirement's level, see
+conformance.outcomes), message and evidence, then the run's reports at the end of the session
+(conformance.reports), a short terminal summary, and whether the run fails (--fail-on)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,20 @@ from collections.abc import Generator
 import pytest
 
 from conformance.harness.collection import requirement_ids
-from conformance.harness.state import RECORDER, STATE, HarnessState
+from conformance.harness.state import RECORDER, SKIP_CLASS, STATE, HarnessState
 from conformance.harness.target import describe_target
+from conformance.outcomes import (
+    ERROR,
+    NOT_APPLICABLE,
+    PASS,
+    ROBUSTNESS,
+    SKIP,
+    WARN,
+    NotApplicable,
+    judge_exception,
+    run_fails,
+)
+from conformance.reports.evidence import evidence_text
 from conformance.reports.model import RunResult, TestResult, judge_requirements
 from conformance.reports.writers import write_reports
 from keelhaul import __version__
@@ -31,25 +44,62 @@ def pytest_runtest_makereport(
             nodeid=item.nodeid,
             name=item.name,
             requirements=requirement_ids(item),
-            outcome="passed",
+            outcome=PASS,
             description=_description(item),
         )
     result.duration += report.duration
-    recorder = item.stash.get(RECORDER, None)
-    if report.skipped and result.outcome == "passed":
-        result.outcome = "skipped"
+    if report.skipped and result.outcome == PASS:
+        raised = call.excinfo.value if call.excinfo is not None else None
+        result.outcome = item.stash.get(
+            SKIP_CLASS, NOT_APPLICABLE if isinstance(raised, NotApplicable) else SKIP
+        )
         result.message = _skip_message(report)
-    elif report.failed:
-        failed_in_call = report.when == "call"
-        if result.outcome not in ("failed", "error"):
-            result.outcome = "failed" if failed_in_call else "error"
-            result.message = _failure_message(call, report)
-            result.details = str(report.longrepr)[:20000]
-        if recorder is not None and not result.exchanges:
-            result.exchanges = [exchange.to_dict() for exchange in recorder.exchanges]
-        if recorder is not None and recorder.exchanges:
-            report.sections.append(("HTTP exchanges", "\n".join(e.summary() for e in recorder.exchanges)))
+    elif report.failed and result.outcome == PASS:
+        _judge(state, item, call, report, result)
+    report.keelhaul_class = result.outcome  # type: ignore[attr-defined]
     return report
+
+
+def _judge(
+    state: HarnessState,
+    item: pytest.Item,
+    call: pytest.CallInfo[None],
+    report: pytest.TestReport,
+    result: TestResult,
+) -> None:
+    """Class the failure: a finding (judged by its requirement's level) shows its evidence instead of
+    Python; anything else is the suite breaking (ERROR) and keeps its traceback."""
+    recorder = item.stash.get(RECORDER, None)
+    if recorder is not None:
+        result.exchanges = [exchange.to_dict() for exchange in recorder.exchanges]
+    message = _failure_message(call, report)
+    error = call.excinfo.value if call.excinfo is not None else None
+    judgement = judge_exception(error, message, result.requirements, state.catalogue) if error else None
+    result.outcome = judgement.outcome if judgement else ERROR
+    result.message = message
+    if judgement is not None and judgement.requirement is not None:
+        requirement = state.catalogue[judgement.requirement]
+        result.judged, result.level = requirement.id, requirement.level
+        result.sentence, result.cited = requirement.quote or requirement.why, requirement.cited
+    if result.outcome == ERROR:
+        result.traceback = str(report.longrepr)[:20000]
+        result.details = result.traceback
+        return
+    result.details = evidence_text(result)
+    report.longrepr = result.details
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """The console shows the class: W for WARN, R for ROBUSTNESS, N for N/A (F, E and s as usual)."""
+    outcome = getattr(report, "keelhaul_class", None)
+    if report.failed and outcome == WARN:
+        return "warn", "W", "WARN"
+    if report.failed and outcome == ROBUSTNESS:
+        return "robustness", "R", "ROBUSTNESS"
+    if report.skipped and outcome == NOT_APPLICABLE:
+        return "n/a", "N", "N/A"
+    return None
 
 
 def _description(item: pytest.Item) -> str:
@@ -80,6 +130,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.report_root is not None and run.tests:
         state.report_dir = state.report_root / state.run_id
         write_reports(run, state.report_dir)
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and run.tests:
+        failed = run_fails([t.outcome for t in run.tests], state.fail_on)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
 
 
 def build_run(state: HarnessState) -> RunResult:
@@ -88,7 +141,10 @@ def build_run(state: HarnessState) -> RunResult:
     finished = time.time()
     assert state.target is not None
     target = describe_target(state.target)
-    target["left_behind"] = [f"{c.repo}: {item}" for c in state.cleanup for item in c.left]
+    cleanup = [entry for outcome in state.cleanup for entry in outcome.ledger()]
+    target["left_behind"] = [
+        f"{e['repository']}: {e['kind']} {e['name']}" for e in cleanup if not e["removed"]
+    ]
     return RunResult(
         run_id=state.run_id,
         target=target,
@@ -103,6 +159,8 @@ def build_run(state: HarnessState) -> RunResult:
         tests=tests,
         requirements=judge_requirements(state.catalogue, tests),
         keelhaul_version=__version__,
+        fail_on=list(state.fail_on),
+        cleanup=cleanup,
     )
 
 
@@ -114,15 +172,32 @@ def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.report_dir is None:
+    if state is None or state.target is None or not state.results:
         return
+    tests = list(state.results.values())
     counts: dict[str, int] = {}
-    for verdict in judge_requirements(state.catalogue, list(state.results.values())):
+    for verdict in judge_requirements(state.catalogue, tests):
         counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    checks: dict[str, int] = {}
+    for test in tests:
+        checks[test.outcome] = checks.get(test.outcome, 0) + 1
     terminalreporter.write_sep("-", "keelhaul")
-    terminalreporter.write_line(f"requirements: {summary}")
-    terminalreporter.write_line(f"reports: {state.report_dir}")
-    for cleanup in state.cleanup:
-        for item in cleanup.left:
-            terminalreporter.write_line(f"left behind in {cleanup.repo}: {item}")
+    terminalreporter.write_line("checks: " + ", ".join(f"{n} {c}" for c, n in sorted(checks.items())))
+    terminalreporter.write_line("requirements: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    for test in tests:
+        if test.outcome in (WARN, ROBUSTNESS):  # FAIL and ERROR are shown by pytest above
+            terminalreporter.write_line(f"{test.outcome} {test.nodeid}: {test.message[:300]}")
+    left = [item for outcome in state.cleanup for item in outcome.ledger() if not item["removed"]]
+    created = sum(len(outcome.ledger()) for outcome in state.cleanup)
+    if created:
+        terminalreporter.write_line(f"cleanup: {created - len(left)} of {created} created items removed")
+    remedies: dict[str, int] = {}
+    for item in left:
+        key = f"{item['kind']}: {item.get('remedy') or item['answer']}"
+        remedies[key] = remedies.get(key, 0) + 1
+    for key, n in remedies.items():
+        terminalreporter.write_line(f"  left behind: {n} x {key}")
+    fail_on = ", ".join(state.fail_on) or "nothing"
+    terminalreporter.write_line(f"the run fails on: {fail_on} (--fail-on)")
+    if state.report_dir is not None:
+        terminalreporter.write_line(f"reports: {state.report_dir}")

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from conformance.harness.state import HarnessState
 from conformance.oci import content
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Built, Image
@@ -60,7 +59,9 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
 
 @pytest.fixture(scope="session")
 def pull_content(
-    harness: HarnessState, target: TargetProfile, session_repo: Callable[[], tuple[str, RegistryClient]]
+    harness: Any,  # HarnessState; not imported: the harness reaches oci (through probe), not back
+    target: TargetProfile,
+    session_repo: Callable[[], tuple[str, RegistryClient]],
 ) -> PullContent:
     if harness.options.read_only:
         ro = target.read_only

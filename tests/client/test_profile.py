@@ -230,8 +230,17 @@ def test_embedded_profile():
     assert not profile.has_role("reader")
     no_auth = TargetProfile.embedded("http://h:1", {}, None, auth=False)
     assert no_auth.features == replace(
-        KIND_FEATURES["reference"], token_auth=False, packages_api="none", package_pages=False
+        KIND_FEATURES["reference"],
+        token_auth=False,
+        packages_api="none",
+        package_pages=False,
+        manifest_delete=True,
+        blob_delete=True,
+        tag_delete=True,
     )
+    assert not profile.features.manifest_delete  # with auth, /v2 deletes answer 405 as on ghcr.io
+    deleting = TargetProfile.embedded("http://h:1", {}, registry_deletes=True)
+    assert deleting.features.token_auth and deleting.features.blob_delete and deleting.features.tag_delete
     assert KIND_FEATURES["reference"].referrers_api and KIND_FEATURES["reference"].single_post_upload
 
 

@@ -94,8 +94,8 @@ def parse_fail_on(text: str | None) -> tuple[str, ...]:
         return ()
     chosen = []
     for part in text.split(","):
-        upper = part.strip().upper()
-        name = "N/A" if upper in ("NA", "N/A") else upper
+        name = part.strip().upper()
+        name = NOT_APPLICABLE if name == "NA" else name
         if name not in CLASSES:
             raise UsageError(f"--fail-on: unknown class {part.strip()!r} (use {', '.join(CLASSES)} or none)")
         chosen.append(name)

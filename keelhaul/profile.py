@@ -212,15 +212,18 @@ class TargetProfile:
         registry_deletes: bool = False,
         name: str = "embedded reference server",
     ) -> TargetProfile:
-        """A profile for the suite's own reference server: the reference kind's features and `limits`
-        (default: the reference's). Without auth there are no tokens, no packages API and no package
-        pages, and /v2 deletes work (the plain OCI registry); `registry_deletes` says a server with
-        auth accepts them too (`keelhaul serve --registry-deletes`)."""
+        """A profile for the suite's own reference server: the reference kind's features (without
+        auth: no tokens, no packages API, no package pages, and /v2 deletes work; with auth they work
+        only when the server runs with `registry_deletes`) and `limits` (default: the reference's)."""
         features = replace(KIND_FEATURES["reference"], token_auth=auth)
         if registry_deletes or not auth:
             features = replace(features, manifest_delete=True, blob_delete=True, tag_delete=True)
         if not auth:
+            # without the auth layer there are no tokens, no packages API and no package pages, and
+            # /v2 deletes work: the plain OCI registry
             features = replace(features, packages_api="none", package_pages=False)
+        if not auth or registry_deletes:
+            features = replace(features, manifest_delete=True, blob_delete=True, tag_delete=True)
         return cls(
             name=name,
             kind="reference",

@@ -31,7 +31,7 @@ class HarnessState:
     cleanup: list[CleanupOutcome] = field(default_factory=list)
     report_dir: Path | None = None
     selection: str | None = None
-    fail_on: tuple[str, ...] = ()  # outcome classes that fail the run (--fail-on)
+    fail_on: tuple[str, ...] = ()
     _transport: httpx.HTTPTransport | None = None
 
     @property
@@ -52,7 +52,7 @@ class HarnessState:
 
 STATE = pytest.StashKey[HarnessState]()
 RECORDER = pytest.StashKey[ExchangeRecorder]()
-SKIP_CLASS = pytest.StashKey[str]()  # N/A or SKIP, for a check the harness decided not to run
+SKIP_CLASS = pytest.StashKey[str]()  # N/A or SKIP, as selection decided at collection
 
 
 def harness_state(config: pytest.Config) -> HarnessState:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from conformance.oci import content
+from conformance import content
+from conformance.harness.state import HarnessState
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Built, Image
 from keelhaul.profile import TargetProfile
@@ -59,9 +60,7 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
 
 @pytest.fixture(scope="session")
 def pull_content(
-    harness: Any,  # HarnessState; not imported: the harness reaches oci (through probe), not back
-    target: TargetProfile,
-    session_repo: Callable[[], tuple[str, RegistryClient]],
+    harness: HarnessState, target: TargetProfile, session_repo: Callable[[], tuple[str, RegistryClient]]
 ) -> PullContent:
     if harness.options.read_only:
         ro = target.read_only

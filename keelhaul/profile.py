@@ -85,7 +85,9 @@ class Role:
 
 # What each kind of registry is known to promise when the file does not say (the file always wins).
 KIND_FEATURES: dict[str, Features] = {
-    "reference": Features(True, True, True, True, True, True, True, "github", True),
+    # `keelhaul serve` with auth answers /v2 deletes as ghcr.io does (405): deletion goes through the
+    # REST API. `--no-auth` (plain OCI) or `--registry-deletes` accepts them; say so in the profile.
+    "reference": Features(True, True, False, False, False, True, True, "github", True),
     "distribution": Features(manifest_delete=True, blob_delete=True),
     "ghcr": Features(token_auth=True, packages_api="github", package_pages=True),
     "generic": Features(),
@@ -188,8 +190,16 @@ class TargetProfile:
         else:
             feature_values = replace(KIND_FEATURES["reference"], **{"token_auth": auth, **(features or {})})
         if not auth and not isinstance(features, Features):
-            # without the auth layer there are no tokens, no packages API and no package pages
-            feature_values = replace(feature_values, packages_api="none", package_pages=False)
+            # without the auth layer there are no tokens, no packages API and no package pages, and
+            # /v2 deletes work: the plain OCI registry
+            feature_values = replace(
+                feature_values,
+                packages_api="none",
+                package_pages=False,
+                manifest_delete=True,
+                blob_delete=True,
+                tag_delete=True,
+            )
         return cls(name, "reference", url.rstrip("/"), namespace, limit_values, feature_values, None, roles)
 
 

@@ -14,7 +14,7 @@ registry's manifest store, for package delete and restore) is named here too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -109,6 +109,17 @@ class StoredManifest:
     tag: str | None
 
 
+@dataclass(frozen=True)
+class CatalogCandidates:
+    """A superset of what a principal may read, after some name: up to `limit` `names` in byte order,
+    plus whole `namespaces` (every repository `NAMESPACE/...`, e.g. the caller's own, where even
+    repositories the policy has no record of yet are readable). The core still checks each name
+    with `may_read`; this only keeps it from checking every repository in the registry."""
+
+    names: list[str]
+    namespaces: list[str] = field(default_factory=list)
+
+
 P = TypeVar("P", bound=Principal)
 
 
@@ -140,6 +151,12 @@ class AccessPolicy(Protocol[P]):
         """Silent read check, for filtering the catalog and choosing automatic mount sources."""
         ...
 
+    def catalog_candidates(self, principal: P, after: str, limit: int) -> CatalogCandidates | None:
+        """Where the repositories the principal may read are, after `after`: so a catalog page
+        costs work in proportion to the page. None: no such index; the core walks every name.
+        Optional: a policy without this method gets the walk."""
+        ...
+
     def manifest_stored(self, principal: P, stored: StoredManifest) -> list[str]:
         """Called after a manifest PUT committed. Returns warnings for OCI `Warning` headers."""
         ...
@@ -158,6 +175,8 @@ class RequestAccess(Protocol):
 
     def may_read(self, repository: str) -> bool: ...
 
+    def catalog_candidates(self, after: str, limit: int) -> CatalogCandidates | None: ...
+
     def manifest_stored(self, stored: StoredManifest) -> list[str]: ...
 
 
@@ -170,6 +189,10 @@ class Admitted(Generic[P]):
 
     def may_read(self, repository: str) -> bool:
         return self.policy.may_read(self.principal, repository)
+
+    def catalog_candidates(self, after: str, limit: int) -> CatalogCandidates | None:
+        candidates_of = getattr(self.policy, "catalog_candidates", None)  # optional in the protocol
+        return candidates_of(self.principal, after, limit) if candidates_of is not None else None
 
     def manifest_stored(self, stored: StoredManifest) -> list[str]:
         return self.policy.manifest_stored(self.principal, stored)
@@ -213,6 +236,9 @@ class OpenAccess:
 
     def may_read(self, principal: Principal, repository: str) -> bool:
         return True
+
+    def catalog_candidates(self, principal: Principal, after: str, limit: int) -> CatalogCandidates | None:
+        return None  # everything is readable: the core lists names straight from its store
 
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
         return []

@@ -9,6 +9,9 @@ from pathlib import Path
 DEFAULT_MAX_LAYER_BYTES = 10_000_000_000  # ghcr.io: "10 GB size limit for each layer"
 DEFAULT_UPLOAD_TIMEOUT_SECONDS = 600  # ghcr.io: "10 minute timeout limit for uploads"
 DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # spec: SHOULD accept at least 4 MB; distribution: 4 MiB
+DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES = 8 * DEFAULT_MAX_MANIFEST_BYTES  # all manifest bodies in memory at once
+DEFAULT_HEADER_TIMEOUT_SECONDS = 20.0  # request line + headers, from the first byte (slow-loris)
+DEFAULT_IDLE_TIMEOUT_SECONDS = 60.0  # a keep-alive connection with no request
 
 
 def default_data_dir() -> Path:
@@ -28,13 +31,25 @@ class ServerConfig:
     max_layer_bytes: int = DEFAULT_MAX_LAYER_BYTES
     upload_timeout_seconds: float = DEFAULT_UPLOAD_TIMEOUT_SECONDS
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
+    manifest_buffer_budget_bytes: int = DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES  # body_budget.py
     public_url: str | None = None
+    # With auth, /v2 deletes (manifests, tags, blobs, upload sessions) answer 405 UNSUPPORTED as on
+    # ghcr.io, where deletion goes through the REST API. True accepts them as the OCI spec
+    # describes (for suites that exercise both). Without auth they always work (plain OCI).
+    registry_deletes: bool = False
     # Upload data through O_DIRECT (half the CPU per pushed byte here); False: through the page
     # cache, slower pushes but a just-pushed blob's first pull is served from memory.
     direct_io: bool = True
+    # Connection hygiene (http/connections.py). None: fitted under the open-file limit.
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    max_connections: int | None = None
+    max_connections_per_address: int | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        # One manifest of the largest accepted size must always fit.
+        self.manifest_buffer_budget_bytes = max(self.manifest_buffer_budget_bytes, self.max_manifest_bytes)
 
     def to_cli_args(self) -> list[str]:
         """The `keelhaul serve` arguments that reproduce this configuration (for ServerProcess)."""
@@ -50,10 +65,22 @@ class ServerConfig:
             "--max-manifest-size",
             str(self.max_manifest_bytes),
         ]
+        if self.manifest_buffer_budget_bytes != DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES:
+            args += ["--manifest-buffer-budget", str(self.manifest_buffer_budget_bytes)]
+        if self.header_timeout_seconds != DEFAULT_HEADER_TIMEOUT_SECONDS:
+            args += ["--header-timeout", str(self.header_timeout_seconds)]
+        if self.idle_timeout_seconds != DEFAULT_IDLE_TIMEOUT_SECONDS:
+            args += ["--idle-timeout", str(self.idle_timeout_seconds)]
+        if self.max_connections is not None:
+            args += ["--max-connections", str(self.max_connections)]
+        if self.max_connections_per_address is not None:
+            args += ["--max-connections-per-address", str(self.max_connections_per_address)]
         if not self.auth:
             args.append("--no-auth")
         if self.public_url:
             args += ["--public-url", self.public_url]
+        if self.registry_deletes:
+            args.append("--registry-deletes")
         if not self.direct_io:
             args.append("--no-direct-io")
         return args

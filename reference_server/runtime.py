@@ -7,7 +7,9 @@ cannot do from a handler or middleware:
   encoding, bad Content-Length) get an OCI error body instead of aiohttp's plain-text 400;
 - it stamps when a connection last received bytes (`received_ns`), so the metadata cache can skip
   its foreign-write check for requests that had fully arrived before the last check (see
-  storage.metadata.REQUEST_RECEIVED_NS).
+  storage.metadata.REQUEST_RECEIVED_NS);
+- it enforces connection hygiene (connections.py): connections over the caps are answered 503
+  before any request and closed; request headers that do not arrive in time get 408 and a close.
 Plugging the class in relies on two aiohttp internals (AppRunner._make_server and the Server's
 `_loop`/`_kwargs`); tests/reference_server/test_protocol.py fails loudly if they change.
 """
@@ -16,14 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import time
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from reference_server.http.app import error_response
+from reference_server.http.app import REGISTRY_KEY, error_response
+from reference_server.http.connections import (
+    ConnectionGate,
+    ConnectionLimits,
+    shed_response,
+    timeout_response,
+)
 from reference_server.registry.errors import ErrorCode, OCIError
 
 log = logging.getLogger("reference_server")
@@ -44,18 +53,95 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+SHED_LINGER_SECONDS = 1.0  # a shed connection stays half-open this long so the client reads the 503
+
+
+# Read-ahead for a manifest PUT's body (aiohttp's read_bufsize, 1 MiB here for fast uploads, lets a
+# connection buffer twice that before it pauses reading): the handler reserves the body in the
+# server-wide budget (body_budget.py) before reading, so read-ahead beyond this would be unbudgeted.
+MANIFEST_READ_AHEAD_BYTES = 64 * 1024
+
+
+def _limit_manifest_buffer(message: object, payload: object) -> None:
+    """Shrink the read-ahead of a manifest PUT's body stream (a private aiohttp StreamReader knob;
+    tests/reference_server/test_protocol.py notices if it goes away)."""
+    if getattr(message, "method", None) != "PUT" or "/manifests/" not in getattr(message, "path", ""):
+        return
+    if hasattr(payload, "_high_water") and hasattr(payload, "_low_water"):
+        payload._low_water = MANIFEST_READ_AHEAD_BYTES // 2
+        payload._high_water = MANIFEST_READ_AHEAD_BYTES
+
+
 class RegistryRequestHandler(RequestHandler):
-    """aiohttp's connection protocol with OCI error bodies for unparsable requests and a receive stamp."""
+    """aiohttp's connection protocol with OCI error bodies for unparsable requests, a receive
+    stamp, the connection caps and the request-header deadline."""
 
-    __slots__ = ("received_ns",)
+    __slots__ = ("_address", "_gate", "_header_deadline", "_shed", "received_ns")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, manager: RegistryServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(manager, *args, **kwargs)
         self.received_ns = 0
+        self._gate = manager.gate
+        self._address = ""
+        self._shed = False
+        self._header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        self._address = str(peer[0]) if isinstance(peer, tuple) and peer else "local"
+        refusal = self._gate.admit(self._address)
+        if refusal is not None:
+            self._shed = True
+            stream = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+            stream.write(shed_response(refusal))
+            if stream.can_write_eof():
+                stream.write_eof()  # the client sees the 503, then end of stream
+            self._loop.call_later(SHED_LINGER_SECONDS, stream.close)
+            return
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._shed:
+            return
+        self._gate.release(self._address)
+        self._cancel_header_deadline()
+        super().connection_lost(exc)
+
+    def eof_received(self) -> None:
+        if self._shed:
+            return None  # the transport closes itself
+        return super().eof_received()
 
     def data_received(self, data: bytes) -> None:
+        if self._shed:
+            return  # discard whatever the refused client sends
         self.received_ns = time.monotonic_ns()
+        queued = len(self._messages)
         super().data_received(data)
+        for message, payload in list(self._messages)[queued:]:
+            _limit_manifest_buffer(message, payload)
+        if self._request_in_progress or self._messages:
+            self._cancel_header_deadline()  # the headers are in
+        else:
+            self._arm_header_deadline()  # the first bytes of a request after an idle wait
+
+    def _arm_header_deadline(self) -> None:
+        if self._header_deadline is None:
+            delay = self._gate.limits.header_timeout
+            self._header_deadline = self._loop.call_later(delay, self._headers_overdue)
+
+    def _cancel_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_overdue(self) -> None:
+        self._header_deadline = None
+        if self._request_in_progress or self._messages or self.transport is None:
+            return
+        self.transport.write(timeout_response())
+        self.force_close()
 
     def handle_error(
         self,
@@ -85,29 +171,51 @@ class RegistryRequestHandler(RequestHandler):
 
 
 class RegistryServer(web.Server):
-    """aiohttp's low-level server, building RegistryRequestHandler connections."""
+    """aiohttp's low-level server, building RegistryRequestHandler connections that share one gate."""
+
+    gate: ConnectionGate
 
     def __call__(self) -> RequestHandler:
         return RegistryRequestHandler(self, loop=self._loop, **self._kwargs)
 
 
 class RegistryRunner(web.AppRunner):
-    """AppRunner whose server uses RegistryRequestHandler."""
+    """AppRunner whose server uses RegistryRequestHandler, with the given connection limits."""
+
+    def __init__(self, app: web.Application, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(app, keepalive_timeout=limits.idle_timeout, **kwargs)
+        self.limits = limits
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()
-        return RegistryServer(
+        server = RegistryServer(
             plain.request_handler,
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             loop=plain._loop,
             **plain._kwargs,
         )
+        server.gate = ConnectionGate(self.limits)
+        return server
+
+
+def connection_limits(app: web.Application) -> ConnectionLimits:
+    """The app's configured deadlines and caps, fitted under the current descriptor limit."""
+    config = app[REGISTRY_KEY].config
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return ConnectionLimits.for_descriptor_limit(
+        soft if soft != resource.RLIM_INFINITY else 1 << 20,
+        header_timeout=config.header_timeout_seconds,
+        idle_timeout=config.idle_timeout_seconds,
+        max_connections=config.max_connections,
+        max_per_address=config.max_connections_per_address,
+    )
 
 
 def make_runner(app: web.Application) -> web.AppRunner:
     return RegistryRunner(
         app,
+        connection_limits(app),
         access_log=None,
         handle_signals=False,
         max_line_size=MAX_LINE_SIZE,

@@ -15,8 +15,11 @@ from aiohttp import web
 
 from keelhaul.errors import UsageError
 from reference_server.access import AccessPolicy, OpenAccess
-from reference_server.allocator import keep_freed_memory
+from reference_server.allocator import keep_freed_memory, release_freed_memory
 from reference_server.config import (
+    DEFAULT_HEADER_TIMEOUT_SECONDS,
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES,
     DEFAULT_MAX_LAYER_BYTES,
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_UPLOAD_TIMEOUT_SECONDS,
@@ -25,6 +28,8 @@ from reference_server.config import (
 )
 from reference_server.embedded import READY_PREFIX, _format_url
 from reference_server.http.app import AppHook, create_app
+from reference_server.http.body_budget import MANIFEST_BUDGET_KEY
+from reference_server.http.connections import raise_descriptor_limit
 from reference_server.runtime import bound_port, make_runner, new_event_loop
 
 
@@ -43,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--data", default=None, metavar="DIR", help=f"data folder (default {default_data_dir()})"
     )
-    parser.add_argument("--no-auth", action="store_true", help="everyone may pull, push and delete")
+    parser.add_argument(
+        "--no-auth", action="store_true", help="plain OCI: everyone may pull, push and delete"
+    )
     parser.add_argument(
         "--max-layer-size",
         default=str(DEFAULT_MAX_LAYER_BYTES),
@@ -69,10 +76,47 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="base URL clients use (token realm), e.g. http://registry.example:5000",
     )
     parser.add_argument(
+        "--registry-deletes",
+        action="store_true",
+        help="with auth: accept DELETE of manifests, tags, blobs and upload sessions on /v2 (ghcr.io"
+        " answers 405 UNSUPPORTED and deletes only through its REST API; so does the default)",
+    )
+    parser.add_argument(
         "--no-direct-io",
         action="store_true",
         help="write uploads through the page cache (slower pushes; a just-pushed blob's first pull"
         " then comes from memory)",
+    )
+    parser.add_argument(
+        "--manifest-buffer-budget",
+        default=str(DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES),
+        metavar="BYTES",
+        help="manifest bodies held in memory at once, all requests together; beyond it 503 (default 32 MiB)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        default=str(DEFAULT_HEADER_TIMEOUT_SECONDS),
+        metavar="SECONDS",
+        help="a request's line and headers must arrive within this, else 408 (default 20)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        default=str(DEFAULT_IDLE_TIMEOUT_SECONDS),
+        metavar="SECONDS",
+        help="close a keep-alive connection idle this long (default 60)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        default=None,
+        metavar="N",
+        help="open connections in total before new ones get 503 (default: what the open-file limit"
+        " allows, at most 4096)",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        default=None,
+        metavar="N",
+        help="open connections from one client address (default: a quarter of the total)",
     )
     parser.set_defaults(run=run)
 
@@ -99,6 +143,10 @@ def _positive(value: str, flag: str, kind: type[int] | type[float] = int) -> int
     return number
 
 
+def _optional_count(value: str | None, flag: str) -> int | None:
+    return None if value is None else int(_positive(value, flag))
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     host, port = parse_listen(args.listen)
     public_url = args.public_url
@@ -113,7 +161,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         upload_timeout_seconds=float(_positive(args.upload_timeout, "--upload-timeout", float)),
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
+        registry_deletes=args.registry_deletes,
         direct_io=not args.no_direct_io,
+        manifest_buffer_budget_bytes=int(_positive(args.manifest_buffer_budget, "--manifest-buffer-budget")),
+        header_timeout_seconds=float(_positive(args.header_timeout, "--header-timeout", float)),
+        idle_timeout_seconds=float(_positive(args.idle_timeout, "--idle-timeout", float)),
+        max_connections=_optional_count(args.max_connections, "--max-connections"),
+        max_connections_per_address=_optional_count(
+            args.max_connections_per_address, "--max-connections-per-address"
+        ),
     )
 
 
@@ -136,6 +192,8 @@ async def serve(config: ServerConfig, policy: AccessPolicy[Any], hooks: Sequence
         app = create_app(config, policy, hooks=hooks)
     except OSError as error:
         raise UsageError(f"cannot use data folder {config.data_dir}: {error.strerror or error}") from None
+    # After a burst of manifest bodies, hand the freed heap back (allocator.py keeps it otherwise).
+    app[MANIFEST_BUDGET_KEY].on_drained = release_freed_memory
     runner = make_runner(app)
     await runner.setup()
     try:
@@ -168,6 +226,7 @@ def run(args: argparse.Namespace, hooks: Sequence[AppHook] = ()) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    raise_descriptor_limit()  # before the connection caps are fitted under it
     keep_freed_memory()  # fewer page faults per upload request; see allocator.py
     loop = new_event_loop()
     try:

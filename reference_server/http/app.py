@@ -27,10 +27,11 @@ from reference_server.config import ServerConfig
 from reference_server.http import blobs as http_blobs
 from reference_server.http import discovery as http_discovery
 from reference_server.http import manifests as http_manifests
+from reference_server.http.body_budget import MANIFEST_BUDGET_KEY, BodyBudget
+from reference_server.http.exhaustion import StorageAlarm, exhausted_reason
 from reference_server.http.routing import ACCESS, allowed_methods, parse_route
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.registry.services import Registry
-from reference_server.http.exhaustion import StorageAlarm, exhausted_reason
 from reference_server.storage.metadata import REQUEST_RECEIVED_NS
 
 log = logging.getLogger("reference_server")
@@ -75,6 +76,8 @@ def error_response(error: OCIError) -> web.Response:
     for name, value in error.headers.items():
         response.headers[name] = value
     response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    if error.close:
+        response.force_close()
     return response
 
 
@@ -186,6 +189,7 @@ def create_app(
     registry.uploads.sweep_expired()
     app[REGISTRY_KEY] = registry
     app[STORAGE_ALARM_KEY] = StorageAlarm()
+    app[MANIFEST_BUDGET_KEY] = BodyBudget(config.manifest_buffer_budget_bytes)
     app[GATE_KEY] = Gate(policy)
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)

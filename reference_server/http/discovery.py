@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from reference_server.registry.pagination import page_limit, parse_page
 from reference_server.registry.services import Registry
 
 CATALOG_DEFAULT_PAGE = 1000
+CATALOG_MIN_BATCH = 64  # candidates fetched per index walk when the page is small
 
 
 def link_header(path: str, limit: int, last_item: str) -> str:
@@ -51,6 +53,37 @@ async def list_tags(
     return _json({"name": route.name, "tags": tags}, headers=headers)
 
 
+def readable_page(registry: Registry, access: RequestAccess, after: str, wanted: int) -> list[str]:
+    """The first `wanted` repository names after `after` the principal may read. The policy's
+    candidates (an index walk) keep the work proportional to the page, not to the registry: a
+    caller who may read nothing costs a few index probes, not a policy check per repository."""
+    names: list[str] = []
+    batch = max(wanted, CATALOG_MIN_BATCH)
+    cursor = after
+    while len(names) < wanted:
+        found = access.catalog_candidates(cursor, batch)
+        if found is None:
+            candidates = registry.metadata.list_repositories(cursor, batch)
+            existing = set(candidates)
+        else:
+            # Each source gives its first `batch` names after the cursor, so the first `batch` of
+            # their union are exactly the first `batch` candidates overall.
+            pool = set(found.names)
+            for namespace in found.namespaces:
+                pool.update(registry.metadata.list_repositories_in(namespace, cursor, batch))
+            candidates = sorted(pool)[:batch]
+            existing = registry.metadata.existing_repositories(candidates)
+        for name in candidates:
+            if name in existing and access.may_read(name):
+                names.append(name)
+                if len(names) == wanted:
+                    break
+        if len(candidates) < batch:
+            break
+        cursor = candidates[-1]
+    return names
+
+
 async def catalog(
     request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
@@ -60,11 +93,7 @@ async def catalog(
     names: list[str] = []
     headers: dict[str, str] = {}
     if limit > 0:
-        for name in registry.metadata.iter_repository_names(page.last):
-            if access.may_read(name):
-                names.append(name)
-                if len(names) > limit:
-                    break
+        names = readable_page(registry, access, page.last or "", limit + 1)
         if len(names) > limit:
             names = names[:limit]
             headers["Link"] = link_header("/v2/_catalog", limit, names[-1])
@@ -83,4 +112,5 @@ async def referrers(
         "mediaType": OCI_INDEX,
         "manifests": [record.referrer_descriptor() for record in records],
     }
-    return _json(document, headers=headers, content_type=OCI_INDEX)
+    # exactly the index type: the spec says the Content-Type "MUST be set to" it, so no `; charset=`
+    return web.Response(body=json.dumps(document).encode(), headers={**headers, "Content-Type": OCI_INDEX})

@@ -8,6 +8,7 @@ import hashlib
 from aiohttp import web
 
 from reference_server.access import RequestAccess, Route, StoredManifest
+from reference_server.http.body_budget import MANIFEST_BUDGET_KEY, Reservation
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.registry.grammar import is_valid_tag, looks_like_digest, parse_digest
 from reference_server.registry.manifests import parse_manifest
@@ -51,15 +52,19 @@ async def get_manifest(
     )
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
+async def _read_limited(request: web.Request, limit: int, reservation: Reservation) -> bytes:
+    """The whole body, at most `limit` bytes, within MANIFEST_READ_SECONDS, each byte covered by
+    the server-wide `reservation` first (503 when the budget is spent)."""
     too_big = OCIError(
         ErrorCode.MANIFEST_INVALID,
         f"manifest larger than the registry's limit of {limit} bytes",
         status=413,
         detail={"limit": limit},
     )
-    if request.content_length is not None and request.content_length > limit:
-        raise too_big
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise too_big
+        reservation.cover(request.content_length)
     parts: list[bytes] = []
     total = 0
     try:
@@ -71,6 +76,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
                 total += len(chunk)
                 if total > limit:
                     raise too_big
+                reservation.cover(total)
                 parts.append(chunk)
     except TimeoutError:
         raise OCIError(
@@ -123,7 +129,20 @@ async def put_manifest(
     request: web.Request, registry: Registry, route: Route, access: RequestAccess
 ) -> web.StreamResponse:
     tags, expected = _tags_to_apply(request, route.argument)
-    body = await _read_limited(request, registry.config.max_manifest_bytes)
+    with request.app[MANIFEST_BUDGET_KEY].reservation() as reservation:
+        body = await _read_limited(request, registry.config.max_manifest_bytes, reservation)
+        return await _store_manifest(request, registry, route, access, body, tags, expected)
+
+
+async def _store_manifest(
+    request: web.Request,
+    registry: Registry,
+    route: Route,
+    access: RequestAccess,
+    body: bytes,
+    tags: list[str],
+    expected: str | None,
+) -> web.StreamResponse:
     algorithm = expected.split(":", 1)[0] if expected else "sha256"
     digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
     if expected is not None and digest != expected:

@@ -72,7 +72,7 @@ class OCIError(Exception):
     """Raise anywhere in request handling; the app answers with `body()` and `status`.
 
     `extra` holds more error entries for responses that list several problems (one
-    MANIFEST_BLOB_UNKNOWN per missing digest)."""
+    MANIFEST_BLOB_UNKNOWN per missing digest). `close` ends the connection after the answer."""
 
     def __init__(
         self,
@@ -82,6 +82,7 @@ class OCIError(Exception):
         detail: object = None,
         headers: Mapping[str, str] | None = None,
         extra: list[tuple[ErrorCode, str, object]] | None = None,
+        close: bool = False,
     ) -> None:
         self.code = ErrorCode(code)
         self.message = message or DEFAULT_MESSAGE[self.code]
@@ -89,6 +90,7 @@ class OCIError(Exception):
         self.detail = detail
         self.headers = dict(headers or {})
         self.extra = list(extra or [])
+        self.close = close  # no keep-alive after this answer: an unread body is dropped, not kept
         super().__init__(f"{self.code}: {self.message}")
 
     def entries(self) -> list[dict[str, object]]:

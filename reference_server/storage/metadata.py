@@ -265,6 +265,28 @@ class MetadataStore:
         with self._lock:
             return [row[0] for row in self._conn.execute(sql, params)]
 
+    def list_repositories_in(self, namespace: str, after: str, limit: int) -> list[str]:
+        """Repository names `namespace/...` after `after`, in byte order, at most `limit`."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT name FROM repositories WHERE name > ? AND name >= ? AND name < ? "
+                "ORDER BY name LIMIT ?",
+                (after, namespace + "/", namespace + "0", limit),  # "0" is the byte after "/"
+            )
+            return [row[0] for row in rows]
+
+    def existing_repositories(self, names: Iterable[str]) -> set[str]:
+        """Which of `names` are repositories here (one query per batch)."""
+        wanted = list(dict.fromkeys(names))
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start : start + 500]
+                marks = ", ".join("?" for _ in batch)
+                rows = self._conn.execute(f"SELECT name FROM repositories WHERE name IN ({marks})", batch)
+                found.update(row[0] for row in rows)
+        return found
+
     def iter_repository_names(self, after: str | None = None, batch: int = 500) -> Iterable[str]:
         """All repository names in order, fetched in batches (for filtered catalog paging)."""
         cursor = after

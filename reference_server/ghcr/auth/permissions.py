@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from reference_server.access import Action
+from reference_server.access import Action, CatalogCandidates
 from reference_server.ghcr.auth.credentials import DELETE, READ, WRITE
 from reference_server.ghcr.data.callers import Caller, split_name
 from reference_server.ghcr.data.store import Account, AccountsStore, Package
@@ -104,3 +104,34 @@ def actions_for(role: Role, scopes: frozenset[str], anonymous: bool) -> frozense
 def allowed_actions(store: AccountsStore, caller: Caller, registry_name: str) -> frozenset[Action]:
     role, _ = role_for_name(store, caller, registry_name)
     return actions_for(role, caller.scopes, caller.is_anonymous)
+
+
+def catalog_candidates(store: AccountsStore, caller: Caller, after: str, limit: int) -> CatalogCandidates:
+    """A superset of the names `caller` may read after `after` (the core checks each one with
+    `allowed_actions`). Mirrors the ways `package_role` grants READ: public; own or organisation
+    packages (membership covers owners and `internal`); grants; a connected repository's
+    collaborators or workflow. Plus whole namespaces where `may_create` grants a role, where a
+    repository without a package yet (blobs pushed, no manifest) is readable too."""
+    if not caller.is_anonymous and READ not in caller.scopes:
+        return CatalogCandidates([])  # no token scope to read anything
+    owner_ids: list[int] = []
+    repository_ids: list[int] = []
+    grantee: tuple[str, int] | None = None
+    creators: list[int] = []
+    if caller.kind == "user" and caller.user_id is not None:
+        memberships = store.memberships_of(caller.user_id)
+        owner_ids = [caller.user_id, *(org_id for org_id, _ in memberships)]
+        creators = [caller.user_id, *(org_id for org_id, role in memberships if role in ("owner", "writer"))]
+        grantee = ("user", caller.user_id)
+        repository_ids = store.repositories_collaborating(caller.user_id)
+    elif caller.kind == "workflow" and caller.repository_id is not None:
+        owner_ids = [caller.repository_owner_id] if caller.repository_owner_id is not None else []
+        creators = owner_ids
+        grantee = ("repository", caller.repository_id)
+        repository_ids = [caller.repository_id]
+    names = store.candidate_names(
+        after, limit, public=True, owner_ids=owner_ids, grantee=grantee, repository_ids=repository_ids
+    )
+    return CatalogCandidates(
+        names, [store.account_by_id(account_id).login.lower() for account_id in creators]
+    )

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS packages (
     deleted_at REAL,
     description TEXT,
     licenses TEXT,
-    source_url TEXT
+    source_url TEXT,
+    registry_name TEXT  -- lower(owner login) || '/' || name: the catalog's order (see _migrate)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS packages_live_name ON packages(owner_id, name) WHERE deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS package_grants (
@@ -84,6 +85,9 @@ CREATE TABLE IF NOT EXISTS package_grants (
     role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')),
     PRIMARY KEY (package_id, grantee_kind, grantee_id)
 );
+CREATE INDEX IF NOT EXISTS package_grants_grantee ON package_grants(grantee_kind, grantee_id);
+CREATE INDEX IF NOT EXISTS org_members_user ON org_members(user_id);
+CREATE INDEX IF NOT EXISTS repo_collaborators_user ON repo_collaborators(user_id);
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('pat', 'workflow')),
@@ -104,6 +108,16 @@ CREATE TABLE IF NOT EXISTS trash (
     PRIMARY KEY (package_id, digest)
 );
 """
+
+
+# Live packages in catalog order, reachable from each way a caller can come to read one.
+CATALOG_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS packages_visible_names ON packages(visibility, registry_name) "
+    "WHERE deleted_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS packages_owner_names ON packages(owner_id, registry_name) "
+    "WHERE deleted_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS packages_repository ON packages(repository_id) WHERE deleted_at IS NULL",
+)
 
 
 class StoreError(Exception):
@@ -184,6 +198,7 @@ class AccountsStore:
         self._local = threading.local()
         self._write_counter = 0
         self._connection().executescript(SCHEMA)  # executescript commits on its own
+        self._migrate()
 
     # -- connection handling ---------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -208,6 +223,22 @@ class AccountsStore:
             roll_back(db)
             raise
         self._write_counter = next(_process_writes)
+
+    def _migrate(self) -> None:
+        """Databases from before `packages.registry_name`: add and fill it. Then the indexes that
+        let the catalog walk readable names in order, page by page (CATALOG_INDEXES)."""
+        db = self._connection()
+        columns = {row["name"] for row in db.execute("PRAGMA table_info(packages)")}
+        with self._transaction() as db:
+            if "registry_name" not in columns:
+                db.execute("ALTER TABLE packages ADD COLUMN registry_name TEXT")
+            db.execute(
+                "UPDATE packages SET registry_name = "
+                "(SELECT lower(login) FROM accounts WHERE accounts.id = packages.owner_id) || '/' || name "
+                "WHERE registry_name IS NULL"
+            )
+            for statement in CATALOG_INDEXES:
+                db.execute(statement)
 
     def generation(self) -> tuple[int, int]:
         """Changes whenever any connection (this process or another) committed a write."""
@@ -381,6 +412,61 @@ class AccountsStore:
         )
         return self._package(row, owner) if row else None
 
+    def candidate_names(
+        self,
+        after: str,
+        limit: int,
+        *,
+        public: bool,
+        owner_ids: list[int],
+        grantee: tuple[str, int] | None,
+        repository_ids: list[int],
+    ) -> list[str]:
+        """Up to `limit` live package names after `after`, in byte order, that are public (when
+        `public`), owned by one of `owner_ids`, granted to `grantee` or connected to one of
+        `repository_ids`. Each branch walks an index in name order and SQLite merges them, so the
+        work is proportional to the page, not to the number of packages."""
+        live = "p.deleted_at IS NULL AND p.registry_name > ?"
+        branches: list[str] = []
+        params: list[object] = []
+        if public:
+            branches.append(
+                f"SELECT p.registry_name FROM packages p WHERE p.visibility = 'public' AND {live}"
+            )
+            params.append(after)
+        for owner_id in owner_ids:
+            branches.append(f"SELECT p.registry_name FROM packages p WHERE p.owner_id = ? AND {live}")
+            params += [owner_id, after]
+        if grantee is not None:
+            branches.append(
+                "SELECT p.registry_name FROM package_grants g JOIN packages p ON p.id = g.package_id "
+                f"WHERE g.grantee_kind = ? AND g.grantee_id = ? AND {live}"
+            )
+            params += [grantee[0], grantee[1], after]
+        if repository_ids:
+            marks = ", ".join("?" for _ in repository_ids)
+            branches.append(
+                f"SELECT p.registry_name FROM packages p WHERE p.repository_id IN ({marks}) AND {live}"
+            )
+            params += [*repository_ids, after]
+        if not branches or limit <= 0:
+            return []
+        sql = " UNION ".join(branches) + " ORDER BY 1 LIMIT ?"
+        return [row[0] for row in self._connection().execute(sql, (*params, limit))]
+
+    def memberships_of(self, user_id: int) -> list[tuple[int, str]]:
+        """(organisation id, role) for each organisation the user belongs to."""
+        rows = self._connection().execute(
+            "SELECT org_id, role FROM org_members WHERE user_id = ?", (user_id,)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def repositories_collaborating(self, user_id: int) -> list[int]:
+        rows = self._connection().execute(
+            "SELECT repo_id FROM repo_collaborators WHERE user_id = ?", (user_id,)
+        )
+        return [row[0] for row in rows]
+
     def package_by_id(self, package_id: int) -> Package | None:
         row = self._connection().execute("SELECT * FROM packages WHERE id = ?", (package_id,)).fetchone()
         return self._package(row) if row else None
@@ -416,8 +502,17 @@ class AccountsStore:
             if row is None:
                 db.execute(
                     "INSERT INTO packages (owner_id, name, visibility, repository_id, inherit, created_by, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                    (owner.id, name, visibility, repository_id, created_by, now, now),
+                    "created_at, updated_at, registry_name) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                    (
+                        owner.id,
+                        name,
+                        visibility,
+                        repository_id,
+                        created_by,
+                        now,
+                        now,
+                        f"{owner.login.lower()}/{name}",
+                    ),
                 )
                 row = db.execute(
                     "SELECT * FROM packages WHERE owner_id = ? AND name = ? AND deleted_at IS NULL",

@@ -99,7 +99,7 @@ def test_every_other_scenario_runs_without_failures(registry_url: str) -> None:
             "--keep-data",
         ],
     )
-    run_for(environment, users=5, seconds=5.0)
+    run_for(environment, users=5, seconds=7.0)  # the 3.5 s probe needs its user started early
     summary = finish_run(environment)
     assert summary is not None
     assert summary["failures"] == 0, summary["errors"]

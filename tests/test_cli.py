@@ -170,3 +170,16 @@ def test_url_and_target_exclude_each_other(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         check_args("--url", "http://x", "--target", "p.toml")
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_check_url_probes_the_optional_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake_pytest_main(argv: list[str], plugins: list[object]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(pytest, "main", fake_pytest_main)
+    assert main(["check", "--url", "http://127.0.0.1:5000"]) == 0
+    (argv,) = seen
+    assert "--probe" in argv and argv[argv.index("--target") + 1].endswith("url.toml")

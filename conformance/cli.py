@@ -115,7 +115,7 @@ class _ReportLocator:
         self.failed = False
 
     def pytest_sessionfinish(self, session: Any) -> None:
-        from conformance.harness.plugin import STATE
+        from conformance.harness.state import STATE
 
         state = session.config.stash.get(STATE, None)
         if state is not None:
@@ -154,16 +154,19 @@ def run_check(args: argparse.Namespace) -> int:
     from conformance.outcomes import parse_fail_on
 
     parse_fail_on(args.fail_on)  # a bad class list is one line, before pytest starts
+    from conformance.harness.target import GivenProfile
+    from keelhaul.profile import load_profile
+
     with url_target(args, sys.stdin) as profile:
         if profile is not None:
             args.target = str(profile)
             args.probe = True  # nobody declared the optional features: ask the registry
-        if args.target:
-            from keelhaul.profile import load_profile
-
-            load_profile(Path(args.target))  # a bad profile is one line, before pytest starts
         locator = _ReportLocator()
-        code = int(pytest.main(pytest_args(args), plugins=[locator]))
+        plugins: list[object] = [locator]
+        if args.target:
+            # a bad profile is one line, before pytest starts; the harness uses this parse, not a second one
+            plugins.append(GivenProfile(load_profile(Path(args.target))))
+        code = int(pytest.main(pytest_args(args), plugins=plugins))
     if code == pytest.ExitCode.USAGE_ERROR:
         return 2
     if locator.report_dir is not None:

@@ -45,7 +45,7 @@ _LEADING_ID = re.compile(r"^\s*([A-Z]+(?:-[A-Z]+)*(?:-\d+)?)\b")
 _HANG = (httpx.TimeoutException, httpx.RemoteProtocolError)
 
 
-class NotApplicable(pytest.skip.Exception):  # type: ignore[misc, name-defined]
+class NotApplicable(pytest.skip.Exception):  # type: ignore[name-defined]
     """Raised (via not_applicable) when an optional behaviour the check verifies is absent."""
 
 

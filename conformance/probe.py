@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.oci import content
+from conformance import content
 from keelhaul.client import RegistryClient
 from keelhaul.client import media_types as mt
 

@@ -255,9 +255,12 @@ def embedded_server() -> Iterator[tuple[str, str]]:
             listen_host="127.0.0.1", listen_port=0, data_dir=Path(scratch) / "data", auth=False
         )
         with EmbeddedServer(config) as server:
+            url = server.url
+            if url is None:
+                raise UsageError("the embedded reference server did not start")
             profile = Path(scratch) / "embedded.toml"
-            profile.write_text(embedded_profile_text(server.url))
-            yield server.url, str(profile)
+            profile.write_text(embedded_profile_text(url))
+            yield url, str(profile)
 
 
 def _locust() -> list[str]:

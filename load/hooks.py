@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import gevent
 from locust import events
@@ -216,7 +217,7 @@ def _quitting(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     finish_run(environment)
 
 
-def finish_run(environment) -> dict | None:  # type: ignore[no-untyped-def]
+def finish_run(environment) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
     """Verify every committed digest on the target, clean up, write summary.json; returns the summary."""
     run = load_run(environment)
     try:

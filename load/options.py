@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from keelhaul.errors import UsageError
 from load.sizes import parse_size
@@ -170,7 +171,7 @@ class LoadSettings:
         return cls.from_values(vars(options), host=environment.host or "")
 
     @classmethod
-    def from_values(cls, values: dict, host: str = "") -> LoadSettings:
+    def from_values(cls, values: dict[str, Any], host: str = "") -> LoadSettings:
         chunk_size = parse_size(values.get("chunk_size") or DEFAULT_CHUNK_SIZE, what="--chunk-size")
         if chunk_size <= 0:
             raise UsageError("--chunk-size must be positive")

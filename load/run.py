@@ -11,6 +11,7 @@ import secrets
 from functools import cached_property
 
 from keelhaul.client import BlobSource, GeneratedBlob, SharedPrefixBlob
+from keelhaul.profile import TargetProfile
 from load.ledger import Ledger
 from load.meter import ProcessFigures, Resources, SelfMeter, process_name
 from load.options import LoadSettings
@@ -37,7 +38,7 @@ class LoadRun:
         return LoadSettings.from_environment(self.environment)
 
     @cached_property
-    def profile(self):  # type: ignore[no-untyped-def]
+    def profile(self) -> TargetProfile:
         return resolve_profile(self.settings)
 
     def forget_settings(self) -> None:
@@ -55,7 +56,7 @@ class LoadRun:
     def new_repository(self, scenario: str) -> str:
         """`<namespace>/keelhaul-<run-id>-<n>`: the only repositories the suite ever writes to."""
         name = f"keelhaul-{self.settings.run_id}-{self.process_tag}{self.next_number()}-{scenario}"
-        namespace = (getattr(self.profile, "namespace", "") or "").strip("/")
+        namespace = self.profile.namespace.strip("/")
         return f"{namespace}/{name}" if namespace else name
 
     def layer(self, size: int, seed: str) -> BlobSource:

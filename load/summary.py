@@ -11,6 +11,9 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+from locust.stats import RequestStats
 
 from load.ledger import MEGABYTE, Ledger, UploadRecord
 from load.verify import Cleanup, Verification
@@ -47,7 +50,7 @@ def error_figures(stats) -> list[dict[str, object]]:  # type: ignore[no-untyped-
             }
             for error in stats.errors.values()
         ),
-        key=lambda row: -int(row["occurrences"]),  # type: ignore[call-overload]
+        key=lambda row: -int(row["occurrences"]),
     )
 
 
@@ -68,7 +71,7 @@ def build_summary(
     *,
     run_id: str,
     target: dict[str, object],
-    stats,  # type: ignore[no-untyped-def]
+    stats: RequestStats,
     ledger: Ledger,
     verification: Verification | None,
     cleanup: Cleanup | None,
@@ -144,7 +147,7 @@ def write_reports(report_dir: Path, summary: dict[str, object], uploads: list[Up
     return path
 
 
-def one_line(summary: dict) -> str:
+def one_line(summary: dict[str, Any]) -> str:
     """What the console shows at the end of a run."""
     throughput, uploads = summary["throughput"], summary["uploads"]
     verification = summary.get("verification") or {}

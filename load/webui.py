@@ -123,7 +123,7 @@ def throughput_rows(
             {
                 "scenario": "Total",
                 "trend": trend,
-                "mbps": round(sum(float(row["mbps"]) for row in rows), 1),  # type: ignore[arg-type]
+                "mbps": round(sum(float(row["mbps"]) for row in rows), 1),
                 "meanmbps": round(ledger.mean_mb_per_s(), 1),
                 "moved": gigabytes(ledger.total_bytes()),
                 "uploads": len(ledger.uploads),

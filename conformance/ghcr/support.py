@@ -20,6 +20,7 @@ from conformance.oci.schemas import schema_errors
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Image, ImageIndex, PushError, push_referenced
 from keelhaul.client.uploads import UploadError
+from keelhaul.profile import TargetProfile
 
 SOURCE = "org.opencontainers.image.source"
 DESCRIPTION = "org.opencontainers.image.description"
@@ -207,7 +208,7 @@ def forged_tokens(shape: TokenShape) -> dict[str, str]:
 
 
 # ---- the packages REST API (GitHub's shapes) ----------------------------------------------------------
-def api_base(profile: Any) -> str:
+def api_base(profile: TargetProfile) -> str:
     return API_BASE_BY_KIND.get(profile.kind, profile.url).rstrip("/")
 
 
@@ -224,7 +225,7 @@ class Rest:
     """Calls GitHub's packages REST API of the target as a role (PAT as a bearer token), recorded
     into the check's exchanges like every registry request."""
 
-    profile: Any
+    profile: TargetProfile
     client_for: Callable[[str], RegistryClient]
     _clients: dict[str, RegistryClient] = field(default_factory=dict)
 
@@ -339,7 +340,7 @@ def repository_url(source_repository: str) -> str:
     return f"https://github.com/{source_repository}"
 
 
-def page_url(profile: Any, repo: str, package_json: dict[str, Any] | None) -> str:
+def page_url(profile: TargetProfile, repo: str, package_json: dict[str, Any] | None) -> str:
     """The package page: the REST API's `html_url` when there is one, else the registry's
     `/packages/container/<namespace>/<name>` (the reference server's and ghcr-like layout)."""
     if package_json and package_json.get("html_url"):

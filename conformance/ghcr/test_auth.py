@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from conformance.content import missing_digest
 from conformance.ghcr.support import (
     OAUTH2_TOKEN_SCHEMA,
     SOURCE,
@@ -27,7 +28,6 @@ from conformance.ghcr.support import (
     token_answer,
     token_from,
 )
-from conformance.oci.content import missing_digest
 from conformance.oci.expect import expect_blob, expect_manifest, expect_status, fail
 from conformance.outcomes import not_applicable
 from keelhaul.client import Credentials, parse_challenge

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
+from keelhaul.client import Exchange, RegistryClient
+
 _UPLOAD_MARK = "/blobs/uploads/"
 
 
@@ -47,7 +49,7 @@ class Created:
     sessions: list[str] = field(default_factory=list)  # last known URL of each upload session left open
 
 
-def created_in(repo: str, exchanges: Iterable[Any]) -> Created:
+def created_in(repo: str, exchanges: Iterable[Exchange]) -> Created:
     """Read a check's exchanges for the manifests and blobs it stored in `repo`."""
     created = Created(repo)
     prefix = f"/v2/{repo}/"
@@ -159,7 +161,9 @@ def remedy(kind: str, target_kind: str) -> str:
     return REMEDIES.get(target_kind, GENERIC_REMEDY).get(kind, GENERIC_REMEDY[kind])
 
 
-def clean_repository(client: Any, created: Created, target_kind: str = "generic") -> CleanupOutcome:
+def clean_repository(
+    client: RegistryClient, created: Created, target_kind: str = "generic"
+) -> CleanupOutcome:
     """Cancel the upload sessions a check left open, delete its manifests (and tags still listed),
     then its blobs; the repository name itself stays (the OCI API cannot delete it). Never raises for
     HTTP answers; a transport error leaves the rest in place and is reported as left behind."""

@@ -13,12 +13,13 @@ import importlib
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from keelhaul.errors import UsageError
-from keelhaul.profile import ROLES
+from keelhaul.profile import KIND_LIMITS, ROLES, Role, TargetProfile, load_profile
 
 # Small limits for the embedded server so LIM checks run fast in CI; real-size variants are `slow`.
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
@@ -31,12 +32,26 @@ class EmbeddedServerError(UsageError):
     """The embedded reference server (or its auth layer) failed to start: the run is an ERROR."""
 
 
+class RunningServer(Protocol):
+    """The embedded reference server, as far as the harness needs it."""
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, eq=False)  # a plugin must be hashable: identity, not the profile's fields
+class GivenProfile:
+    """A pytest plugin object carrying a profile its caller already parsed (`keelhaul check` checks
+    the file before pytest starts), so the harness does not read the file a second time."""
+
+    profile: TargetProfile
+
+
 @dataclass
 class Target:
     """A resolved target: its profile, plus the embedded server to stop when we started one."""
 
-    profile: Any
-    server: Any = None
+    profile: TargetProfile
+    server: RunningServer | None = None
     data_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -53,11 +68,12 @@ class Target:
             self.data_dir = None
 
 
-def load_target(profile_path: str | None) -> Target:
-    """Resolve --target (a profile file) or start the embedded reference server."""
+def load_target(profile_path: str | None, given: TargetProfile | None = None) -> Target:
+    """Resolve --target (the profile `given` already parsed from it, else the file) or start the
+    embedded reference server."""
+    if given is not None:
+        return Target(profile=given)
     if profile_path:
-        from keelhaul.profile import load_profile
-
         return Target(profile=load_profile(Path(profile_path)))
     return start_embedded()
 
@@ -72,7 +88,7 @@ def _auth_available() -> str | None:
     return None
 
 
-def _embedded_test_hooks() -> list[Any]:
+def _embedded_test_hooks() -> list[Callable[..., None]]:
     """Test-only: $KEELHAUL_EMBEDDED_HOOK names a `module:function` hook for the embedded server's
     create_app (tests/mutation injects seeded defects this way); nothing when unset."""
     spec = os.environ.get(TEST_HOOK_VARIABLE)
@@ -95,8 +111,6 @@ def start_embedded() -> Target:
             f"no --target given and the embedded reference server is unavailable ({missing.name}); "
             "pass --target PROFILE"
         ) from None
-    from keelhaul.profile import TargetProfile
-
     data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-"))
     no_auth_reason = os.environ.get("KEELHAUL_EMBEDDED_NO_AUTH") and "KEELHAUL_EMBEDDED_NO_AUTH is set"
     if not no_auth_reason:
@@ -131,30 +145,29 @@ def start_embedded() -> Target:
             raise EmbeddedServerError(
                 f"ERROR: the embedded reference server failed to start: {type(error).__name__}: {error}"
             ) from None
-        credentials: dict[str, Any] = {}
+        roles: dict[str, Role] = {}
         if auth:
             from conformance.harness.embedded_roles import provision_roles
 
-            credentials = provision_roles(data_dir, EMBEDDED_NAMESPACE)
+            roles = provision_roles(data_dir, EMBEDDED_NAMESPACE)
         else:
             notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
-        limits: dict[str, Any] = {
-            "max_layer_bytes": EMBEDDED_MAX_LAYER_BYTES,
-            "upload_expiry_seconds": EMBEDDED_UPLOAD_EXPIRY_SECONDS,
-            "upload_expiry_from": "start",
-            "max_manifest_bytes": config.max_manifest_bytes,
-        }
+        limits = replace(
+            KIND_LIMITS["reference"],
+            max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
+            upload_expiry_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+            upload_expiry_from="start",
+            max_manifest_bytes=config.max_manifest_bytes,
+        )
         if not auth:  # label limits live in the ghcr layer, which runs only with auth: none to declare
-            limits |= {"label_overflow": None, "description_max_chars": None, "licenses_max_chars": None}
+            limits = replace(limits, label_overflow=None, description_max_chars=None, licenses_max_chars=None)
         profile = TargetProfile.embedded(
             url,
-            credentials,
+            roles,
             limits,
             namespace=EMBEDDED_NAMESPACE,
             auth=auth,
-            features=dict.fromkeys(("manifest_delete", "blob_delete", "tag_delete"), True)
-            if registry_deletes
-            else None,
+            registry_deletes=registry_deletes,
         )
     except BaseException:
         server.stop()
@@ -163,7 +176,7 @@ def start_embedded() -> Target:
     return Target(profile=profile, server=server, data_dir=data_dir, notes=notes)
 
 
-def describe_target(target: Target) -> dict[str, Any]:
+def describe_target(target: Target) -> dict[str, object]:
     """What a report says about the target: names and declarations, never credentials."""
     profile = target.profile
     return {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance.oci import content
+from conformance import content
 from conformance.oci.expect import expect_error, expect_referrers, expect_status, fail
 from conformance.oci.fixtures import push_blobs, push_image
 from keelhaul.client import media_types as mt

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conformance.oci import content
+from conformance import content
 from conformance.oci.expect import expect_error, expect_status, expect_tag_list, fail
 from conformance.oci.fixtures import push_image
 from conformance.outcomes import not_applicable

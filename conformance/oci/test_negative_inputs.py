@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
-from conformance.oci import content
+from conformance import content
 from conformance.oci.expect import (
     OCI_ERROR_CODES,
     check_answer,

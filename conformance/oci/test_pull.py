@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.oci.content import missing_digest
+from conformance.content import missing_digest
 from conformance.oci.expect import (
     check_answer,
     expect_blob,

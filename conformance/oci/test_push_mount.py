@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.oci.content import missing_digest
+from conformance.content import missing_digest
 from conformance.oci.expect import expect_blob, expect_created, expect_status, expect_upload_session
 from conformance.outcomes import not_applicable
 

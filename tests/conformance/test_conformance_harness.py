@@ -197,3 +197,19 @@ def test_ping(client):
     result = pytester.runpytest(*setup(pytester, checks))
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*cannot reach the target at http://127.0.0.1:9*"])
+
+
+def test_a_profile_given_by_the_caller_is_not_read_again(pytester):
+    """`keelhaul check` parses --target once and hands the profile to the harness (GivenProfile):
+    the run uses it even though the file is gone by then."""
+    from conformance.harness.target import GivenProfile
+    from keelhaul.profile import load_profile
+
+    checks = 'import pytest\n\n@pytest.mark.req("OCI-PULL-1")\ndef test_passes():\n    pass\n'
+    args = setup(pytester, checks)
+    profile = load_profile(pytester.path / "profile.toml")
+    (pytester.path / "profile.toml").unlink()
+    result = pytester.runpytest_inprocess(*args, plugins=[GivenProfile(profile)])
+    result.assert_outcomes(passed=1)
+    document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
+    assert document["target"]["name"] == "fake"

@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
         "--url",
         metavar="URL",
         help="registry to check, http(s)://host[:port]; no profile needed: kind, namespace and one "
-        "identity for every role come from the options below",
+        "identity for every role come from the options below, optional features are probed (--probe)",
     )
     check.add_argument(
         "--username", metavar="USER", help="with --url: the account whose password --password-stdin reads"
@@ -159,6 +159,7 @@ def run_check(args: argparse.Namespace) -> int:
     with url_target(args, sys.stdin) as profile:
         if profile is not None:
             args.target = str(profile)
+            args.probe = True  # nobody declared the optional features: ask the registry
         locator = _ReportLocator()
         plugins: list[object] = [locator]
         if args.target:

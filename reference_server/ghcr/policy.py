@@ -10,6 +10,7 @@ changes take effect on the next request rather than when the token expires.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
     from reference_server.config import ServerConfig
 
+log = logging.getLogger("reference_server")
 SIGNING_KEY_FILE = "token-signing-key.pem"
 CHALLENGE_ACTIONS = {Action.PULL: "pull", Action.PUSH: "pull,push", Action.DELETE: "delete"}
 DECISION_CACHE_ENTRIES = 100_000
@@ -171,12 +173,18 @@ class GhcrPolicy:
     ) -> CatalogCandidates | None:
         return permissions.catalog_candidates(self.store, principal.caller, after, limit)
 
+    def manifest_storing(self, principal: GhcrPrincipal, repository: str) -> None:
+        self.packages.manifest_storing(principal.caller, principal.subject, repository)
+
     def manifest_stored(self, principal: GhcrPrincipal, stored: StoredManifest) -> list[str]:
         return self.packages.manifest_stored(principal.caller, principal.subject, stored)
 
     def install(self, app: web.Application, manifests: MetadataStore) -> None:
         self.tokens.install(app)
         self.packages.attach(manifests)
+        finished = self.packages.recover_pushes()  # pushes a crash cut between the two databases
+        if finished:
+            log.warning("completed %d push(es) interrupted by a crash: their packages now exist", finished)
         PackagesApi(self.store, self.identities, self.packages, self.base_url).install(app)
         PackagePages(self.store, self.identities, self.packages, self.base_url).install(app)
 

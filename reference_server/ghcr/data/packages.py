@@ -22,7 +22,7 @@ from reference_server.access import (
     RepositorySnapshot,
     StoredManifest,
 )
-from reference_server.ghcr.data.callers import Caller, split_name
+from reference_server.ghcr.data.callers import Caller, caller_from_json, caller_to_json, split_name
 from reference_server.ghcr.data.labels import normalise_url, read_labels
 from reference_server.ghcr.data.store import Account, AccountsStore, Package, SourceRepository, StoreError
 
@@ -70,29 +70,68 @@ class PackageService:
         return self._metadata
 
     # -- first push, labels, repository link ------------------------------------------------------
+    # -- a push: the registry's commit and ours, made one outcome --------------------------------
+    # The manifest is committed to registry.db by the core, the package (and an organisation
+    # publisher's grant) here, in accounts.db: two databases, so no single transaction covers both
+    # (README, "One push, two databases"). Order plus repair: before the core's commit a push that
+    # may create a package writes a pending row; after it, one transaction here creates the package,
+    # its grant and the labels and drops the row. A crash in between leaves the row, and the next
+    # start completes the push (recover_pushes) or, when its manifest never landed, forgets it.
+
+    def manifest_storing(self, caller: Caller, subject: str | None, repository: str) -> None:
+        """Before the core commits a manifest to `repository`: note a push that may create its package."""
+        parts = split_name(repository)
+        owner = self.store.find_account(parts[0]) if parts else None
+        if parts is None or owner is None or self.store.live_package(owner, parts[1]) is not None:
+            return  # nothing here to create: a crash after the core's commit leaves nothing half-done
+        self.store.add_pending_push(repository, caller_to_json(caller), subject)
+
     def manifest_stored(self, caller: Caller, subject: str | None, stored: StoredManifest) -> list[str]:
         parts = split_name(stored.repository)
         owner = self.store.find_account(parts[0]) if parts else None
         if parts is None or owner is None:
             return []
-        package = self.store.live_package(owner, parts[1])
-        if package is None:
-            package = self._create(caller, subject, owner, parts[1])
-        if stored.manifest.get("subject"):
-            return []  # a referrer (signature, SBOM) describes itself, not the package
-        labels = read_labels(stored.manifest, stored.config)
-        updates: dict[str, object] = {}
-        if labels.description is not None:
-            updates["description"] = labels.description
-        if labels.licenses is not None:
-            updates["licenses"] = labels.licenses
-        if labels.source is not None:
-            updates["source_url"] = labels.source
-            repository = self.matching_repository(package, labels.source)
-            if repository is not None:
-                updates["repository_id"] = repository.id  # PUSH-4: the label connects (same owner only)
-        self.store.update_package(package.id, **updates)
+        with self.store.atomically():  # package, grant, labels and the pending row: one commit
+            package = self.store.live_package(owner, parts[1])
+            if package is None:
+                package = self._create(caller, subject, owner, parts[1])
+            self.store.drop_pending_pushes(stored.repository)
+            if stored.manifest.get("subject"):
+                return []  # a referrer (signature, SBOM) describes itself, not the package
+            labels = read_labels(stored.manifest, stored.config)
+            updates: dict[str, object] = {}
+            if labels.description is not None:
+                updates["description"] = labels.description
+            if labels.licenses is not None:
+                updates["licenses"] = labels.licenses
+            if labels.source is not None:
+                updates["source_url"] = labels.source
+                repository = self.matching_repository(package, labels.source)
+                if repository is not None:
+                    updates["repository_id"] = repository.id  # PUSH-4: the label connects (same owner only)
+            self.store.update_package(package.id, **updates)
         return labels.warnings
+
+    def recover_pushes(self) -> int:
+        """At start: finish each push whose manifest landed but whose package did not; forget
+        those whose manifest never landed (they leave no trace). Returns how many were finished.
+        Labels of a finished push are not read again (its image config is the core's business);
+        the next push of the package sets them."""
+        finished = 0
+        for repository, caller_text, subject in self.store.pending_pushes():
+            parts = split_name(repository)
+            owner = self.store.find_account(parts[0]) if parts else None
+            landed = bool(self.metadata.list_manifests(repository))
+            with self.store.atomically():
+                missing = (
+                    parts is not None and owner is not None and not self.store.live_package(owner, parts[1])
+                )
+                if landed and missing:
+                    assert parts is not None and owner is not None
+                    self._create(caller_from_json(caller_text), subject, owner, parts[1])
+                    finished += 1
+                self.store.drop_pending_pushes(repository)
+        return finished
 
     def _create(self, caller: Caller, subject: str | None, owner: Account, name: str) -> Package:
         repository_id = None

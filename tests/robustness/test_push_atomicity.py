@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from keelhaul.client.auth import Credentials
-from keelhaul.client.images import push_image, sample_image
+from keelhaul.client.images import push_image, push_referenced, sample_image
 from keelhaul.client.registry import RegistryClient
 from reference_server.config import ServerConfig
 from reference_server.embedded import READY_PREFIX, ServerProcess
@@ -155,25 +155,39 @@ def test_random_kills_during_pushes_leave_every_push_whole_or_absent(tmp_path: P
 
 
 def test_a_push_waiting_on_a_locked_accounts_database_does_not_freeze_the_server(tmp_path: Path) -> None:
-    """`keelhaul admin` holds accounts.db's write lock while it writes; meanwhile pulls go on."""
+    """`keelhaul admin` holds accounts.db's write lock while it writes; a manifest PUT that needs
+    accounts.db then waits, and meanwhile the server answers everyone else."""
     data = tmp_path / "data"
     token = make_accounts(data)
+    image = sample_image("new", layers=1)
     with ServerProcess(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:
         assert server.url is not None
-        push(server.url, token, "acme/base", "base")
+        url = server.url
+        with RegistryClient(url, credentials=Credentials("alice", token)) as client:
+            push_referenced(client, "acme/new", image)  # blobs first: only the manifest PUT is left
         locker = AccountsStore(accounts_path(data))
         db = locker._connection()
         db.execute("BEGIN IMMEDIATE")  # as an admin command does while it writes
-        pushed = threading.Thread(target=push, args=(server.url, token, "acme/new", "new"), daemon=True)
+        statuses: list[int] = []
+
+        def put_manifest() -> None:
+            with RegistryClient(url, credentials=Credentials("alice", token)) as client:
+                manifest = image.manifest
+                statuses.append(
+                    client.put_manifest("acme/new", "v1", manifest.body, manifest.media_type).status_code
+                )
+
+        pushed = threading.Thread(target=put_manifest, daemon=True)
         try:
             pushed.start()
-            time.sleep(0.5)  # the push now waits for the lock
+            time.sleep(1.0)  # the manifest PUT now waits for the lock
+            assert not statuses, "the PUT did not wait for the lock: the test proves nothing"
             started = time.monotonic()
-            with httpx.Client(base_url=server.url, timeout=10) as http:
+            with httpx.Client(base_url=url, timeout=10) as http:
                 assert http.get("/v2/").status_code == 401  # the server still answers
             assert time.monotonic() - started < 1.0
         finally:
             db.execute("ROLLBACK")
             locker.close()
         pushed.join(30)
-        assert not pushed.is_alive()
+        assert statuses == [201]

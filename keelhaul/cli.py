@@ -25,7 +25,7 @@ COMMAND_MODULES = (
     "load.cli",  # load
 )
 # Defaults that say nothing to a reader and are left out of the help text.
-_SILENT_DEFAULTS = (None, False, True, "", [], argparse.SUPPRESS)
+_SILENT_DEFAULTS: tuple[object, ...] = (None, False, True, "", [], argparse.SUPPRESS)
 
 
 class HelpWithDefaults(argparse.HelpFormatter):

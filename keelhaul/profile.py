@@ -12,19 +12,17 @@ import base64
 import json
 import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from keelhaul.client.auth import Credentials
 from keelhaul.client.grammar import is_valid_name
+from keelhaul.client.recorder import ExchangeRecorder
+from keelhaul.client.registry import RegistryClient
 from keelhaul.errors import UsageError
-
-if TYPE_CHECKING:
-    from keelhaul.client.recorder import ExchangeRecorder
-    from keelhaul.client.registry import RegistryClient
 
 KINDS = ("reference", "distribution", "ghcr", "generic")
 ROLES = ("anonymous", "reader", "writer", "deleter", "admin", "other_tenant", "workflow")
@@ -45,6 +43,17 @@ class Limits:
     description_max_chars: int | None = None
     licenses_max_chars: int | None = None
 
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def value(self, name: str) -> int | str | None:
+        """The limit called `name` (a check's `needs(limit=...)`); KeyError for an unknown name."""
+        if name not in self.names():
+            raise KeyError(name)
+        value: int | str | None = getattr(self, name)
+        return value
+
 
 @dataclass(frozen=True)
 class Features:
@@ -59,6 +68,17 @@ class Features:
     single_post_upload: bool = False
     packages_api: str = "none"  # github | none
     package_pages: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def value(self, name: str) -> bool | str:
+        """The feature called `name` (a check's `needs(...)`); KeyError for an unknown name."""
+        if name not in self.names():
+            raise KeyError(name)
+        value: bool | str = getattr(self, name)
+        return value
 
 
 @dataclass(frozen=True)
@@ -85,13 +105,33 @@ class Role:
 
 # What each kind of registry is known to promise when the file does not say (the file always wins).
 KIND_FEATURES: dict[str, Features] = {
-    "reference": Features(True, True, True, True, True, True, True, "github", True),
+    # `keelhaul serve` with auth answers /v2 deletes as ghcr.io does (405): deletion goes through the
+    # REST API. `--no-auth` (plain OCI) or `--registry-deletes` accepts them; say so in the profile.
+    "reference": Features(
+        token_auth=True,
+        referrers_api=True,
+        manifest_delete=False,
+        blob_delete=False,
+        tag_delete=False,
+        automatic_crossmount=True,
+        single_post_upload=True,
+        packages_api="github",
+        package_pages=True,
+    ),
     "distribution": Features(manifest_delete=True, blob_delete=True),
     "ghcr": Features(token_auth=True, packages_api="github", package_pages=True),
     "generic": Features(),
 }
 KIND_LIMITS: dict[str, Limits] = {
-    "reference": Limits(10_000_000_000, 600, "start", 4 * 1024 * 1024, "truncate", 512, 256),
+    "reference": Limits(
+        max_layer_bytes=10_000_000_000,
+        upload_expiry_seconds=600,
+        upload_expiry_from="start",
+        max_manifest_bytes=4 * 1024 * 1024,
+        label_overflow="truncate",
+        description_max_chars=512,
+        licenses_max_chars=256,
+    ),
     # github/docs "Working with the Container registry": 10 GB per layer, 10 minute upload timeout,
     # description limited to 512 characters, licenses to 256.
     "ghcr": Limits(
@@ -103,7 +143,8 @@ KIND_LIMITS: dict[str, Limits] = {
     "distribution": Limits(),
     "generic": Limits(),
 }
-_Declared = TypeVar("_Declared", Limits, Features)
+_Value = TypeVar("_Value")
+Table = Mapping[str, object]  # a parsed TOML/YAML table, read key by key with checks
 CHOICES = {
     "upload_expiry_from": ("start", "last-activity"),
     "label_overflow": ("truncate", "reject"),
@@ -113,6 +154,8 @@ CHOICES = {
 
 @dataclass(frozen=True)
 class TargetProfile:
+    """A registry under test, parsed and checked once: where it is, what it declares, who acts on it."""
+
     name: str
     kind: str
     url: str
@@ -146,8 +189,6 @@ class TargetProfile:
         return found.credentials
 
     def client(self, role: str = "writer", recorder: ExchangeRecorder | None = None) -> RegistryClient:
-        from keelhaul.client.registry import RegistryClient
-
         return RegistryClient(
             self.url, credentials=self.credentials(role), recorder=recorder, verify=self.tls_verify
         )
@@ -156,41 +197,33 @@ class TargetProfile:
     def embedded(
         cls,
         url: str,
-        credentials_by_role: dict[str, Any],
-        limits: Limits | dict[str, Any] | None = None,
+        roles: Mapping[str, Role],
+        limits: Limits | None = None,
         *,
         namespace: str = "keelhaul-ci",
         auth: bool = True,
-        features: Features | dict[str, Any] | None = None,
+        registry_deletes: bool = False,
         name: str = "embedded reference server",
     ) -> TargetProfile:
-        """A profile for the suite's own reference server. Values of `credentials_by_role` are
-        Credentials, Role, or dicts with username/password (+ namespace, source_repository)."""
-        roles: dict[str, Role] = {}
-        for role, value in credentials_by_role.items():
-            if isinstance(value, Role):
-                roles[role] = value
-            elif isinstance(value, Credentials) or value is None:
-                roles[role] = Role(role, value)
-            else:
-                roles[role] = Role(
-                    role,
-                    Credentials(value["username"], value["password"]),
-                    namespace=value.get("namespace"),
-                    source_repository=value.get("source_repository"),
-                )
-        if isinstance(limits, Limits):
-            limit_values = limits
-        else:
-            limit_values = replace(KIND_LIMITS["reference"], **(limits or {}))
-        if isinstance(features, Features):
-            feature_values = features
-        else:
-            feature_values = replace(KIND_FEATURES["reference"], **{"token_auth": auth, **(features or {})})
-        if not auth and not isinstance(features, Features):
-            # without the auth layer there are no tokens, no packages API and no package pages
-            feature_values = replace(feature_values, packages_api="none", package_pages=False)
-        return cls(name, "reference", url.rstrip("/"), namespace, limit_values, feature_values, None, roles)
+        """A profile for the suite's own reference server: the reference kind's features (without
+        auth: no tokens, no packages API, no package pages, and /v2 deletes work; with auth they work
+        only when the server runs with `registry_deletes`) and `limits` (default: the reference's)."""
+        features = replace(KIND_FEATURES["reference"], token_auth=auth)
+        if not auth:
+            # without the auth layer there are no tokens, no packages API and no package pages, and
+            # /v2 deletes work: the plain OCI registry
+            features = replace(features, packages_api="none", package_pages=False)
+        if not auth or registry_deletes:
+            features = replace(features, manifest_delete=True, blob_delete=True, tag_delete=True)
+        return cls(
+            name=name,
+            kind="reference",
+            url=url.rstrip("/"),
+            namespace=namespace,
+            limits=KIND_LIMITS["reference"] if limits is None else limits,
+            features=features,
+            roles=dict(roles),
+        )
 
 
 # ---- loading ---------------------------------------------------------------------------------------
@@ -208,7 +241,7 @@ def load_profile(path: str | os.PathLike[str]) -> TargetProfile:
     return _Reader(where, path.stem).profile(document)
 
 
-def _parse(text: str, suffix: str, where: str) -> dict[str, Any]:
+def _parse(text: str, suffix: str, where: str) -> Table:
     if suffix == ".toml":
         try:
             document = tomllib.loads(text)
@@ -239,7 +272,7 @@ class _Reader:
     def fail(self, key: str, problem: str) -> UsageError:
         return UsageError(f"{self.where}: {key}: {problem}")
 
-    def table(self, document: dict[str, Any], key: str, required: bool = False) -> dict[str, Any]:
+    def table(self, document: Table, key: str, required: bool = False) -> Table:
         value = document.get(key.rsplit(".", 1)[-1])
         if value is None:
             if required:
@@ -249,7 +282,7 @@ class _Reader:
             raise self.fail(key, f"expected a table/mapping, got {_shown(value)}")
         return value
 
-    def known(self, table: dict[str, Any], prefix: str, allowed: tuple[str, ...] | list[str]) -> None:
+    def known(self, table: Table, prefix: str, allowed: tuple[str, ...] | list[str]) -> None:
         for key in table:
             if key not in allowed:
                 hint = ""
@@ -259,7 +292,7 @@ class _Reader:
                     f"{prefix}.{key}" if prefix else key, f"unknown key{hint}; allowed: {', '.join(allowed)}"
                 )
 
-    def string(self, table: dict[str, Any], prefix: str, key: str, required: bool = False) -> str | None:
+    def string(self, table: Table, prefix: str, key: str, required: bool = False) -> str | None:
         value = table.get(key)
         if value is None:
             if required:
@@ -271,7 +304,7 @@ class _Reader:
 
     def repository(
         self,
-        table: dict[str, Any],
+        table: Table,
         prefix: str,
         key: str,
         required: bool = False,
@@ -283,7 +316,7 @@ class _Reader:
             raise self.fail(f"{prefix}.{key}", f"{value!r} is not a valid {what}")
         return value
 
-    def integer(self, table: dict[str, Any], prefix: str, key: str) -> int | None:
+    def integer(self, table: Table, prefix: str, key: str) -> int | None:
         value = table.get(key)
         if value is None:
             return None
@@ -293,7 +326,7 @@ class _Reader:
             raise self.fail(f"{prefix}.{key}", f"expected a positive integer, got {value}")
         return value
 
-    def boolean(self, table: dict[str, Any], prefix: str, key: str) -> bool | None:
+    def boolean(self, table: Table, prefix: str, key: str) -> bool | None:
         value = table.get(key)
         if value is None:
             return None
@@ -301,14 +334,14 @@ class _Reader:
             raise self.fail(f"{prefix}.{key}", f"expected true or false, got {_shown(value)}")
         return value
 
-    def choice(self, table: dict[str, Any], prefix: str, key: str) -> str | None:
+    def choice(self, table: Table, prefix: str, key: str) -> str | None:
         value = self.string(table, prefix, key)
         if value is not None and value not in CHOICES[key]:
             raise self.fail(f"{prefix}.{key}", f"expected one of {', '.join(CHOICES[key])}, got {value!r}")
         return value
 
     # ---- sections ----
-    def profile(self, document: dict[str, Any]) -> TargetProfile:
+    def profile(self, document: Table) -> TargetProfile:
         self.known(document, "", ("target", "credentials", "limits", "features", "read_only"))
         target = self.table(document, "target", required=True)
         self.known(target, "target", ("name", "kind", "url", "namespace", "tls_verify"))
@@ -327,31 +360,51 @@ class _Reader:
             kind=kind,
             url=url.rstrip("/"),
             namespace=namespace,
-            limits=self.declared(self.table(document, "limits"), "limits", KIND_LIMITS[kind], self.integer),
-            features=self.declared(
-                self.table(document, "features"), "features", KIND_FEATURES[kind], self.boolean
-            ),
+            limits=self.limits(self.table(document, "limits"), KIND_LIMITS[kind]),
+            features=self.features(self.table(document, "features"), KIND_FEATURES[kind]),
             read_only=self.read_only(document),
             roles=self.roles(self.table(document, "credentials"), parts.netloc),
             tls_verify=True if tls_verify is None else tls_verify,
             source=self.where,
         )
 
-    def declared(
-        self, table: dict[str, Any], prefix: str, preset: _Declared, scalar: Callable[..., Any]
-    ) -> _Declared:
-        """[limits] or [features]: each field of `preset` read with `scalar` (or as a choice), the
-        preset kept where the file says nothing."""
-        names = [f.name for f in fields(preset)]
-        self.known(table, prefix, names)
-        values: dict[str, Any] = {}
-        for name in names:
-            value = self.choice(table, prefix, name) if name in CHOICES else scalar(table, prefix, name)
-            if value is not None:
-                values[name] = value
-        return replace(preset, **values)
+    def limits(self, table: Table, preset: Limits) -> Limits:
+        """[limits]: each key checked; the kind's preset is kept where the file says nothing."""
+        self.known(table, "limits", Limits.names())
+        p = "limits"
+        return Limits(
+            max_layer_bytes=_or(self.integer(table, p, "max_layer_bytes"), preset.max_layer_bytes),
+            upload_expiry_seconds=_or(
+                self.integer(table, p, "upload_expiry_seconds"), preset.upload_expiry_seconds
+            ),
+            upload_expiry_from=_or(self.choice(table, p, "upload_expiry_from"), preset.upload_expiry_from),
+            max_manifest_bytes=_or(self.integer(table, p, "max_manifest_bytes"), preset.max_manifest_bytes),
+            label_overflow=_or(self.choice(table, p, "label_overflow"), preset.label_overflow),
+            description_max_chars=_or(
+                self.integer(table, p, "description_max_chars"), preset.description_max_chars
+            ),
+            licenses_max_chars=_or(self.integer(table, p, "licenses_max_chars"), preset.licenses_max_chars),
+        )
 
-    def read_only(self, document: dict[str, Any]) -> ReadOnlyContent | None:
+    def features(self, table: Table, preset: Features) -> Features:
+        """[features]: each key checked; the kind's preset is kept where the file says nothing."""
+        self.known(table, "features", Features.names())
+        p = "features"
+        return Features(
+            token_auth=_or(self.boolean(table, p, "token_auth"), preset.token_auth),
+            referrers_api=_or(self.boolean(table, p, "referrers_api"), preset.referrers_api),
+            manifest_delete=_or(self.boolean(table, p, "manifest_delete"), preset.manifest_delete),
+            blob_delete=_or(self.boolean(table, p, "blob_delete"), preset.blob_delete),
+            tag_delete=_or(self.boolean(table, p, "tag_delete"), preset.tag_delete),
+            automatic_crossmount=_or(
+                self.boolean(table, p, "automatic_crossmount"), preset.automatic_crossmount
+            ),
+            single_post_upload=_or(self.boolean(table, p, "single_post_upload"), preset.single_post_upload),
+            packages_api=_or(self.choice(table, p, "packages_api"), preset.packages_api),
+            package_pages=_or(self.boolean(table, p, "package_pages"), preset.package_pages),
+        )
+
+    def read_only(self, document: Table) -> ReadOnlyContent | None:
         table = self.table(document, "read_only")
         if not table:
             return None
@@ -363,7 +416,7 @@ class _Reader:
             self.string(table, "read_only", "blob_digest"),
         )
 
-    def roles(self, table: dict[str, Any], host: str) -> dict[str, Role]:
+    def roles(self, table: Table, host: str) -> dict[str, Role]:
         self.known(table, "credentials", [r for r in ROLES if r != "anonymous"])
         roles = {}
         for name in table:
@@ -373,7 +426,7 @@ class _Reader:
             roles[name] = self.role(name, entry, prefix, host)
         return roles
 
-    def role(self, name: str, entry: dict[str, Any], prefix: str, host: str) -> Role:
+    def role(self, name: str, entry: Table, prefix: str, host: str) -> Role:
         namespace = self.repository(entry, prefix, "namespace", what=NAMESPACE)
         source_repository = self.repository(entry, prefix, "source_repository")
         if name == "other_tenant" and namespace is None:
@@ -390,22 +443,43 @@ class _Reader:
             raise self.fail(prefix, "give password_env or docker_config, not both")
         if not password_env and not docker_config:
             raise self.fail(prefix, "needs password_env (an environment variable name) or docker_config")
-        extra = {"namespace": namespace, "source_repository": source_repository}
         if docker_config:
             found, problem = _docker_config_credentials(Path(docker_config).expanduser(), host)
             if found is None:
-                return Role(name, unavailable=problem, **extra)
+                return Role(
+                    name, unavailable=problem, namespace=namespace, source_repository=source_repository
+                )
             user = username or (os.environ.get(username_env) if username_env else None) or found.username
-            return Role(name, Credentials(user, found.password), **extra)
+            return Role(
+                name,
+                Credentials(user, found.password),
+                namespace=namespace,
+                source_repository=source_repository,
+            )
         if username_env:
             username = os.environ.get(username_env)
             if not username:
-                return Role(name, unavailable=f"environment variable {username_env} is not set", **extra)
+                return Role(
+                    name,
+                    unavailable=f"environment variable {username_env} is not set",
+                    namespace=namespace,
+                    source_repository=source_repository,
+                )
         password = os.environ.get(password_env or "")
         if not password:
-            return Role(name, unavailable=f"environment variable {password_env} is not set", **extra)
+            return Role(
+                name,
+                unavailable=f"environment variable {password_env} is not set",
+                namespace=namespace,
+                source_repository=source_repository,
+            )
         # ghcr accepts any username with a PAT; registries with Basic realms need the right one
-        return Role(name, Credentials(username or "keelhaul", password), **extra)
+        return Role(
+            name,
+            Credentials(username or "keelhaul", password),
+            namespace=namespace,
+            source_repository=source_repository,
+        )
 
 
 def _docker_config_credentials(path: Path, host: str) -> tuple[Credentials | None, str]:
@@ -445,6 +519,11 @@ def _host_of(key: str) -> str:
     return (urlsplit(key).netloc if "://" in key else key.split("/", 1)[0]).lower()
 
 
-def _shown(value: Any) -> str:
+def _or(found: _Value | None, preset: _Value) -> _Value:
+    """What the file says, else the preset."""
+    return preset if found is None else found
+
+
+def _shown(value: object) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."

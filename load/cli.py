@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from keelhaul.errors import UsageError
-from load.options import DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_SIZE, new_run_id
+from load.options import CONTENT_KINDS, DEFAULT_CHUNK_SIZE, DEFAULT_LAYER_SIZE, DEFAULT_WEB_HOST, new_run_id
 from load.sizes import parse_size
 from load.target import embedded_profile_text
 
@@ -61,33 +62,73 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
         help=f"scenarios to run: {', '.join(SCENARIO_CLASSES)} (default: chunked)",
     )
     parser.add_argument("--users", type=int, default=2, help="concurrent users (default 2)")
-    parser.add_argument("--spawn-rate", type=float, default=None, help="users started per second")
-    parser.add_argument("--run-time", default=None, help="stop after e.g. 90s, 10m, 1h (headless)")
+    parser.add_argument(
+        "--spawn-rate", type=float, default=None, help="users started per second (default: all at once)"
+    )
+    parser.add_argument(
+        "--run-time", default=None, help="stop after e.g. 90s, 10m, 1h (default: until stopped)"
+    )
     parser.add_argument("--layer-size", default=DEFAULT_LAYER_SIZE, help="chunked layer size (default 1GiB)")
     parser.add_argument("--chunk-size", default=DEFAULT_CHUNK_SIZE, help="PATCH chunk size (default 16MiB)")
+    parser.add_argument(
+        "--seed", default=None, help="seed of the generated layer content (default: keelhaul)"
+    )
+    parser.add_argument(
+        "--content",
+        choices=CONTENT_KINDS,
+        default="unique",
+        help="layer content: unique bytes everywhere (each layer hashed, ~0.7 CPU s per GB), or "
+        "shared-prefix (layers of one size share all but their last MiB: the generator's CPU goes to "
+        "the wire; a target deduplicating storage blocks would see the repeats)",
+    )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="leave the run's blobs and manifests on the target (default: delete them at the end)",
+    )
     parser.add_argument(
         "--stop-after",
         metavar="SIZE",
         default=None,
-        help="stop gracefully once uploads committed SIZE bytes (e.g. 2GiB)",
+        help="stop gracefully once uploads committed SIZE bytes, e.g. 2GiB (default: no byte limit)",
     )
     parser.add_argument("--headless", action="store_true", help="no web UI; write reports and exit")
-    parser.add_argument("--processes", type=int, default=None, help="Locust worker processes on this machine")
+    parser.add_argument(
+        "--autostart",
+        action="store_true",
+        help="with the web UI: start the run at once (default: when you press Start in the UI)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="Locust worker processes on this machine, -1 for one per core (default: one process)",
+    )
     role = parser.add_mutually_exclusive_group()
     role.add_argument("--master", action="store_true", help="be the master of a distributed run")
     role.add_argument("--worker", action="store_true", help="be a worker of a distributed run")
-    parser.add_argument("--master-host", default=None, help="master address (with --worker)")
+    parser.add_argument("--master-host", default=None, help="master address (with --worker; no default)")
     parser.add_argument("--master-port", type=int, default=None, help="master port (default 5557)")
     parser.add_argument(
         "--expect-workers", type=int, default=1, help="workers the master waits for (default 1)"
     )
     parser.add_argument("--web-port", type=int, default=None, help="web UI port (default 8089)")
     parser.add_argument(
+        "--web-host",
+        default=DEFAULT_WEB_HOST,
+        metavar="ADDRESS",
+        help="interface the web UI listens on; 0.0.0.0 lets other machines start runs",
+    )
+    parser.add_argument(
         "--report-dir",
         default="reports/load",
         help="headless reports go to REPORT_DIR/<run-id>/ (default reports/load)",
     )
-    parser.add_argument("--run-id", default=None, help="names the run's repositories and report folder")
+    parser.add_argument(
+        "--run-id",
+        default=None,
+        help="names the run's repositories and report folder (default: UTC time + process id)",
+    )
     parser.add_argument(
         "--smoke",
         action="store_true",
@@ -104,8 +145,11 @@ def run(args: argparse.Namespace) -> int:
         return run_smoke(args)
     run_id = args.run_id or new_run_id()
     report_dir = Path(args.report_dir) / run_id if args.headless else None
+    embedded = not (args.worker or args.target or args.host)
     with target_url(args) as (url, profile):
-        command = locust_command(args, url=url, profile=profile, run_id=run_id, report_dir=report_dir)
+        command = locust_command(
+            args, url=url, profile=profile, run_id=run_id, report_dir=report_dir, embedded=embedded
+        )
         return run_locust(command)
 
 
@@ -190,7 +234,7 @@ def target_url(args: argparse.Namespace) -> Iterator[tuple[str | None, str | Non
         yield args.host, None
     else:
         with embedded_server() as (url, profile):
-            print(f"keelhaul load: embedded reference server at {url}", flush=True)
+            print(f"keelhaul load: embedded reference server at {url} (pid {os.getpid()})", flush=True)
             yield url, profile
 
 
@@ -206,9 +250,12 @@ def embedded_server() -> Iterator[tuple[str, str]]:
             listen_host="127.0.0.1", listen_port=0, data_dir=Path(scratch) / "data", auth=False
         )
         with EmbeddedServer(config) as server:
+            url = server.url
+            if url is None:
+                raise UsageError("the embedded reference server did not start")
             profile = Path(scratch) / "embedded.toml"
-            profile.write_text(embedded_profile_text(server.url))
-            yield server.url, str(profile)
+            profile.write_text(embedded_profile_text(url))
+            yield url, str(profile)
 
 
 def _locust() -> list[str]:
@@ -229,7 +276,13 @@ def _report_args(report_dir: Path) -> list[str]:
 
 
 def locust_command(
-    args: argparse.Namespace, *, url: str | None, profile: str | None, run_id: str, report_dir: Path | None
+    args: argparse.Namespace,
+    *,
+    url: str | None,
+    profile: str | None,
+    run_id: str,
+    report_dir: Path | None,
+    embedded: bool = False,
 ) -> list[str]:
     command = _locust()
     if args.worker:
@@ -241,6 +294,14 @@ def locust_command(
         command += ["--keelhaul-profile", profile]
     elif url:
         command += ["--host", url]
+    if embedded:
+        command += ["--keelhaul-target-pid", str(os.getpid())]  # the embedded server runs in this process
+    if args.seed:
+        command += ["--seed", args.seed]
+    if args.content != "unique":
+        command += ["--content", args.content]
+    if args.keep_data:
+        command += ["--keep-data"]
     command += [
         "--users",
         str(args.users),
@@ -258,7 +319,11 @@ def locust_command(
     if args.run_time:
         command += ["--run-time", args.run_time]
     if args.processes is not None:
-        command += ["--processes", str(args.processes)]
+        # master and forked workers talk on loopback, on a port of this run's own: Locust's default
+        # (every interface, port 5557) collides with any other run on the machine
+        port = str(args.master_port or _free_port())
+        command += ["--processes", str(args.processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-port", port]
     if args.master:
         command += ["--master", "--expect-workers", str(args.expect_workers)]
         if args.master_port:
@@ -268,9 +333,11 @@ def locust_command(
     if args.headless:
         command += ["--headless", "--only-summary"]
     else:
-        command += ["--autostart"]  # the UI shows the run at once; stop or restart it from the UI
-        if args.run_time:
-            command += ["--autoquit", "30"]  # after --run-time, keep the UI up 30 s to look at it
+        command += ["--web-host", args.web_host]
+        if args.autostart:
+            command += ["--autostart"]
+            if args.run_time:
+                command += ["--autoquit", "30"]  # after --run-time, keep the UI up 30 s to look at it
     if report_dir is not None:
         command += _report_args(report_dir)
     command += [scenario_class(name) or name for name in (args.scenario or ["chunked"])]
@@ -328,6 +395,8 @@ def run_smoke(args: argparse.Namespace) -> int:
             "ChunkedLayerUpload",
         ]
         master += ["--keelhaul-profile", profile] if profile else ["--host", url or ""]
+        if not (args.target or args.host):
+            master += ["--keelhaul-target-pid", str(os.getpid())]
         worker = [
             *_locust(),
             "--worker",

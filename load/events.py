@@ -162,12 +162,12 @@ def _error_kind(error: str | None) -> str:
     return error.split(":", 1)[0].strip() or "transport error"
 
 
-def fire_summary_event(
+def fire_summary_event(  # type: ignore[no-untyped-def]
     environment,
     *,
     request_type: str,
     name: str,
-    response_time_ms: float,  # type: ignore[no-untyped-def]
+    response_time_ms: float,
     length: int,
     exception: Exception | None = None,
     scenario: str = "",

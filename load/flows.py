@@ -45,7 +45,7 @@ class FlowUser(Protocol):
     client: RegistryClient
     recorder: LocustRecorder
     layers: LayerQueue
-    run: LoadRun
+    load_run: LoadRun
     scenario: str
     repository: str
 
@@ -67,7 +67,7 @@ def push_blob(
 ) -> UploadRecord | None:
     """Upload one generated blob (chunked when chunk_size is given, else monolithic), check it with
     HEAD, record it. Returns the record, or None when the upload failed (already reported)."""
-    run = user.run
+    run = user.load_run
     repository = repository or user.repository
     blob = user.layers.take(size, repository, lambda repo: run.content_seed(repo, run.next_number()))
     name = f"{label} {format_size(size)}" + (f" in {format_size(chunk_size)} chunks" if chunk_size else "")
@@ -132,7 +132,7 @@ def probe_layer_limit(user: FlowUser, size: int, chunk_size: int, limit: int) ->
     The refusal may come at any PATCH or at the closing PUT, as an error status or a dropped
     connection; each of those is the expected outcome here. A 201 means the limit is not enforced."""
     name = f"over-limit probe {format_size(size)} (limit {format_size(limit)})"
-    blob = GeneratedBlob(size, seed=user.run.content_seed(user.repository, user.run.next_number()))
+    blob = GeneratedBlob(size, seed=user.load_run.content_seed(user.repository, user.load_run.next_number()))
     started = time.perf_counter()
     error: Exception | None = None
     with user.recorder.expecting(400, 403, 404, 413, 416):
@@ -144,7 +144,7 @@ def probe_layer_limit(user: FlowUser, size: int, chunk_size: int, limit: int) ->
             result = None
         if result is not None and result.ok:
             error = CheckFailure("layer over the announced limit was accepted")
-            user.run.ledger.add_upload(
+            user.load_run.ledger.add_upload(
                 UploadRecord(
                     user.scenario,
                     user.repository,
@@ -199,21 +199,21 @@ def push_image(user: FlowUser, repository: str, tag: str, layer_size: int) -> Se
     if layer is None:
         return None
     config = images.image_config(
-        labels={"keelhaul.run": user.run.settings.run_id, "keelhaul.tag": tag},
+        labels={"keelhaul.run": user.load_run.settings.run_id, "keelhaul.tag": tag},
         extra={"rootfs": {"type": "layers", "diff_ids": [layer.digest]}},
     )
     config_result = uploads.upload_monolithic(user.client, repository, config.body, keep_responses=False)
     if not config_result.ok:
         _report_upload(user, "image config", time.perf_counter(), 0, _failure_of(config_result))
         return None
-    user.run.ledger.add_upload(
+    user.load_run.ledger.add_upload(
         UploadRecord(user.scenario, repository, config.digest, config.size, 0.0, 0.0, 1, 0, time.time())
     )
     manifest = images.oci_manifest(config, [LayerRef(layer.digest, layer.size)])
     response = user.client.put_manifest(repository, tag, manifest.body, manifest.media_type)
     if response.status_code != 201:
         return None  # reported by the recorder
-    user.run.ledger.add_manifest(repository, manifest.digest)
+    user.load_run.ledger.add_manifest(repository, manifest.digest)
     return SeededImage(repository, tag, manifest.digest, config.digest, config.size, layer.digest, layer.size)
 
 
@@ -275,7 +275,7 @@ def _report_check(user: FlowUser, name: str, failure: CheckFailure) -> None:
 def churn_once(user: FlowUser, base: SeededImage) -> None:
     """Tag a fresh manifest (the base image's blobs, a new annotation) twice, list tags, delete it by
     digest, check the tag is gone."""
-    number = user.run.next_number()
+    number = user.load_run.next_number()
     built = images.oci_manifest(
         LayerRef(base.config_digest, base.config_size, media_types.OCI_CONFIG),
         [LayerRef(base.layer_digest, base.layer_size)],
@@ -290,7 +290,7 @@ def churn_once(user: FlowUser, base: SeededImage) -> None:
     with user.acting_as("deleter"):
         deleted = user.client.delete_manifest(user.repository, digest)
     if deleted.status_code != 202:
-        user.run.ledger.add_manifest(user.repository, digest)
+        user.load_run.ledger.add_manifest(user.repository, digest)
         return
     with user.recorder.expecting(404):
         gone = client.head_manifest(user.repository, f"churn-{number}")
@@ -309,7 +309,7 @@ def open_idle_session(user: FlowUser) -> tuple[str, float] | None:
     location = location_of(post)
     if post.status_code != 202 or location is None:
         return None
-    chunk = GeneratedBlob(4096, seed=user.run.content_seed(user.repository, user.run.next_number()))
+    chunk = GeneratedBlob(4096, seed=user.load_run.content_seed(user.repository, user.load_run.next_number()))
     patch = user.client.request(
         "PATCH",
         location,
@@ -338,7 +338,9 @@ def check_idle_session(user: FlowUser, location: str, idle_seconds: float) -> bo
         exception=error,
         scenario=user.scenario,
     )
-    user.run.ledger.add_probe({"idle_seconds": idle_seconds, "alive": alive, "status": status.status_code})
+    user.load_run.ledger.add_probe(
+        {"idle_seconds": idle_seconds, "alive": alive, "status": status.status_code}
+    )
     if alive:
         with user.recorder.expecting(404, 405), contextlib.suppress(httpx.HTTPError):
             cancel_upload(user.client, location)

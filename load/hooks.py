@@ -7,7 +7,9 @@ for a local run, `--processes N`, and `--master` / `--worker` on several machine
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
+from typing import Any
 
 import gevent
 from locust import events
@@ -15,14 +17,16 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 
 from keelhaul.errors import UsageError
 from load import scenarios, webui
+from load.meter import SAMPLE_SECONDS
 from load.options import add_options
 from load.run import load_run
-from load.summary import build_summary, one_line, write_reports
-from load.target import usable_role
+from load.summary import build_summary, one_line, resource_lines, write_reports
+from load.target import preflight, usable_role
 from load.verify import Cleanup, delete_uploads, verify_uploads
 
 log = logging.getLogger("load")
 REPORT_KEY = "keelhaul"
+PROCESS_KEY = "keelhaul_process"  # the worker's own MB/s, CPU and memory (load.meter)
 BUDGET_POLL_SECONDS = 1.0
 STOP_MESSAGE = "keelhaul_stop"
 STOPPED_MESSAGE = "keelhaul_stopped"
@@ -41,11 +45,45 @@ def _options(parser) -> None:  # type: ignore[no-untyped-def]
 @events.init.add_listener
 def _init(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     run = load_run(environment)
-    webui.install(environment, run.ledger)
     options = environment.parsed_options
-    if isinstance(environment.runner, MasterRunner) and options and options.headless and options.run_time:
+    if is_worker(environment) or options is None:
+        return
+    check_target(environment)
+    run.resources.target_pid = options.keelhaul_target_pid
+    webui.install(environment, run)
+    environment.runner.greenlet.spawn(_sample_resources, environment)  # ends when the runner quits
+    if isinstance(environment.runner, MasterRunner) and options.headless and options.run_time:
         # A headless master takes over --run-time so that the run ends through graceful_quit.
         run.run_time, options.run_time = options.run_time, None
+
+
+def check_target(environment) -> None:  # type: ignore[no-untyped-def]
+    """Before the first user starts: the target answers and accepts the run's credentials, or the
+    run ends here with one line. Also names the target's URL as Locust's host (its reports and
+    web UI show it) when a profile gave it."""
+    run = load_run(environment)
+    options = environment.parsed_options
+    if environment.web_ui is not None and not (environment.host or options.keelhaul_profile):
+        return  # the start form asks for the host; _test_start checks what it was given
+    try:
+        profile = run.profile
+        preflight(profile)
+    except UsageError as error:
+        print(f"keelhaul: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    if not environment.host:
+        environment.host = profile.url
+
+
+def _sample_resources(environment) -> None:  # type: ignore[no-untyped-def]
+    """Every SAMPLE_SECONDS on the master or local runner: this process's own figures when it runs
+    users itself, and one point of the web UI's MB/s and memory plots."""
+    run = load_run(environment)
+    while True:
+        if environment.runner is not None and not isinstance(environment.runner, MasterRunner):
+            run.resources.update(run.own_figures())
+        run.resources.sample(run.ledger.live_mb_per_s_total())
+        gevent.sleep(SAMPLE_SECONDS)
 
 
 @events.test_start.add_listener
@@ -53,9 +91,11 @@ def _test_start(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     run = load_run(environment)
     run.forget_settings()  # the web UI may have changed options since the last test
     scenarios.forget_seeded_images(environment)
+    run.meter.start(run.ledger)
     if is_worker(environment):
         return
     run.ledger.reset()
+    run.resources.reset()
     run.stopping = False
     try:
         settings = run.settings
@@ -139,7 +179,9 @@ def _report_to_master(client_id, data, **_kwargs) -> None:  # type: ignore[no-un
 
     environment = getattr(runners, "_keelhaul_environment", None)
     if environment is not None:
-        data[REPORT_KEY] = load_run(environment).ledger.drain()
+        run = load_run(environment)
+        data[REPORT_KEY] = run.ledger.drain()
+        data[PROCESS_KEY] = run.own_figures().to_dict()
 
 
 @events.worker_report.add_listener
@@ -149,6 +191,8 @@ def _worker_report(client_id, data, **_kwargs) -> None:  # type: ignore[no-untyp
     environment = getattr(runners, "_keelhaul_environment", None)
     if environment is not None and REPORT_KEY in data:
         load_run(environment).ledger.merge(data[REPORT_KEY])
+    if environment is not None and PROCESS_KEY in data:
+        load_run(environment).resources.update(data[PROCESS_KEY])
 
 
 @events.init.add_listener
@@ -171,7 +215,7 @@ def _quitting(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     finish_run(environment)
 
 
-def finish_run(environment) -> dict | None:  # type: ignore[no-untyped-def]
+def finish_run(environment) -> dict[str, Any] | None:  # type: ignore[no-untyped-def]
     """Verify every committed digest on the target, clean up, write summary.json; returns the summary."""
     run = load_run(environment)
     try:
@@ -179,6 +223,8 @@ def finish_run(environment) -> dict | None:  # type: ignore[no-untyped-def]
     except UsageError:
         return None
     ledger = run.ledger
+    if not isinstance(environment.runner, MasterRunner):
+        run.resources.update(run.own_figures())  # measured before verification adds its own cost
     verification = cleanup = None
     if ledger.uploads:
         with profile.client(usable_role(profile, "reader")) as client:
@@ -198,9 +244,12 @@ def finish_run(environment) -> dict | None:  # type: ignore[no-untyped-def]
         verification=verification,
         cleanup=cleanup,
         stop_after_bytes=settings.stop_after_bytes,
+        resources=run.resources.to_dict(),
     )
     log.info(one_line(summary))
     print(one_line(summary), flush=True)
+    for line in resource_lines(summary):
+        print(line, flush=True)
     if settings.report_dir:
         path = write_reports(Path(settings.report_dir), summary, ledger.uploads)
         print(f"keelhaul load: summary written to {path}", flush=True)

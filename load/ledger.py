@@ -12,6 +12,7 @@ import statistics
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 LIVE_WINDOW_SECONDS = 10  # live MB/s is the average over the last complete seconds of this window
 MEGABYTE = 10**6  # MB/s figures are decimal, like every network tool prints them
@@ -43,11 +44,11 @@ class Ledger:
     bytes_by_second: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     uploads: list[UploadRecord] = field(default_factory=list)
     manifests: list[tuple[str, str]] = field(default_factory=list)  # (repository, digest) left on the target
-    probes: list[dict] = field(default_factory=list)  # idle-upload probe observations
+    probes: list[dict[str, Any]] = field(default_factory=list)  # idle-upload probe observations
     _pending_bytes: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     _pending_uploads: list[UploadRecord] = field(default_factory=list)
     _pending_manifests: list[tuple[str, str]] = field(default_factory=list)
-    _pending_probes: list[dict] = field(default_factory=list)
+    _pending_probes: list[dict[str, Any]] = field(default_factory=list)
 
     def add_bytes(self, scenario: str, count: int, at: float | None = None) -> None:
         if count <= 0:
@@ -65,11 +66,11 @@ class Ledger:
         self.manifests.append((repository, digest))
         self._pending_manifests.append((repository, digest))
 
-    def add_probe(self, observation: dict) -> None:
+    def add_probe(self, observation: dict[str, Any]) -> None:
         self.probes.append(observation)
         self._pending_probes.append(observation)
 
-    def drain(self) -> dict:
+    def drain(self) -> dict[str, Any]:
         """What was gathered since the last drain, as plain data for Locust's worker report."""
         report = {
             "bytes": {name: {str(s): n for s, n in per.items()} for name, per in self._pending_bytes.items()},
@@ -83,7 +84,7 @@ class Ledger:
         self._pending_probes = []
         return report
 
-    def merge(self, report: dict) -> None:
+    def merge(self, report: dict[str, Any]) -> None:
         """Add a worker's drained report (see `drain`) to this ledger."""
         for name, seconds in report.get("bytes", {}).items():
             per_second = self.bytes_by_second[name]
@@ -96,8 +97,9 @@ class Ledger:
 
     def reset(self) -> None:
         """Empty again, as new (a new test starts)."""
+        fresh = type(self)()
         for table in fields(self):
-            setattr(self, table.name, table.default_factory())  # type: ignore[misc]
+            setattr(self, table.name, getattr(fresh, table.name))
 
     # --- figures ---------------------------------------------------------------------------------
 
@@ -118,6 +120,10 @@ class Ledger:
         window = range(current - LIVE_WINDOW_SECONDS, current)
         return sum(table.get(second, 0) for second in window) / LIVE_WINDOW_SECONDS / MEGABYTE
 
+    def live_mb_per_s_total(self, now: float | None = None) -> float:
+        """Live MB/s of all scenarios together."""
+        return sum(self.live_mb_per_s(scenario, now) for scenario in self.bytes_by_second)
+
     def mean_mb_per_s(self, scenario: str | None = None) -> float:
         """Bytes moved divided by the seconds from the first to the last active second."""
         tables = [self.bytes_by_second.get(scenario, {})] if scenario else list(self.bytes_by_second.values())
@@ -127,7 +133,7 @@ class Ledger:
         span = max(seconds) - min(seconds) + 1
         return self.total_bytes(scenario) / span / MEGABYTE
 
-    def upload_figures(self, scenario: str | None = None) -> dict:
+    def upload_figures(self, scenario: str | None = None) -> dict[str, Any]:
         """Count, bytes, and the spread of per-upload MB/s and time to commit."""
         chosen = [u for u in self.uploads if scenario is None or u.scenario == scenario]
         timed = [u for u in chosen if u.seconds > 0]  # small side blobs (image configs) are not timed

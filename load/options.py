@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from keelhaul.errors import UsageError
 from load.sizes import parse_size
@@ -19,6 +20,8 @@ DEFAULT_CHUNK_SIZE = "16MiB"
 DEFAULT_MONOLITHIC_SIZE = "64MiB"
 DEFAULT_PULL_BLOB_SIZE = "16MiB"
 DEFAULT_IDLE_PROBES = "30,60,120,300,600,900"
+DEFAULT_WEB_HOST = "127.0.0.1"
+CONTENT_KINDS = ("unique", "shared-prefix")
 
 
 def new_run_id() -> str:
@@ -28,7 +31,10 @@ def new_run_id() -> str:
 
 def add_options(parser) -> None:  # type: ignore[no-untyped-def]
     """Listener for `events.init_command_line_parser`."""
-    group = parser.add_argument_group("keelhaul", "registry load scenarios (load)")
+    # Locust's web UI listens on every interface by default; a load generator's UI (which can start
+    # a run against the configured registry) stays on loopback unless --web-host says otherwise.
+    parser.set_defaults(web_host=DEFAULT_WEB_HOST)
+    group = _WebFormGroup(parser.add_argument_group("keelhaul", "registry load scenarios (load)"))
     group.add_argument(
         "--keelhaul-profile",
         env_var="KEELHAUL_PROFILE",
@@ -75,6 +81,17 @@ def add_options(parser) -> None:  # type: ignore[no-untyped-def]
         help="seed of the generated content (each layer adds its own suffix)",
     )
     group.add_argument(
+        "--content",
+        dest="keelhaul_content",
+        env_var="KEELHAUL_CONTENT",
+        choices=CONTENT_KINDS,
+        default="unique",
+        help="unique: every byte of every layer differs (each layer costs a SHA-256 pass, ~0.7 CPU s "
+        "per GB, in a native thread); shared-prefix: layers of one size share all but their last "
+        "MiB, so digests are nearly free and the generator's CPU goes to the wire (storage that "
+        "deduplicates blocks would see the repeats)",
+    )
+    group.add_argument(
         "--run-id",
         dest="keelhaul_run_id",
         env_var="KEELHAUL_RUN_ID",
@@ -94,12 +111,38 @@ def add_options(parser) -> None:  # type: ignore[no-untyped-def]
         help="write summary.json and uploads.csv here when the run ends",
     )
     group.add_argument(
+        "--keelhaul-target-pid",
+        env_var="KEELHAUL_TARGET_PID",
+        type=int,
+        default=None,
+        include_in_web_ui=False,
+        help="process id of the target when it runs on this machine (the embedded server): its "
+        "memory is reported with the generator's",
+    )
+    group.add_argument(
         "--keep-data",
         action="store_true",
         default=False,
         env_var="KEELHAUL_KEEP_DATA",
         help="do not delete the blobs and manifests the run created",
     )
+
+
+class _WebFormGroup:
+    """An argument group whose options also appear in Locust's web UI start form.
+
+    Locust puts an option in the form only when its parser's own add_argument marked it; an argument
+    group's add_argument does not, so each option is marked here (include_in_web_ui=False keeps one
+    out of the form)."""
+
+    def __init__(self, group) -> None:  # type: ignore[no-untyped-def]
+        self.group = group
+
+    def add_argument(self, *args, include_in_web_ui: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        action = self.group.add_argument(*args, **kwargs)
+        action.include_in_web_ui = include_in_web_ui
+        action.is_secret = action.is_required = action.is_multiple = False
+        return action
 
 
 @dataclass(frozen=True)
@@ -114,6 +157,7 @@ class LoadSettings:
     pull_blob_size: int
     idle_probes: tuple[float, ...]
     seed: str
+    content: str
     run_id: str
     stop_after_bytes: int
     report_dir: str
@@ -127,7 +171,7 @@ class LoadSettings:
         return cls.from_values(vars(options), host=environment.host or "")
 
     @classmethod
-    def from_values(cls, values: dict, host: str = "") -> LoadSettings:
+    def from_values(cls, values: dict[str, Any], host: str = "") -> LoadSettings:
         chunk_size = parse_size(values.get("chunk_size") or DEFAULT_CHUNK_SIZE, what="--chunk-size")
         if chunk_size <= 0:
             raise UsageError("--chunk-size must be positive")
@@ -147,11 +191,18 @@ class LoadSettings:
             ),
             idle_probes=parse_idle_probes(str(values.get("idle_probes") or DEFAULT_IDLE_PROBES)),
             seed=str(values.get("keelhaul_seed") or "keelhaul"),
+            content=content_kind(str(values.get("keelhaul_content") or "unique")),
             run_id=run_id,
             stop_after_bytes=parse_size(values.get("stop_after_bytes") or "0", what="--stop-after-bytes"),
             report_dir=str(values.get("keelhaul_report_dir") or ""),
             keep_data=bool(values.get("keep_data")),
         )
+
+
+def content_kind(text: str) -> str:
+    if text not in CONTENT_KINDS:
+        raise UsageError(f"--content: expected one of {', '.join(CONTENT_KINDS)}, got {text!r}")
+    return text
 
 
 def parse_idle_probes(text: str) -> tuple[float, ...]:

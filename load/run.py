@@ -10,7 +10,10 @@ import itertools
 import secrets
 from functools import cached_property
 
+from keelhaul.client import BlobSource, GeneratedBlob, SharedPrefixBlob
+from keelhaul.profile import TargetProfile
 from load.ledger import Ledger
+from load.meter import ProcessFigures, Resources, SelfMeter, process_name
 from load.options import LoadSettings
 from load.target import resolve_profile
 
@@ -21,6 +24,8 @@ class LoadRun:
     def __init__(self, environment) -> None:  # type: ignore[no-untyped-def]
         self.environment = environment
         self.ledger = Ledger()
+        self.meter = SelfMeter()  # this process, as a generator
+        self.resources = Resources()  # every generator process and the target, on the master/local
         self._numbers = itertools.count(1)
         # Tells this process's repositories apart from other workers' within one run id.
         self.process_tag = secrets.token_hex(3)
@@ -33,7 +38,7 @@ class LoadRun:
         return LoadSettings.from_environment(self.environment)
 
     @cached_property
-    def profile(self):  # type: ignore[no-untyped-def]
+    def profile(self) -> TargetProfile:
         return resolve_profile(self.settings)
 
     def forget_settings(self) -> None:
@@ -41,14 +46,24 @@ class LoadRun:
         self.__dict__.pop("settings", None)
         self.__dict__.pop("profile", None)
 
+    def own_figures(self) -> ProcessFigures:
+        """This process's MB/s, CPU and memory since its test started."""
+        return self.meter.figures(self.ledger, process_name(self.environment.runner))
+
     def next_number(self) -> int:
         return next(self._numbers)
 
     def new_repository(self, scenario: str) -> str:
         """`<namespace>/keelhaul-<run-id>-<n>`: the only repositories the suite ever writes to."""
         name = f"keelhaul-{self.settings.run_id}-{self.process_tag}{self.next_number()}-{scenario}"
-        namespace = (getattr(self.profile, "namespace", "") or "").strip("/")
+        namespace = self.profile.namespace.strip("/")
         return f"{namespace}/{name}" if namespace else name
+
+    def layer(self, size: int, seed: str) -> BlobSource:
+        """A generated layer as --content says: all bytes unique, or a shared prefix per run and size."""
+        if self.settings.content == "shared-prefix":
+            return SharedPrefixBlob(size, seed=seed, family=f"{self.settings.seed}:{self.settings.run_id}")
+        return GeneratedBlob(size, seed=seed)
 
     def content_seed(self, repository: str, number: int) -> str:
         """Unique per layer (no dedupe between layers, workers or runs), reproducible from the options."""

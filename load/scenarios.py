@@ -34,17 +34,17 @@ class RegistryUser(User):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.run: LoadRun = load_run(self.environment)
-        self.recorder = LocustRecorder(self.environment, self.run.ledger, self.scenario)
+        self.load_run: LoadRun = load_run(self.environment)
+        self.recorder = LocustRecorder(self.environment, self.load_run.ledger, self.scenario)
         self.clients: dict[str, RegistryClient] = {}
-        self.layers = LayerQueue()
+        self.layers = LayerQueue(self.run.layer)
         self.client = self.client_for(self.role)
-        self.repository = self.run.new_repository(self.scenario)
+        self.repository = self.load_run.new_repository(self.scenario)
 
     def client_for(self, role: str) -> RegistryClient:
         """This user's client for `role` (or the closest role the profile has, see usable_role); one
         per role, kept for the user's life so each keeps its own token cache."""
-        profile = self.run.profile
+        profile = self.load_run.profile
         actual = usable_role(profile, role)
         if actual not in self.clients:
             self.clients[actual] = profile.client(actual, recorder=self.recorder)
@@ -75,8 +75,8 @@ class ChunkedLayerUpload(RegistryUser):
     @tag("chunked", "upload")
     @task
     def push_layer(self) -> None:
-        settings = self.run.settings
-        limit = self.run.profile.limits.max_layer_bytes
+        settings = self.load_run.settings
+        limit = self.load_run.profile.limits.max_layer_bytes
         if limit and settings.layer_size > limit:
             flows.probe_layer_limit(self, settings.layer_size, settings.chunk_size, limit)
         else:
@@ -91,7 +91,9 @@ class MonolithicUpload(RegistryUser):
     @tag("monolithic", "upload")
     @task
     def push_blob(self) -> None:
-        flows.push_blob(self, self.run.settings.monolithic_size, chunk_size=None, label="monolithic blob")
+        flows.push_blob(
+            self, self.load_run.settings.monolithic_size, chunk_size=None, label="monolithic blob"
+        )
 
 
 # One seeded image per process (and test) serves every pulling user of that process.
@@ -108,11 +110,11 @@ def seeded_image(user: RegistryUser) -> flows.SeededImage:
     key = id(user.environment)
     if key not in _seeded:
         _seeded[key] = AsyncResult()
-        repository = user.run.new_repository("pullsrc")
+        repository = user.load_run.new_repository("pullsrc")
         with user.acting_as("writer"):
-            image = flows.push_image(user, repository, "pull", user.run.settings.pull_blob_size)
-        _seeded[key].set(image)
-    image = _seeded[key].get()
+            pushed = flows.push_image(user, repository, "pull", user.load_run.settings.pull_blob_size)
+        _seeded[key].set(pushed)
+    image: flows.SeededImage | None = _seeded[key].get()
     if image is None:
         raise StopUser()  # the push failed and was reported; nothing to pull
     return image
@@ -151,9 +153,10 @@ class TagChurn(RegistryUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.base = flows.push_image(self, self.repository, "base", 4096)
-        if self.base is None:
+        base = flows.push_image(self, self.repository, "base", 4096)
+        if base is None:
             raise StopUser()
+        self.base = base
 
     @tag("churn")
     @task
@@ -185,14 +188,17 @@ class CIFleet(RegistryUser):
     @tag("fleet")
     @task(1)
     def push_layer(self) -> None:
-        settings = self.run.settings
+        settings = self.load_run.settings
         flows.push_blob(self, settings.pull_blob_size, chunk_size=settings.chunk_size, label="fleet layer")
 
     @tag("fleet")
     @task(1)
     def push_image(self) -> None:
         flows.push_image(
-            self, self.repository, f"build-{self.run.next_number()}", self.run.settings.pull_blob_size
+            self,
+            self.repository,
+            f"build-{self.load_run.next_number()}",
+            self.load_run.settings.pull_blob_size,
         )
 
 
@@ -206,7 +212,7 @@ class IdleUploadProbe(RegistryUser):
     @tag("idle")
     @task
     def probe(self) -> None:
-        probes = self.run.settings.idle_probes
+        probes = self.load_run.settings.idle_probes
         sessions = []
         for idle in probes:
             opened = flows.open_idle_session(self)

@@ -11,6 +11,9 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+from locust.stats import RequestStats
 
 from load.ledger import MEGABYTE, Ledger, UploadRecord
 from load.verify import Cleanup, Verification
@@ -47,7 +50,7 @@ def error_figures(stats) -> list[dict[str, object]]:  # type: ignore[no-untyped-
             }
             for error in stats.errors.values()
         ),
-        key=lambda row: -int(row["occurrences"]),  # type: ignore[call-overload]
+        key=lambda row: -int(row["occurrences"]),
     )
 
 
@@ -68,11 +71,12 @@ def build_summary(
     *,
     run_id: str,
     target: dict[str, object],
-    stats,  # type: ignore[no-untyped-def]
+    stats: RequestStats,
     ledger: Ledger,
     verification: Verification | None,
     cleanup: Cleanup | None,
     stop_after_bytes: int = 0,
+    resources: dict[str, object] | None = None,
 ) -> dict[str, object]:
     total = stats.total
     duration = max(0.0, (total.last_request_timestamp or total.start_time) - total.start_time)
@@ -115,6 +119,8 @@ def build_summary(
         if stop_after_bytes
         else None,
         "idle_upload_expiry": idle_expiry(ledger),
+        # per generator process: MB/s, CPU share, peak RSS; the target's memory when it runs here
+        "resources": resources,
     }
 
 
@@ -141,14 +147,34 @@ def write_reports(report_dir: Path, summary: dict[str, object], uploads: list[Up
     return path
 
 
-def one_line(summary: dict) -> str:
+def one_line(summary: dict[str, Any]) -> str:
     """What the console shows at the end of a run."""
     throughput, uploads = summary["throughput"], summary["uploads"]
     verification = summary.get("verification") or {}
+    resources = summary.get("resources") or {}
+    memory = f", peak RSS {resources['peak_rss_bytes'] / MEGABYTE:.0f} MB per worker" if resources else ""
     return (
         f"keelhaul load: {'OK' if summary['ok'] else 'FAILED'}  "
         f"{throughput['mb_per_s']} MB/s mean, {throughput['bytes_moved'] / MEGABYTE:.0f} MB moved, "
         f"{uploads['count']} uploads ({uploads['bytes'] / MEGABYTE:.0f} MB), {summary['failures']} failures, "
         f"verified {verification.get('verified', 0)}/{verification.get('checked', 0)} digests "
-        f"({verification.get('bytes_verified', 0) / MEGABYTE:.0f} MB)"
+        f"({verification.get('bytes_verified', 0) / MEGABYTE:.0f} MB){memory}"
     )
+
+
+def resource_lines(summary: dict) -> list[str]:
+    """Under the one line: each generator process's cost, the target's memory, and the warnings."""
+    resources = summary.get("resources") or {}
+    lines = [
+        f"keelhaul load:   worker {worker['name']}: {worker['mb_per_s']} MB/s, "
+        f"{worker['cpu_share']:.0%} of a core, peak RSS {worker['peak_rss_bytes'] / MEGABYTE:.0f} MB"
+        for worker in resources.get("workers", [])
+    ]
+    target = resources.get("target")
+    if target:
+        lines.append(
+            f"keelhaul load:   target (pid {target['pid']}): "
+            f"peak RSS {target['peak_rss_bytes'] / MEGABYTE:.0f} MB"
+        )
+    lines += [f"keelhaul load: WARNING: {warning}" for warning in resources.get("warnings", [])]
+    return lines

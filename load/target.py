@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from keelhaul.errors import UsageError
 from keelhaul.profile import TargetProfile, load_profile
 from load.options import LoadSettings
@@ -30,6 +32,23 @@ def usable_role(profile: TargetProfile, wanted: str) -> str:
         if profile.has_role(role):
             return role
     return "anonymous"
+
+
+def preflight(profile: TargetProfile) -> None:
+    """One GET /v2/ as the role that will push: a target that cannot be reached, or that refuses the
+    credentials, is one line before any user starts instead of a failure per request."""
+    role = usable_role(profile, "writer")
+    who = "anonymous access" if role == "anonymous" else f"the {role} credentials of the profile"
+    try:
+        with profile.client(role) as client:
+            status = client.ping().status_code
+    except httpx.HTTPError as error:
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise UsageError(f"cannot reach the target at {profile.url}: {reason}") from None
+    if status in (401, 403):
+        raise UsageError(f"the target at {profile.url} refuses {who} ({status} to GET /v2/)")
+    if status != 200:
+        raise UsageError(f"the target at {profile.url} is not an OCI registry? GET /v2/ answered {status}")
 
 
 def embedded_profile_text(url: str) -> str:

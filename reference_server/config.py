@@ -33,6 +33,10 @@ class ServerConfig:
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     manifest_buffer_budget_bytes: int = DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES  # body_budget.py
     public_url: str | None = None
+    # With auth, /v2 deletes (manifests, tags, blobs, upload sessions) answer 405 UNSUPPORTED as on
+    # ghcr.io, where deletion goes through the REST API. True accepts them as the OCI spec
+    # describes (for suites that exercise both). Without auth they always work (plain OCI).
+    registry_deletes: bool = False
     # Upload data through O_DIRECT (half the CPU per pushed byte here); False: through the page
     # cache, slower pushes but a just-pushed blob's first pull is served from memory.
     direct_io: bool = True
@@ -75,6 +79,8 @@ class ServerConfig:
             args.append("--no-auth")
         if self.public_url:
             args += ["--public-url", self.public_url]
+        if self.registry_deletes:
+            args.append("--registry-deletes")
         if not self.direct_io:
             args.append("--no-direct-io")
         return args

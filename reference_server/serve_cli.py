@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--data", default=None, metavar="DIR", help=f"data folder (default {default_data_dir()})"
     )
-    parser.add_argument("--no-auth", action="store_true", help="everyone may pull, push and delete")
+    parser.add_argument(
+        "--no-auth", action="store_true", help="plain OCI: everyone may pull, push and delete"
+    )
     parser.add_argument(
         "--max-layer-size",
         default=str(DEFAULT_MAX_LAYER_BYTES),
@@ -72,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         metavar="URL",
         help="base URL clients use (token realm), e.g. http://registry.example:5000",
+    )
+    parser.add_argument(
+        "--registry-deletes",
+        action="store_true",
+        help="with auth: accept DELETE of manifests, tags, blobs and upload sessions on /v2 (ghcr.io"
+        " answers 405 UNSUPPORTED and deletes only through its REST API; so does the default)",
     )
     parser.add_argument(
         "--no-direct-io",
@@ -153,6 +161,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         upload_timeout_seconds=float(_positive(args.upload_timeout, "--upload-timeout", float)),
         max_manifest_bytes=int(_positive(args.max_manifest_size, "--max-manifest-size")),
         public_url=public_url.rstrip("/") if public_url else None,
+        registry_deletes=args.registry_deletes,
         direct_io=not args.no_direct_io,
         manifest_buffer_budget_bytes=int(_positive(args.manifest_buffer_budget, "--manifest-buffer-budget")),
         header_timeout_seconds=float(_positive(args.header_timeout, "--header-timeout", float)),

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from conformance.ghcr.support import Rest, push
-from conformance.harness.plugin import make_client
+from conformance.harness.clients import make_client
 from conformance.harness.repos import RepoNamer, clean_repository, created_in
+from conformance.harness.state import HarnessState
 from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.client.images import Image, sample_image
+from keelhaul.profile import TargetProfile
 
 EMBEDDED_ONLY = (
     "needs credentials no profile role describes (an expired or revoked PAT, the server's signing key); "
@@ -22,7 +24,7 @@ EMBEDDED_ONLY = (
 
 
 @pytest.fixture
-def rest(target: Any, client_for: Callable[[str], RegistryClient]) -> Rest:
+def rest(target: TargetProfile, client_for: Callable[[str], RegistryClient]) -> Rest:
     """GitHub's packages REST API of the target, called as a role (recorded with the check)."""
     return Rest(target, client_for)
 
@@ -39,14 +41,14 @@ def shared_private(session_repo: Callable[[], tuple[str, RegistryClient]]) -> tu
 
 
 @pytest.fixture(scope="session")
-def tenant_namer(harness: Any, target: Any) -> RepoNamer:
+def tenant_namer(harness: HarnessState, target: TargetProfile) -> RepoNamer:
     """Names in the other tenant's namespace, unique within the run."""
     return RepoNamer(target.role("other_tenant").namespace, f"{harness.run_id}-t")
 
 
 @pytest.fixture
 def tenant_repo(
-    harness: Any, target: Any, tenant_namer: RepoNamer, exchange_recorder: ExchangeRecorder
+    harness: HarnessState, target: TargetProfile, tenant_namer: RepoNamer, exchange_recorder: ExchangeRecorder
 ) -> Iterator[Callable[[], str]]:
     """`tenant_repo()`: a fresh `<other tenant's namespace>/keelhaul-<run-id>-t-<n>` name; what the
     check pushed there is deleted afterwards with the other tenant's own credentials."""

@@ -1,17 +1,16 @@
 """API-1…4 (GitHub REST "Packages"): list, get and delete packages and versions, restore them within 30
 days unless the name was reused, versions as manifest digests with their tags, and visibility. Every
-payload is validated against GitHub's shapes (conformance/schemas/github-*.schema.json)."""
+answer is validated against GitHub's REST description (conformance/schemas/github_rest/)."""
 
 from __future__ import annotations
 
 import pytest
 
 from conformance.ghcr.support import (
-    PACKAGE_SCHEMA,
+    expect_github_answer,
     expect_github_error,
     expect_refused,
     expect_rest_status,
-    expect_schema,
     json_body,
     push,
     set_visibility,
@@ -31,12 +30,8 @@ def _listed(rest, role, namespace, query=""):
     for _ in range(MAX_PAGES):
         answer = rest.call(role, "GET", path)
         expect_rest_status(answer, [200], f"API-1: list packages ({path})")
-        document = json_body(answer, "API-1")
-        if not isinstance(document, list):
-            fail("API-1: a list of packages", answer, "a JSON array", type(document).__name__)
-        for package in document:
-            expect_schema(package, PACKAGE_SCHEMA, "API-1: listed packages have GitHub's shape", answer)
-            names.append(package["name"])
+        expect_github_answer(answer, "API-1: listed packages have GitHub's shape")
+        names += [package["name"] for package in json_body(answer, "API-1")]
         link = answer.headers.get("link") or ""
         next_link = [part for part in link.split(",") if 'rel="next"' in part]
         if not next_link:
@@ -225,9 +220,8 @@ def test_user_namespace_packages(client_for, tenant_repo, rest):
     namespace, name = split_repo(repo)
     listing = rest.call("other_tenant", "GET", "/user/packages?package_type=container&per_page=100")
     expect_rest_status(listing, [200], "API-1: GET /user/packages")
+    expect_github_answer(listing, "API-1: /user/packages items have GitHub's shape")
     own = json_body(listing, "API-1")
-    for package in own:
-        expect_schema(package, PACKAGE_SCHEMA, "API-1: /user/packages items have GitHub's shape", listing)
     if name not in [package["name"] for package in own]:
         fail("API-1: /user/packages lists the user's new package", listing, f"{name} listed", "not listed")
     if name not in _listed(rest, "other_tenant", namespace):

@@ -1,4 +1,5 @@
-"""The pytest harness of the conformance suite: options, markers, target, fixtures, result capture.
+"""The pytest harness of the conformance suite: options, check metadata and skips, result capture,
+fixtures and cleanup, one module each (see plugin.py for the list).
 
 Checks never import pytest hooks from here directly; `conformance/conftest.py` re-exports
 `conformance.harness.plugin` so `pytest conformance` and `keelhaul check` run the same code.

@@ -21,7 +21,9 @@ conformance checks expect a reader to pull what the writer pushed and a deleter 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from keelhaul.client import Credentials
+from keelhaul.profile import Role
 
 ORG = "keelhaul-ci"
 TOKEN_LIFETIME = 6 * 3600
@@ -36,9 +38,9 @@ ACCOUNTS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
 }
 
 
-def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, dict[str, Any]]:
-    """Create the accounts and tokens; returns role -> {username, password[, namespace,
-    source_repository]}."""
+def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, Role]:
+    """Create the accounts and tokens; returns each profile role with its credentials (and the
+    other tenant's namespace, the workflow token's repository)."""
     from reference_server.ghcr.admin import Admin
 
     admin = Admin(data_dir)
@@ -46,7 +48,7 @@ def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, dict[str,
         owner_login = ACCOUNTS["admin"][0]
         admin.create_user(owner_login)
         admin.create_org(namespace, owner=owner_login)
-        roles: dict[str, dict[str, Any]] = {}
+        roles: dict[str, Role] = {}
         for role, (login, org_role, scopes) in ACCOUNTS.items():
             if login != owner_login:
                 admin.create_user(login)
@@ -55,16 +57,14 @@ def provision_roles(data_dir: Path, namespace: str = ORG) -> dict[str, dict[str,
             issued = admin.create_token(
                 login, list(scopes), expires_in=TOKEN_LIFETIME, note=f"keelhaul check {role}"
             )
-            roles[role] = {"username": login, "password": issued.token}
-        roles["other_tenant"]["namespace"] = ACCOUNTS["other_tenant"][0]
+            namespace_of_role = login if role == "other_tenant" else None
+            roles[role] = Role(role, Credentials(login, issued.token), namespace=namespace_of_role)
         repository = f"{namespace}/app"
         admin.create_repository(repository)
         workflow = admin.create_workflow_token(repository, "write", expires_in=TOKEN_LIFETIME)
-        roles["workflow"] = {
-            "username": "github-actions",
-            "password": workflow.token,
-            "source_repository": repository,
-        }
+        roles["workflow"] = Role(
+            "workflow", Credentials("github-actions", workflow.token), source_repository=repository
+        )
         return roles
     finally:
         admin.close()

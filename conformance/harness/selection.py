@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+import pytest
+
+from keelhaul.profile import Features, Limits, TargetProfile
 
 MARKERS = {
     "req": "req(*ids): requirement IDs (requirements.toml) this check verifies",
@@ -43,7 +46,7 @@ class Needs:
     absent: tuple[str, ...] = ()
 
     @classmethod
-    def from_marks(cls, marks: Iterable[Any], lacks: Iterable[Any] = ()) -> Needs:
+    def from_marks(cls, marks: Iterable[pytest.Mark], lacks: Iterable[pytest.Mark] = ()) -> Needs:
         features: list[str] = []
         values: dict[str, object] = {}
         roles: list[str] = []
@@ -77,20 +80,20 @@ def feature_enabled(value: object) -> bool:
     return bool(value)
 
 
-def role_usable(profile: Any, role: str) -> bool:
+def role_usable(profile: TargetProfile, role: str) -> bool:
     """A role can act when its credentials are available, or when the target has no auth at all
     (then everyone is everyone: checks that need identities to differ also need "token_auth")."""
-    return bool(profile.has_role(role)) or not feature_enabled(getattr(profile.features, "token_auth", False))
+    return profile.has_role(role) or not profile.features.token_auth
 
 
-def unknown_names(needs: Needs, profile: Any) -> list[str]:
+def unknown_names(needs: Needs) -> list[str]:
     """Feature/limit names that the profile model does not have at all: typos in a check."""
     problems = []
     for name in (*needs.features, *needs.feature_values, *needs.absent):
-        if not hasattr(profile.features, name):
+        if name not in Features.names():
             problems.append(f"feature {name!r}")
     for name in needs.limits:
-        if not hasattr(profile.limits, name):
+        if name not in Limits.names():
             problems.append(f"limit {name!r}")
     return problems
 
@@ -100,13 +103,13 @@ PRODUCT_KINDS = {"ghcr.io": ("ghcr", "reference")}
 NOT_APPLICABLE, SKIPPED = "N/A", "SKIP"
 
 
-def product_applies(product: str, profile: Any) -> bool:
+def product_applies(product: str, profile: TargetProfile) -> bool:
     return profile.kind in PRODUCT_KINDS.get(product, ())
 
 
 def decide(
     needs: Needs,
-    profile: Any,
+    profile: TargetProfile,
     options: RunOptions,
     *,
     is_read_only_check: bool,
@@ -123,36 +126,39 @@ def decide(
             f"target kind {profile.kind!r} does not claim that product"
         )
     for name in needs.features:
-        if not feature_enabled(getattr(profile.features, name)):
+        if not feature_enabled(profile.features.value(name)):
             return NOT_APPLICABLE, f"target profile declares feature {name!r} absent ([features])"
     for name in needs.absent:
-        if feature_enabled(getattr(profile.features, name)):
+        if feature_enabled(profile.features.value(name)):
             return NOT_APPLICABLE, (
                 f"target profile declares feature {name!r} present; this check is for registries without it"
             )
     for name, wanted in needs.feature_values.items():
-        actual = getattr(profile.features, name)
+        actual = profile.features.value(name)
         if actual != wanted:
             return NOT_APPLICABLE, f"needs feature {name} = {wanted!r}; target profile has {actual!r}"
     for name in needs.limits:
-        if getattr(profile.limits, name) is None:
+        if profile.limits.value(name) is None:
             return NOT_APPLICABLE, f"target profile declares no limit {name!r} ([limits])"
     if is_slow and not options.run_slow:
         return SKIPPED, "slow check (real-size limits); run with --run-slow"
     if options.read_only:
         if not is_read_only_check:
             return SKIPPED, "writes to the registry; skipped in a --read-only run"
-        if getattr(profile, "read_only", None) is None:
+        if profile.read_only is None:
             return SKIPPED, "--read-only run but the profile names no [read_only] content"
     for role in needs.roles:
         if not role_usable(profile, role):
-            return SKIPPED, f"target profile has no usable credentials for role {role!r} ([credentials.{role}])"
+            return (
+                SKIPPED,
+                f"target profile has no usable credentials for role {role!r} ([credentials.{role}])",
+            )
     return None
 
 
 def skip_reason(
     needs: Needs,
-    profile: Any,
+    profile: TargetProfile,
     options: RunOptions,
     *,
     is_read_only_check: bool,

@@ -3,7 +3,8 @@
 Without --target the suite starts its own reference server (free port, temporary data directory)
 with small limits so the limit checks run in seconds (8 MiB layers, 3 s upload expiry). When the
 ghcr layer is available it runs with auth and credentials are minted for every role through the same
-code path `keelhaul admin` uses; until then it runs with --no-auth and auth checks skip with a reason.
+code path `keelhaul admin` uses. KEELHAUL_EMBEDDED_NO_AUTH=1 runs it without auth on purpose; a server or
+auth layer that fails to start is an error, never a quiet fall-back to a smaller run.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import importlib
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from keelhaul.errors import UsageError
-from keelhaul.profile import ROLES
+from keelhaul.profile import KIND_LIMITS, ROLES, Role, TargetProfile, load_profile
 
 # Small limits for the embedded server so LIM checks run fast in CI; real-size variants are `slow`.
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
@@ -26,12 +28,30 @@ EMBEDDED_NAMESPACE = "keelhaul-ci"
 TEST_HOOK_VARIABLE = "KEELHAUL_EMBEDDED_HOOK"
 
 
+class EmbeddedServerError(UsageError):
+    """The embedded reference server (or its auth layer) failed to start: the run is an ERROR."""
+
+
+class RunningServer(Protocol):
+    """The embedded reference server, as far as the harness needs it."""
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, eq=False)  # a plugin must be hashable: identity, not the profile's fields
+class GivenProfile:
+    """A pytest plugin object carrying a profile its caller already parsed (`keelhaul check` checks
+    the file before pytest starts), so the harness does not read the file a second time."""
+
+    profile: TargetProfile
+
+
 @dataclass
 class Target:
     """A resolved target: its profile, plus the embedded server to stop when we started one."""
 
-    profile: Any
-    server: Any = None
+    profile: TargetProfile
+    server: RunningServer | None = None
     data_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -48,11 +68,12 @@ class Target:
             self.data_dir = None
 
 
-def load_target(profile_path: str | None) -> Target:
-    """Resolve --target (a profile file) or start the embedded reference server."""
+def load_target(profile_path: str | None, given: TargetProfile | None = None) -> Target:
+    """Resolve --target (the profile `given` already parsed from it, else the file) or start the
+    embedded reference server."""
+    if given is not None:
+        return Target(profile=given)
     if profile_path:
-        from keelhaul.profile import load_profile
-
         return Target(profile=load_profile(Path(profile_path)))
     return start_embedded()
 
@@ -67,7 +88,7 @@ def _auth_available() -> str | None:
     return None
 
 
-def _embedded_test_hooks() -> list[Any]:
+def _embedded_test_hooks() -> list[Callable[..., None]]:
     """Test-only: $KEELHAUL_EMBEDDED_HOOK names a `module:function` hook for the embedded server's
     create_app (tests/mutation injects seeded defects this way); nothing when unset."""
     spec = os.environ.get(TEST_HOOK_VARIABLE)
@@ -90,12 +111,19 @@ def start_embedded() -> Target:
             f"no --target given and the embedded reference server is unavailable ({missing.name}); "
             "pass --target PROFILE"
         ) from None
-    from keelhaul.profile import TargetProfile
-
     data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-"))
     no_auth_reason = os.environ.get("KEELHAUL_EMBEDDED_NO_AUTH") and "KEELHAUL_EMBEDDED_NO_AUTH is set"
-    no_auth_reason = no_auth_reason or _auth_available()
-    auth = no_auth_reason is None
+    if not no_auth_reason:
+        broken = _auth_available()
+        if broken:  # the known-good target must be good: never a quiet fall-back to a smaller run
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise EmbeddedServerError(
+                f"ERROR: the embedded reference server's auth layer cannot start: {broken}; "
+                "set KEELHAUL_EMBEDDED_NO_AUTH=1 to check it without auth on purpose"
+            )
+    auth = not no_auth_reason
+    # test-only (tests/mutation): /v2 deletes with auth, so seeded delete defects stay observable
+    registry_deletes = auth and bool(os.environ.get("KEELHAUL_EMBEDDED_REGISTRY_DELETES"))
     config = ServerConfig(
         listen_host="127.0.0.1",
         listen_port=0,
@@ -103,6 +131,7 @@ def start_embedded() -> Target:
         auth=auth,
         max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
         upload_timeout_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+        registry_deletes=registry_deletes,
     )
     notes = []
     hooks = _embedded_test_hooks()
@@ -110,25 +139,35 @@ def start_embedded() -> Target:
         notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
     server = EmbeddedServer(config, hooks=hooks)
     try:
-        url = server.start()
-        credentials: dict[str, Any] = {}
+        try:
+            url = server.start()
+        except Exception as error:
+            raise EmbeddedServerError(
+                f"ERROR: the embedded reference server failed to start: {type(error).__name__}: {error}"
+            ) from None
+        roles: dict[str, Role] = {}
         if auth:
             from conformance.harness.embedded_roles import provision_roles
 
-            credentials = provision_roles(data_dir, EMBEDDED_NAMESPACE)
+            roles = provision_roles(data_dir, EMBEDDED_NAMESPACE)
         else:
             notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
+        limits = replace(
+            KIND_LIMITS["reference"],
+            max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
+            upload_expiry_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+            upload_expiry_from="start",
+            max_manifest_bytes=config.max_manifest_bytes,
+        )
+        if not auth:  # label limits live in the ghcr layer, which runs only with auth: none to declare
+            limits = replace(limits, label_overflow=None, description_max_chars=None, licenses_max_chars=None)
         profile = TargetProfile.embedded(
             url,
-            credentials,
-            {
-                "max_layer_bytes": EMBEDDED_MAX_LAYER_BYTES,
-                "upload_expiry_seconds": EMBEDDED_UPLOAD_EXPIRY_SECONDS,
-                "upload_expiry_from": "start",
-                "max_manifest_bytes": config.max_manifest_bytes,
-            },
+            roles,
+            limits,
             namespace=EMBEDDED_NAMESPACE,
             auth=auth,
+            registry_deletes=registry_deletes,
         )
     except BaseException:
         server.stop()
@@ -137,7 +176,7 @@ def start_embedded() -> Target:
     return Target(profile=profile, server=server, data_dir=data_dir, notes=notes)
 
 
-def describe_target(target: Target) -> dict[str, Any]:
+def describe_target(target: Target) -> dict[str, object]:
     """What a report says about the target: names and declarations, never credentials."""
     profile = target.profile
     return {

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from conformance.oci import content
+from conformance import content
+from conformance.harness.state import HarnessState
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Built, Image
+from keelhaul.profile import TargetProfile
 
 PULL_TAG = "tagtest0"
 
@@ -37,7 +39,9 @@ class PullContent:
 def push_blobs(client: RegistryClient, repo: str, image: Image) -> None:
     """Upload the image's blobs (config and layers), each by one monolithic POST+PUT; raise on refusal."""
     for blob in image.blobs:
-        client.upload_monolithic(repo, blob.body).raise_for_status()
+        client.upload_monolithic(
+            repo, blob.body if isinstance(blob, Built) else blob.source
+        ).raise_for_status()
 
 
 def push_image(client: RegistryClient, repo: str, image: Image, reference: str | None = None) -> None:
@@ -56,23 +60,27 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
 
 @pytest.fixture(scope="session")
 def pull_content(
-    harness: Any, target: Any, session_repo: Callable[[], tuple[str, RegistryClient]]
+    harness: HarnessState, target: TargetProfile, session_repo: Callable[[], tuple[str, RegistryClient]]
 ) -> PullContent:
     if harness.options.read_only:
         ro = target.read_only
+        if ro is None:  # selection skips read-only checks then; this only guards a direct use
+            pytest.skip("--read-only run but the profile names no [read_only] content")
         return PullContent(ro.repository, ro.tag, ro.manifest_digest, None, ro.blob_digest, None)
     repo, client = session_repo()
     first = content.image("pull-0")
     second = content.image("pull-1")
     push_image(client, repo, first, PULL_TAG)
     push_image(client, repo, second)
+    layer = first.layers[0]
+    assert isinstance(layer, Built), "content.image builds its layers in memory"
     return PullContent(
         repo,
         PULL_TAG,
         first.manifest.digest,
         first.manifest,
-        first.layers[0].digest,
-        first.layers[0],
+        layer.digest,
+        layer,
         second.manifest,
     )
 

@@ -1,8 +1,9 @@
 """Validate response bodies against the schemas the suite carries (conformance/schemas/).
 
 The image-spec schemas are draft-04 with nested `id`s, so relative `$ref`s resolve to URIs that
-exist nowhere (tooling notes §3); a `referencing` retrieve hook maps any `…/<basename>.json` to the
-local copy. `format: uri` is not checked (no format validator package is installed).
+exist nowhere (upstream's own Go validator registers aliases for the same reason); a `referencing`
+retrieve hook maps any `…/<basename>.json` to the local copy. `format: uri` is not checked (no format
+validator package is installed).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.oci.content import missing_digest
+from conformance.content import missing_digest
 from conformance.oci.expect import (
     expect_blob,
     expect_created,
@@ -62,7 +62,7 @@ def test_monolithic_post_then_put(client, new_repo):
 @pytest.mark.req("OCI-PUSH-2", "OCI-PULL-5")
 def test_monolithic_layer_upload(client, new_repo):
     """A gzip layer pushed by POST+PUT is pullable byte for byte (the official suite's layer push)."""
-    from conformance.oci.content import layer
+    from conformance.content import layer
 
     repo = new_repo()
     blob = layer("monolithic-layer", 2048)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from conformance.oci import content
+from conformance import content
 from conformance.oci.expect import (
     expect_created,
     expect_error,

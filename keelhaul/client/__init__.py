@@ -6,7 +6,7 @@ result = client.upload_chunked("alice/app", GeneratedBlob(1 << 30, seed="layer-1
 """
 
 from keelhaul.client.auth import Challenge, Credentials, parse_challenge
-from keelhaul.client.content import BlobSource, BytesBlob, GeneratedBlob, digest_of
+from keelhaul.client.content import BlobSource, BytesBlob, GeneratedBlob, SharedPrefixBlob, digest_of
 from keelhaul.client.media_types import ALL_MANIFEST_TYPES
 from keelhaul.client.recorder import Exchange, ExchangeRecorder
 from keelhaul.client.registry import DEFAULT_TIMEOUT, RegistryClient
@@ -24,6 +24,7 @@ __all__ = [
     "ExchangeRecorder",
     "GeneratedBlob",
     "RegistryClient",
+    "SharedPrefixBlob",
     "UploadError",
     "UploadResult",
     "add_query",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -30,7 +31,7 @@ from keelhaul.client.requester import Body
 from keelhaul.client.uploads import UploadResult
 from keelhaul.client.urls import query_string
 
-# httpx logs every request at INFO; a load run would drown in it (tooling notes §1).
+# httpx logs every request at INFO; a load run would drown in it.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30, read=600, write=600)
@@ -48,6 +49,17 @@ class _CountingBody:
         for piece in self._pieces:
             self.sent += len(piece)
             yield piece
+
+
+@dataclass(frozen=True)
+class _HttpOptions:
+    """How the client was built, so `with_credentials` builds its sibling the same way."""
+
+    timeout: httpx.Timeout | float
+    headers: dict[str, str] | None
+    follow_redirects: bool
+    verify: bool
+    transport: httpx.BaseTransport | None
 
 
 class RegistryClient:
@@ -72,13 +84,7 @@ class RegistryClient:
         self.last_challenge: Challenge | None = None
         self.last_token_response: httpx.Response | None = None
         self._basic_mode = False
-        self._options = {
-            "timeout": timeout,
-            "headers": headers,
-            "follow_redirects": follow_redirects,
-            "verify": verify,
-            "transport": transport,
-        }
+        self._options = _HttpOptions(timeout, headers, follow_redirects, verify, transport)
         self._http = httpx.Client(
             timeout=timeout,
             # identity: blob bytes must arrive exactly as stored, never transparently decoded
@@ -100,7 +106,17 @@ class RegistryClient:
 
     def with_credentials(self, credentials: Credentials | None) -> RegistryClient:
         """Another client for the same registry and recorder, acting as someone else."""
-        return RegistryClient(self.base_url, credentials=credentials, recorder=self.recorder, **self._options)
+        options = self._options
+        return RegistryClient(
+            self.base_url,
+            credentials=credentials,
+            recorder=self.recorder,
+            timeout=options.timeout,
+            headers=options.headers,
+            follow_redirects=options.follow_redirects,
+            verify=options.verify,
+            transport=options.transport,
+        )
 
     # ---- core ------------------------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:
@@ -383,7 +399,7 @@ def _body_factory(
     """(make a fresh body, Content-Length to announce, whether the body can be sent twice).
 
     Non-empty bytes are sent as a one-element iterator with an explicit length: httpx keeps a
-    reference cycle with `bytes` bodies that holds them until the cyclic GC runs (tooling notes §1.7).
+    reference cycle with `bytes` bodies that holds them until the cyclic GC runs (encode/httpx#3734).
     """
     if content is None:
         return (lambda: None), content_length, True
@@ -393,7 +409,7 @@ def _body_factory(
             return (lambda: b""), None, True
         return (lambda: iter((data,))), len(data) if content_length is None else content_length, True
     if callable(content):
-        return content, content_length, True  # type: ignore[return-value]
+        return content, content_length, True
     spent = False
 
     def once() -> Iterable[bytes]:
@@ -401,6 +417,6 @@ def _body_factory(
         if spent:
             raise RuntimeError("a one-shot request body cannot be sent twice")
         spent = True
-        return content  # type: ignore[return-value]
+        return content
 
     return once, content_length, False

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the spec's grammars, built constructively (tooling notes §5).
+"""Hypothesis strategies for the spec's grammars, built constructively rather than filtered.
 
 Valid values are assembled from grammar pieces with bounded sizes, so they stay short and need no
 filtering; invalid values are made by breaking one rule of a valid value, and stay URL-path-safe

@@ -1,5 +1,5 @@
 """Query strings for registry URLs, built by hand: httpx `params=` replaces a URL's query, and an
-upload `Location` carries the server's session state in its query (tooling notes §0.3)."""
+upload `Location` carries the server's session state in its query (encode/httpx#3433)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ changes take effect on the next request rather than when the token expires.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -47,6 +49,11 @@ SIGNING_KEY_FILE = "token-signing-key.pem"
 CHALLENGE_ACTIONS = {Action.PULL: "pull", Action.PUSH: "pull,push", Action.DELETE: "delete"}
 DECISION_CACHE_ENTRIES = 100_000
 SCOPE_ACTIONS = {"GET": Action.PULL, "HEAD": Action.PULL, "DELETE": Action.DELETE}  # others: push
+# ghcr.io's /v2/ challenge names this placeholder scope (conformance/ghcr/BEHAVIOUR.md, row R1).
+PING_SCOPE = "repository:user/image:pull"
+# ghcr.io's answers (BEHAVIOUR.md rows R3, R4): a read-only caller's write, any /v2 delete.
+WRITE_DENIED = "permission_denied: write_package"
+DELETE_UNSUPPORTED = "The operation is unsupported."
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,9 @@ class GhcrPrincipal(Principal):
     access: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, hash=False)
     catalog: bool = False
     bearer: bool = False
+    # `Bearer base64(user:PAT)` (ghcr.io accepts it; CI tools send it): no JWT, so no grant to
+    # intersect with: the live decision alone applies.
+    direct: bool = False
 
 
 NO_TOKEN = GhcrPrincipal()
@@ -108,6 +118,8 @@ class GhcrPolicy:
         token = token.strip()
         if len(values) > 1 or scheme.lower() != "bearer" or not token:
             raise self.unauthorized(request, _request_scope(request, route), "invalid_token")
+        if token.count(".") != 2:  # not a JWT: perhaps base64(user:PAT)
+            return self._direct_principal(request, route, token)
         try:
             claims = self.signer.verify(token, audience=self.service_of(request), use=ACCESS_USE)
         except InvalidToken:
@@ -138,25 +150,49 @@ class GhcrPolicy:
             bearer=True,
         )
 
+    def _direct_principal(self, request: web.Request, route: Route, token: str) -> GhcrPrincipal:
+        """`Bearer base64(user:PAT)`: the PAT's caller, judged live on every request."""
+        try:
+            user, colon, secret = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user, colon, secret = "", "", ""
+        identity = self.identities.from_secret(user, secret) if colon and secret else None
+        if identity is None:
+            raise self.unauthorized(request, _request_scope(request, route), "invalid_token")
+        return GhcrPrincipal(
+            subject=identity.subject,
+            kind=identity.caller.kind,
+            caller=identity.caller,
+            catalog=not identity.is_anonymous,
+            bearer=True,
+            direct=True,
+        )
+
     def authorize(self, request: web.Request, route: Route, principal: GhcrPrincipal, action: Action) -> None:
         repository = route.name
         caller = principal.caller
+        if request.method == "DELETE" and not self.config.registry_deletes and not caller.is_anonymous:
+            # ghcr.io deletes only through its REST API; anonymous callers are asked to sign in first.
+            raise OCIError(ErrorCode.UNSUPPORTED, DELETE_UNSUPPORTED)
         allowed = self.allowed(caller, repository)
-        granted = principal.access.get(repository, frozenset())
+        granted = allowed if principal.direct else principal.access.get(repository, frozenset())
         if action in allowed and str(action) in granted:
             return
         scope = f"repository:{repository}:{CHALLENGE_ACTIONS[action]}"
         if action in allowed or caller.is_anonymous:
             # The caller may (or, anonymous, might once logged in): send them for a fitting token.
             raise self.unauthorized(request, scope, "insufficient_scope" if principal.bearer else None)
-        # Same refusal whether the package is missing, invisible or merely not writable (AUTH-11).
+        if action is Action.PUSH and Action.PULL in allowed:
+            raise OCIError(ErrorCode.DENIED, WRITE_DENIED)  # it can read the package: no secret to keep
+        # Same refusal whether the package is missing or invisible (AUTH-11).
         raise OCIError(ErrorCode.DENIED)
 
     def authorize_ping(self, request: web.Request, principal: GhcrPrincipal) -> None:
         """`/v2/` answers 401 with the challenge until a token (even an anonymous one) is shown:
-        that is how clients discover the token service, and how `login` checks credentials."""
+        that is how clients discover the token service, and how `login` checks credentials. Its
+        scope is ghcr.io's fixed placeholder."""
         if not principal.bearer:
-            raise self.unauthorized(request, None)
+            raise self.unauthorized(request, PING_SCOPE)
 
     def authorize_catalog(self, request: web.Request, principal: GhcrPrincipal) -> None:
         if principal.catalog:

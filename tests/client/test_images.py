@@ -46,7 +46,7 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "conformance" / "schemas" / "ima
 
 def _schema_validator(name: str) -> jsonschema.Draft4Validator:
     """Draft-4 image-spec schemas; any `…/<basename>.json` reference resolves to the local file
-    (nested draft-4 ids otherwise point at URIs that do not exist: tooling notes §3)."""
+    (nested draft-4 ids otherwise point at URIs that do not exist)."""
 
     def retrieve(uri: str) -> Resource:
         contents = json.loads((SCHEMAS / uri.rsplit("/", 1)[-1]).read_text())

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from keelhaul.client import Credentials
 from keelhaul.errors import UsageError
-from keelhaul.profile import Features, Limits, TargetProfile, load_profile
+from keelhaul.profile import KIND_FEATURES, KIND_LIMITS, Features, Limits, Role, TargetProfile, load_profile
 
 PROFILES = Path(__file__).resolve().parents[2] / "conformance" / "profiles"
 
@@ -214,10 +215,10 @@ def test_embedded_profile():
     profile = TargetProfile.embedded(
         "http://127.0.0.1:1234/",
         {
-            "writer": Credentials("w", "x"),
-            "other_tenant": {"username": "bob", "password": "y", "namespace": "bob"},
+            "writer": Role("writer", Credentials("w", "x")),
+            "other_tenant": Role("other_tenant", Credentials("bob", "y"), namespace="bob"),
         },
-        {"max_layer_bytes": 8 << 20, "upload_expiry_seconds": 3},
+        replace(KIND_LIMITS["reference"], max_layer_bytes=8 << 20, upload_expiry_seconds=3),
         namespace="keelhaul-ci",
         auth=True,
     )
@@ -228,4 +229,29 @@ def test_embedded_profile():
     assert profile.role("other_tenant").namespace == "bob"
     assert not profile.has_role("reader")
     no_auth = TargetProfile.embedded("http://h:1", {}, None, auth=False)
-    assert no_auth.features == Features(False, True, True, True, True, True, True, "none", False)
+    assert no_auth.features == replace(
+        KIND_FEATURES["reference"],
+        token_auth=False,
+        packages_api="none",
+        package_pages=False,
+        manifest_delete=True,
+        blob_delete=True,
+        tag_delete=True,
+    )
+    with_auth = TargetProfile.embedded("http://h:1", {}, None, auth=True)
+    assert not (with_auth.features.manifest_delete or with_auth.features.tag_delete)  # ghcr.io: 405
+    deletes = TargetProfile.embedded("http://h:1", {}, None, auth=True, registry_deletes=True)
+    assert deletes.features.manifest_delete and deletes.features.blob_delete and deletes.features.tag_delete
+    assert KIND_FEATURES["reference"].referrers_api and KIND_FEATURES["reference"].single_post_upload
+
+
+def test_features_and_limits_are_read_by_name():
+    """Check markers name features and limits; the model answers for its own fields only."""
+    features = Features(token_auth=True, packages_api="github")
+    assert features.value("token_auth") is True and features.value("packages_api") == "github"
+    assert Limits(max_layer_bytes=5).value("max_layer_bytes") == 5
+    assert "referrers_api" in Features.names() and "max_manifest_bytes" in Limits.names()
+    with pytest.raises(KeyError):
+        features.value("to_json")
+    with pytest.raises(KeyError):
+        Limits().value("names")

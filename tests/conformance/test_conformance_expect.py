@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from conformance.oci import content
+from conformance import content
 from conformance.oci.expect import (
     expect_blob,
     expect_error,

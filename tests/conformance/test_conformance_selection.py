@@ -104,7 +104,7 @@ def test_needs_merges_every_marker():
 
 def test_misspelt_names_are_reported():
     needs = Needs(features=("referers_api",), limits=("max_layer",), feature_values={"pkg_api": "x"})
-    assert unknown_names(needs, profile()) == [
+    assert unknown_names(needs) == [
         "feature 'referers_api'",
         "feature 'pkg_api'",
         "limit 'max_layer'",

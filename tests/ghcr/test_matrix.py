@@ -3,16 +3,20 @@
 Rows: who is calling (anonymous, alice's reader / writer / deleter / full tokens, another tenant,
 an expired and a revoked token, a workflow token of alice/app). Columns: pull of a private and a
 public package, push, delete, catalog, and the packages REST API. Every cell is one real request
-through the shared OCI client, token flow included.
+through the shared OCI client, token flow included. The server runs with `--registry-deletes`, so
+the delete column shows who may delete; by default every /v2 delete answers 405 as on ghcr.io
+(test_ghcr_answers.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
 from keelhaul.client.images import sample_image
 
-from .world import World
+from .world import World, start_world
 
 PRIVATE = "alice/private-img"
 PUBLIC = "alice/public-img"
@@ -33,6 +37,14 @@ ROLES = list(MATRIX)
 # Callers who cannot create packages in alice's namespace: for them a missing package and an
 # unreadable one must look the same. (alice's own workflows may create there, so they can tell.)
 OUTSIDERS = ("anonymous", "other", "expired", "revoked")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    started = start_world(tmp_path_factory.mktemp("matrix"), registry_deletes=True)
+    yield started
+    started.server.stop()
+    started.admin.close()
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,8 @@ def test_granular_grant_and_org_packages(world: World) -> None:
     world.admin.grant("acme/lib", "read", user="bob")
     with world.client("other") as client:
         assert client.get_manifest("acme/lib", "v1").status_code == 200
-        assert client.delete_manifest("acme/lib", "v1").status_code == 403
+    refused = world.push("other", "acme/lib", "v2", sample_image("acme-lib-2"))
+    assert refused.status_code == 403  # read, not write
 
 
 def test_internal_packages_need_org_membership(world: World) -> None:

@@ -81,9 +81,7 @@ def test_basic_pat_gets_a_signed_jwt_with_pinned_claims(pushed: World) -> None:
         )
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     body = response.json()
-    assert (
-        body["token"] == body["access_token"] and body["expires_in"] >= 60 and body["issued_at"].endswith("Z")
-    )
+    assert set(body) == {"token"}  # ghcr.io's answer: the token alone
     header = jwt.get_unverified_header(body["token"])
     assert header["alg"] == "ES256" and header["kid"] == pushed.policy.signer.kid and "jwk" not in header
     claims = claims_of(body["token"])
@@ -111,14 +109,14 @@ def test_grant_is_the_intersection_never_an_error(pushed: World) -> None:
             "/token", params={"scope": " ".join(scopes)}, auth=("alice", pushed.tokens["reader"])
         )
         anonymous = http.get("/token", params={"scope": f"repository:{REPO}:pull"})
-    assert reader.status_code == joined.status_code == anonymous.status_code == 200
+    assert reader.status_code == joined.status_code == 200
+    assert anonymous.status_code == 401  # anonymous and private: refused, as on ghcr.io
     expected = [
         {"type": "repository", "name": REPO, "actions": ["pull"]},
         {"type": "registry", "name": "catalog", "actions": ["*"]},
     ]
     assert claims_of(reader.json()["token"])["access"] == expected
     assert claims_of(joined.json()["token"])["access"] == expected
-    assert claims_of(anonymous.json()["token"])["access"] == []  # private: nothing, and no error
 
 
 def test_too_many_scopes_is_refused(world: World) -> None:
@@ -269,10 +267,10 @@ def test_invalid_token_challenge_on_ping_and_catalog_has_no_repository_scope(pus
 def test_insufficient_scope_challenge(pushed: World) -> None:
     token = pushed.bearer("owner", f"repository:{REPO}:pull")
     with pushed.http() as http:
-        response = http.delete(f"/v2/{REPO}/manifests/v1", headers={"Authorization": f"Bearer {token}"})
+        response = http.post(f"/v2/{REPO}/blobs/uploads/", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     challenge = parse_challenge(response.headers["WWW-Authenticate"])
-    assert challenge.error == "insufficient_scope" and challenge.scope == f"repository:{REPO}:delete"
+    assert challenge.error == "insufficient_scope" and challenge.scope == f"repository:{REPO}:pull,push"
 
 
 # -- forged, stale and malformed bearer tokens --------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,6 +22,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 STEP_TIMEOUT = 300
+TOP_LEVEL_NOT_SOURCE = {".git", ".venv", ".tox", "build", "dist", "reports"}  # conformance/reports is source
+ANYWHERE_NOT_SOURCE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache")
+
+
+def not_source(folder: str, names: list[str]) -> set[str]:
+    """For copytree: run output and caches, never the packages (conformance/reports is a package)."""
+    ignored = set(ANYWHERE_NOT_SOURCE(folder, names))
+    if Path(folder) == REPO:
+        ignored |= TOP_LEVEL_NOT_SOURCE & set(names)
+    return ignored
 
 
 def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -35,6 +46,10 @@ def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding keelhaul installed from a wheel of this checkout."""
     root = tmp_path_factory.mktemp("install")
+    # a copy of the checkout: setuptools keeps build/ in the source folder, and a stale build/lib
+    # there (files since moved or deleted) would end up in the wheel
+    source = root / "source"
+    shutil.copytree(REPO, source, ignore=not_source)
     wheel_dir = root / "wheel"
     built = run(
         [
@@ -47,7 +62,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "-w",
             str(wheel_dir),
-            str(REPO),
+            str(source),
         ],
         cwd=root,
     )
@@ -91,7 +106,7 @@ def elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def distribution_url() -> Iterator[str]:
-    from keelhaul.distribution import DistributionRegistry, find_binary
+    from tests.support.distribution import DistributionRegistry, find_binary
 
     if find_binary() is None:
         pytest.skip("docker-registry (Debian package) is not installed")

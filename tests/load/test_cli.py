@@ -102,11 +102,47 @@ def test_profile_wins_over_url_and_workers_get_only_the_master() -> None:
         report_dir=None,
     )
     assert "--keelhaul-profile /p.toml" in " ".join(command) and "--host" not in command
-    assert "--master --expect-workers 3" in " ".join(command) and "--autostart" in command
+    assert "--master --expect-workers 3" in " ".join(command)
     worker = locust_command(
         parse(["--worker", "--master-host", "10.0.0.5"]), url=None, profile=None, run_id="r", report_dir=None
     )
     assert worker[5:] == ["--worker", "--master-host", "10.0.0.5"]
+
+
+def test_web_ui_waits_for_start_and_listens_on_loopback_unless_told() -> None:
+    def build(*argv: str) -> str:
+        return " ".join(
+            locust_command(parse(list(argv)), url="http://x:1", profile=None, run_id="r", report_dir=None)
+        )
+
+    plain = build()
+    assert "--autostart" not in plain and "--web-host 127.0.0.1" in plain
+    started = build("--autostart", "--run-time", "1m", "--web-host", "0.0.0.0")
+    assert "--autostart --autoquit 30" in started and "--web-host 0.0.0.0" in started
+
+
+def test_processes_use_a_loopback_port_of_their_own() -> None:
+    command = locust_command(
+        parse(["--processes", "2", "--headless"]), url="http://x:1", profile=None, run_id="r", report_dir=None
+    )
+    port = command[command.index("--master-bind-port") + 1]
+    assert command[command.index("--master-port") + 1] == port != "5557"
+    assert command[command.index("--master-bind-host") + 1] == "127.0.0.1"
+
+
+def test_embedded_target_pid_seed_and_keep_data_reach_locust() -> None:
+    command = " ".join(
+        locust_command(
+            parse(["--seed", "abc", "--keep-data"]),
+            url="http://x:1",
+            profile=None,
+            run_id="r",
+            report_dir=None,
+            embedded=True,
+        )
+    )
+    assert f"--keelhaul-target-pid {os.getpid()}" in command
+    assert "--seed abc" in command and "--keep-data" in command
 
 
 # A stand-in for Locust: on SIGTERM or SIGINT it takes a moment (verification, cleanup), then exits 3.

@@ -12,6 +12,7 @@ import pytest
 
 from load import scenarios
 from load.hooks import finish_run
+from load.webui import SPARK_BLOCKS
 
 from .conftest import make_environment
 
@@ -61,6 +62,10 @@ def test_chunked_uploads_commit_verify_and_write_a_summary(registry_url: str, tm
     assert requests["PUT blob upload commit"]["p50_ms"] is not None
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["uploads"]["count"] == uploads["count"]
+    (worker,) = written["resources"]["workers"]  # the local runner is the one generator process
+    assert worker["name"] == "local" and worker["peak_rss_bytes"] >= worker["rss_bytes"] > 10**6
+    assert worker["bytes_moved"] >= uploads["bytes"] and worker["cpu_seconds"] > 0
+    assert written["resources"]["peak_rss_bytes"] == worker["peak_rss_bytes"]
     assert (tmp_path / "uploads.csv").read_text().count("\n") == uploads["count"] + 1
     with httpx.Client() as client:  # cleanup really deleted what the run created
         repository, digest = environment.keelhaul_run.ledger.uploads[0].repository, written["run_id"]
@@ -133,12 +138,16 @@ def test_web_ui_tab_shows_live_throughput(registry_url: str, monkeypatch: pytest
             page = client.get(base + "/").text
             stats = client.get(base + "/stats/requests").json()
             rows = client.get(base + "/keelhaul/throughput").json()["rows"]
-        assert "Registry throughput" in page
-        (extended,) = stats["extended_stats"]
-        assert extended["key"] == "keelhaul"
-        chunked = next(row for row in extended["data"] if row["scenario"] == "chunked")
+            resources = client.get(base + "/keelhaul/resources").json()
+        assert "Registry throughput" in page and "Generator and target" in page
+        extended = {table["key"]: table["data"] for table in stats["extended_stats"]}
+        chunked = next(row for row in extended["keelhaul"] if row["scenario"] == "chunked")
         assert chunked["mbps"] > 0 and chunked["uploads"] >= 1
         assert [row["scenario"] for row in rows] == ["chunked", "Total"]
+        (generator,) = extended["keelhaulresources"]  # one local process, no target pid given
+        assert generator["process"] == "generator local" and generator["peak"].endswith(" MB")
+        assert generator["memory"] and set(generator["memory"]) <= set(SPARK_BLOCKS)
+        assert resources["history"] and resources["workers"][0]["peak_rss_bytes"] > 0
     finally:
         runner.quit()
         web_ui.stop()

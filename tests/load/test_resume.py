@@ -49,7 +49,7 @@ def test_dropped_connection_resumes_and_is_counted(registry_url: str) -> None:
             environment=environment,
             scenario="chunked",
             repository="keelhaul-resume-1",
-            layers=LayerQueue(),
+            layers=LayerQueue(run.layer),
         )
         record = flows.push_blob(user, 9 << 20, chunk_size=1 << 20, label="chunked layer")  # type: ignore[arg-type]
     assert record is not None and record.resumes == 1 and run.ledger.uploads == [record]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from load.webui import COLUMNS, TAB_KEY
+from load.webui import COLUMNS, RESOURCE_COLUMNS, RESOURCES_KEY, SPARK_BLOCKS, TAB_KEY
 from tests.support.distribution import free_port
 
 CHROMIUM = shutil.which("chromium")
@@ -106,9 +106,8 @@ def start_run(registry_url: str, log_path: Path, report_dir: Path) -> LiveRun:
             "512KiB",
             "--web-port",
             str(port),
+            "--autostart",
             "--",
-            "--web-host",
-            "127.0.0.1",
             "--keelhaul-report-dir",  # summary.json when the run ends, as a headless run writes it
             str(report_dir),
         ]
@@ -270,6 +269,21 @@ def test_throughput_tab_shows_live_figures_in_chromium(
     assert [list(row) for row in document["rows"]] == [[key for key, _ in COLUMNS]] * len(document["rows"])
     assert [row["scenario"] for row in document["rows"]] == [row[0] for row in table.rows]
     assert [row[0] for row in table.rows] == [SCENARIO, "Total"]
+
+    # The "Generator and target" tab: the generator process with its memory, plotted over time.
+    resources_dom = render(
+        headless_chromium(profile),
+        f"{live_run.web_url}/?tab={RESOURCES_KEY}",
+        tmp_path / "resources.png",
+        BROWSER_TIMEOUT,
+    )
+    resources = read_table(resources_dom)
+    assert resources.selected_tabs == ["Generator and target"], resources_dom[-3000:]
+    assert resources.titles == [title for _, title in RESOURCE_COLUMNS]
+    generator = next(row for row in resources.rows if row and row[0] == "generator local")
+    memory = generator[[key for key, _ in RESOURCE_COLUMNS].index("memory")]
+    assert memory and set(memory) <= set(SPARK_BLOCKS), generator
+    assert generator[[key for key, _ in RESOURCE_COLUMNS].index("peak")].endswith(" MB"), generator
 
     # Stopping the live run (SIGTERM, as a process manager would) ends Locust gracefully: users stop
     # before verification, so every upload the run committed is verified and in the summary.

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from reference_server.access import Action, MetadataStore, Principal, Route, StoredManifest
+from reference_server.access import Action, Endpoint, MetadataStore, Principal, Route, StoredManifest
 from reference_server.config import ServerConfig
 from reference_server.embedded import EmbeddedServer
 from reference_server.registry.errors import ErrorCode, OCIError
@@ -23,11 +23,13 @@ class RecordingPolicy:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str]] = []
+        self.authenticated: list[Route] = []
         self.hidden: set[str] = set()
         self.refuse: set[tuple[str, Action]] = set()
         self.stored: list[StoredManifest] = []
 
     async def authenticate(self, request: web.Request, route: Route) -> Principal:
+        self.authenticated.append(route)
         user = request.headers.get("X-User")
         return Principal(user, "user") if user else Principal()
 
@@ -84,6 +86,7 @@ def pol(
 ) -> Iterator[tuple[httpx.Client, RecordingPolicy]]:
     server, policy = policy_server
     policy.calls.clear()
+    policy.authenticated.clear()
     policy.hidden.clear()
     policy.refuse.clear()
     with httpx.Client(base_url=server.url) as http:
@@ -119,6 +122,22 @@ def test_actions_per_method(pol: tuple[httpx.Client, RecordingPolicy]) -> None:
         ("GET", "seam/a", "pull"),
         ("DELETE", "seam/a", "push"),
         ("DELETE", "seam/a", "pull"),
+    ]
+
+
+def test_authenticate_gets_the_parsed_route(pol: tuple[httpx.Client, RecordingPolicy]) -> None:
+    """The policy learns what is asked from the core's own parse of the path (so a challenge can
+    name the repository), never by parsing the request again."""
+    http, policy = pol
+    http.get("/v2/")
+    http.get("/v2/_catalog")
+    http.get("/v2/seam/route/x/manifests/v1")
+    http.post("/v2/seam/route/blobs/uploads/")
+    assert policy.authenticated == [
+        Route(Endpoint.PING),
+        Route(Endpoint.CATALOG),
+        Route(Endpoint.MANIFEST, "seam/route/x", "v1"),
+        Route(Endpoint.UPLOADS, "seam/route"),
     ]
 
 

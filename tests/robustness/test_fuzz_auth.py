@@ -173,7 +173,11 @@ def judge(verdict: Verdict, request: FuzzRequest, status: int, body: bytes, non_
 def test_fuzz_auth_surface(tmp_path: Path, report_dir: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    roles = provision_roles(data_dir, ORG)
+    roles = {
+        name: {"username": role.credentials.username, "password": role.credentials.password}
+        for name, role in provision_roles(data_dir, ORG).items()
+        if role.credentials is not None
+    }
     server = ServerProcess(ServerConfig(listen_port=0, data_dir=data_dir), log_path=tmp_path / "serve.log")
     url = server.start()
     verdict = Verdict()

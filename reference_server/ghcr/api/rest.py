@@ -17,6 +17,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from reference_server.ghcr.admin import AdminError, check_visibility
+from reference_server.ghcr.api.rest_shapes import account_json, error_json, link_header, repository_json
 from reference_server.ghcr.auth.credentials import DELETE, READ, WRITE
 from reference_server.ghcr.auth.identity import Identities, Identity, parse_basic
 from reference_server.ghcr.auth.permissions import Role, package_role
@@ -26,6 +27,11 @@ from reference_server.ghcr.data.timestamps import rfc3339
 
 DOCS = "https://docs.github.com/rest/packages/packages"
 MAX_RESULTS_WINDOW = 10_000
+# GitHub's answers (quoted in conformance/ghcr/BEHAVIOUR.md, rows A4 and A5)
+LAST_VERSION = "You cannot delete the last version of a package. You must delete the package instead."
+LAST_TAGGED_VERSION = (
+    "You cannot delete the last tagged version of a package. You must delete the package instead."
+)
 API_PREFIXES = ("/user", "/users/{owner}", "/orgs/{owner}")
 
 
@@ -94,9 +100,8 @@ class PackagesApi:
             try:
                 return await handler(request, self._identity(request))
             except ApiError as error:
-                return _json(
-                    {"message": error.message, "documentation_url": DOCS}, error.status, error.headers
-                )
+                body = error_json(error.status, error.message, DOCS)
+                return _json(body, error.status, error.headers)
 
         return wrapped
 
@@ -154,17 +159,6 @@ class PackagesApi:
     def _base(self, request: web.Request) -> str:
         return self.base_url(request)
 
-    def _owner_json(self, request: web.Request, account: Account) -> dict[str, Any]:
-        base = self._base(request)
-        section = "orgs" if account.kind == "organization" else "users"
-        return {
-            "login": account.login,
-            "id": account.id,
-            "type": "Organization" if account.kind == "organization" else "User",
-            "url": f"{base}/{section}/{account.login}",
-            "site_admin": False,
-        }
-
     def _package_url(self, request: web.Request, package: Package) -> str:
         section = "orgs" if package.owner.kind == "organization" else "users"
         encoded = quote(package.name, safe="")
@@ -178,7 +172,7 @@ class PackagesApi:
             "id": package.id,
             "name": package.name,
             "package_type": "container",
-            "owner": self._owner_json(request, package.owner),
+            "owner": account_json(self._base(request), package.owner),
             "version_count": len(self.packages.versions(package)),
             "visibility": package.visibility,
             "url": self._package_url(request, package),
@@ -192,14 +186,7 @@ class PackagesApi:
             document["license"] = package.licenses
         if package.repository_id is not None:
             repository = self.store.repository_by_id(package.repository_id)
-            document["repository"] = {
-                "id": repository.id,
-                "name": repository.name,
-                "full_name": repository.full_name,
-                "private": repository.visibility != "public",
-                "html_url": repository.url,
-                "owner": self._owner_json(request, repository.owner),
-            }
+            document["repository"] = repository_json(self._base(request), repository)
         return document
 
     def _version_json(
@@ -249,13 +236,10 @@ class PackagesApi:
         per_page: int,
         render: Callable[[Any], Any] = lambda item: item,
     ) -> web.Response:
-        """One page of `items` (rendered only for that page), with GitHub's `Link: rel="next"`."""
+        """One page of `items` (rendered only for that page), with GitHub's `Link` (prev/next/last/first)."""
         chunk = [render(item) for item in items[(page - 1) * per_page : page * per_page]]
-        headers = {}
-        if page * per_page < len(items):
-            next_url = request.url.update_query(page=str(page + 1), per_page=str(per_page))
-            headers["Link"] = f'<{next_url}>; rel="next"'
-        return _json(chunk, headers=headers)
+        link = link_header(request.url, page, per_page, len(items))
+        return _json(chunk, headers={"Link": link} if link else None)
 
     # -- packages -------------------------------------------------------------------------------
     async def list_packages(self, request: web.Request, identity: Identity) -> web.Response:
@@ -376,9 +360,9 @@ class PackagesApi:
             raise _not_found()
         self._require_admin(role, identity, DELETE)
         if len(versions) == 1:
-            raise ApiError(
-                400, "You cannot delete the last version of a package. Delete the package instead."
-            )
+            raise ApiError(400, LAST_VERSION)
+        if match.tags and not any(v.tags for v in versions if v is not match):
+            raise ApiError(400, LAST_TAGGED_VERSION)  # untagged versions would be all that is left
         self.packages.delete_version(package, match.digest)
         return web.Response(status=204)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from reference_server.access import Action
 from reference_server.ghcr.auth import permissions
 from reference_server.ghcr.auth.identity import ANONYMOUS_IDENTITY, Identities, Identity, parse_basic
 from reference_server.ghcr.auth.scopes import MAX_SCOPES, Scope, count_scopes, parse_scopes
@@ -115,16 +116,34 @@ class TokenService:
             identity = self.identities.from_secret(*basic) if basic else None
         if identity is None:
             return _unauthorized(service, "invalid username or token")
-        token, claims = self.issue_access(identity, parse_scopes(scope_values), service)
-        body: dict[str, Any] = {
-            "token": token,
-            "access_token": token,
-            "expires_in": claims["exp"] - claims["iat"],
-            "issued_at": rfc3339(claims["iat"]),
-        }
+        scopes = parse_scopes(scope_values)
+        if identity.is_anonymous:
+            refusal = self.anonymous_refusal(scopes, service)
+            if refusal is not None:
+                return refusal
+        token, _ = self.issue_access(identity, scopes, service)
+        body: dict[str, Any] = {"token": token}  # ghcr.io's answer: the token alone
         if request.query.get("offline_token") == "true" and not identity.is_anonymous:
             body["refresh_token"] = self.issue_refresh(identity, service)
         return _json(200, body, {"Cache-Control": "no-store"})
+
+    def anonymous_refusal(self, scopes: list[Scope], service: str) -> web.Response | None:
+        """ghcr.io's answers to an anonymous caller asking for more than it may have: 401 when a
+        named package is not readable (private and missing alike), 403 when it is readable but
+        more than `pull` was asked; None when everything asked can be granted."""
+        beyond_pull = False
+        for scope in scopes:
+            if scope.type != "repository":
+                return _unauthorized(service)  # the catalog is for signed-in callers
+            allowed = permissions.allowed_actions(self.store, ANONYMOUS_IDENTITY.caller, scope.name)
+            if Action.PULL not in allowed:
+                return _unauthorized(service)
+            asked = ALL_REPOSITORY_ACTIONS if "*" in scope.actions else scope.actions
+            beyond_pull = beyond_pull or bool(asked - {"pull"})
+        if beyond_pull:
+            body = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}
+            return _json(403, body)
+        return None
 
     async def post_token(self, request: web.Request) -> web.Response:
         service = self.service_of(request)

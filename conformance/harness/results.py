@@ -1,0 +1,202 @@
+"""Result capture: each check's outcome, message and (on failure) HTTP exchanges, then the run's
+reports at the end of the session (conformance.reports) and a short terminal summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Generator
+
+import pytest
+
+from conformance.harness.collection import requirement_ids
+from conformance.harness.state import RECORDER, SKIP_CLASS, STATE, HarnessState
+from conformance.harness.target import describe_target
+from conformance.outcomes import (
+    ERROR,
+    NOT_APPLICABLE,
+    PASS,
+    ROBUSTNESS,
+    SKIP,
+    WARN,
+    NotApplicable,
+    judge_exception,
+    run_fails,
+)
+from conformance.reports.evidence import evidence_text
+from conformance.reports.model import RunResult, TestResult, judge_requirements
+from conformance.reports.writers import write_reports
+from keelhaul import __version__
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    state = item.config.stash.get(STATE, None)
+    if state is None:
+        return report
+    result = state.results.get(item.nodeid)
+    if result is None:
+        result = state.results[item.nodeid] = TestResult(
+            nodeid=item.nodeid,
+            name=item.name,
+            requirements=requirement_ids(item),
+            outcome=PASS,
+            description=_description(item),
+        )
+    result.duration += report.duration
+    if report.skipped and result.outcome == PASS:
+        raised = call.excinfo.value if call.excinfo is not None else None
+        result.outcome = item.stash.get(
+            SKIP_CLASS, NOT_APPLICABLE if isinstance(raised, NotApplicable) else SKIP
+        )
+        result.message = _skip_message(report)
+    elif report.failed and result.outcome == PASS:
+        _judge(state, item, call, report, result)
+    report.keelhaul_class = result.outcome  # type: ignore[attr-defined]
+    return report
+
+
+def _judge(
+    state: HarnessState,
+    item: pytest.Item,
+    call: pytest.CallInfo[None],
+    report: pytest.TestReport,
+    result: TestResult,
+) -> None:
+    """Class the failure: a finding (judged by its requirement's level) shows its evidence instead of
+    Python; anything else is the suite breaking (ERROR) and keeps its traceback."""
+    recorder = item.stash.get(RECORDER, None)
+    if recorder is not None:
+        result.exchanges = [exchange.to_dict() for exchange in recorder.exchanges]
+    message = _failure_message(call, report)
+    error = call.excinfo.value if call.excinfo is not None else None
+    judgement = judge_exception(error, message, result.requirements, state.catalogue) if error else None
+    result.outcome = judgement.outcome if judgement else ERROR
+    result.message = message
+    if judgement is not None and judgement.requirement is not None:
+        requirement = state.catalogue[judgement.requirement]
+        result.judged, result.level = requirement.id, requirement.level
+        result.sentence, result.cited = requirement.quote or requirement.why, requirement.cited
+    if result.outcome == ERROR:
+        result.traceback = str(report.longrepr)[:20000]
+        result.details = result.traceback
+        return
+    result.details = evidence_text(result)
+    report.longrepr = result.details
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """The console shows the class: W for WARN, R for ROBUSTNESS, N for N/A (F, E and s as usual)."""
+    outcome = getattr(report, "keelhaul_class", None)
+    if report.failed and outcome == WARN:
+        return "warn", "W", "WARN"
+    if report.failed and outcome == ROBUSTNESS:
+        return "robustness", "R", "ROBUSTNESS"
+    if report.skipped and outcome == NOT_APPLICABLE:
+        return "n/a", "N", "N/A"
+    return None
+
+
+def _description(item: pytest.Item) -> str:
+    """The check's promise: the first paragraph of its docstring, on one line."""
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def _skip_message(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _failure_message(call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
+    if call.excinfo is not None:
+        text = call.excinfo.exconly().removeprefix("AssertionError: ").removeprefix("Failed: ")
+        return text.strip().splitlines()[0] if text.strip() else call.excinfo.typename
+    return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "failed"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.target is None or hasattr(session.config, "workerinput"):
+        return
+    run = build_run(state)
+    if state.report_root is not None and run.tests:
+        state.report_dir = state.report_root / state.run_id
+        write_reports(run, state.report_dir)
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and run.tests:
+        failed = run_fails([t.outcome for t in run.tests], state.fail_on)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+
+
+def build_run(state: HarnessState) -> RunResult:
+    """The run as the reports see it: target, options, every check's result, a verdict per requirement."""
+    tests = list(state.results.values())
+    finished = time.time()
+    assert state.target is not None
+    target = describe_target(state.target)
+    cleanup = [entry for outcome in state.cleanup for entry in outcome.ledger()]
+    target["left_behind"] = [
+        f"{e['repository']}: {e['kind']} {e['name']}" for e in cleanup if not e["removed"]
+    ]
+    return RunResult(
+        run_id=state.run_id,
+        target=target,
+        started=_iso(state.started),
+        finished=_iso(finished),
+        duration=finished - state.started,
+        options={
+            "read_only": state.options.read_only,
+            "run_slow": state.options.run_slow,
+            "selection": state.selection,
+        },
+        tests=tests,
+        requirements=judge_requirements(state.catalogue, tests),
+        keelhaul_version=__version__,
+        fail_on=list(state.fail_on),
+        cleanup=cleanup,
+    )
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.target is None or not state.results:
+        return
+    tests = list(state.results.values())
+    counts: dict[str, int] = {}
+    for verdict in judge_requirements(state.catalogue, tests):
+        counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
+    checks: dict[str, int] = {}
+    for test in tests:
+        checks[test.outcome] = checks.get(test.outcome, 0) + 1
+    terminalreporter.write_sep("-", "keelhaul")
+    terminalreporter.write_line("checks: " + ", ".join(f"{n} {c}" for c, n in sorted(checks.items())))
+    terminalreporter.write_line("requirements: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    for test in tests:
+        if test.outcome in (WARN, ROBUSTNESS):  # FAIL and ERROR are shown by pytest above
+            terminalreporter.write_line(f"{test.outcome} {test.nodeid}: {test.message[:300]}")
+    left = [item for outcome in state.cleanup for item in outcome.ledger() if not item["removed"]]
+    created = sum(len(outcome.ledger()) for outcome in state.cleanup)
+    if created:
+        terminalreporter.write_line(f"cleanup: {created - len(left)} of {created} created items removed")
+    remedies: dict[str, int] = {}
+    for item in left:
+        key = f"{item['kind']}: {item.get('remedy') or item['answer']}"
+        remedies[key] = remedies.get(key, 0) + 1
+    for key, n in remedies.items():
+        terminalreporter.write_line(f"  left behind: {n} x {key}")
+    fail_on = ", ".join(state.fail_on) or "nothing"
+    terminalreporter.write_line(f"the run fails on: {fail_on} (--fail-on)")
+    if state.report_dir is not None:
+        terminalreporter.write_line(f"reports: {state.report_dir}")

@@ -1,0 +1,1 @@
+"""GitHub's REST description, packages extract (data only); see ../README.md."""

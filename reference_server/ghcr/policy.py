@@ -218,9 +218,10 @@ class GhcrPolicy:
     def install(self, app: web.Application, manifests: MetadataStore) -> None:
         self.tokens.install(app)
         self.packages.attach(manifests)
-        finished = self.packages.recover_pushes()  # pushes a crash cut between the two databases
+        # Writes a crash cut between registry.db and accounts.db (data/packages.py): finish them.
+        finished = self.packages.recover_pushes() + self.packages.recover_package_moves()
         if finished:
-            log.warning("completed %d push(es) interrupted by a crash: their packages now exist", finished)
+            log.warning("completed %d push(es), delete(s) or restore(s) a crash had cut short", finished)
         PackagesApi(self.store, self.identities, self.packages, self.base_url).install(app)
         PackagePages(self.store, self.identities, self.packages, self.base_url).install(app)
 

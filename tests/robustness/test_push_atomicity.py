@@ -120,6 +120,63 @@ def test_a_kill_at_each_step_boundary_leaves_the_push_whole_or_absent(tmp_path: 
         assert check_whole_or_absent(server.url, data, token, "acme/app", acknowledged=True) == "whole"
 
 
+def _rest(url: str, token: str, method: str, path: str) -> httpx.Response:
+    with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as http:
+        return http.request(method, f"/orgs/acme/packages/container/{path}")
+
+
+def _kill_during(data: Path, point: str, token: str, method: str, path: str) -> None:
+    process, url = start_crashing(data, point)
+    try:
+        with pytest.raises(httpx.HTTPError):
+            _rest(url, token, method, path)
+        assert process.wait(30) == -9
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "point", ["package-trashed", "registry-deleted", "package-revived", "repository-restored"]
+)
+def test_a_kill_inside_a_package_delete_or_restore_leaves_it_whole_either_way(
+    tmp_path: Path, point: str
+) -> None:
+    """After the restart the package is either deleted everywhere (nothing pulls, the REST API says
+    404, a restore brings it back whole) or live everywhere (it pulls, the REST API shows it).
+    Before the fix a kill could leave it live in the REST API with nothing to pull, or deleted from
+    the registry with no copy to restore."""
+    data = tmp_path / "data"
+    token = make_accounts(data)
+    deleting = point in ("package-trashed", "registry-deleted")
+    with ServerProcess(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:
+        assert server.url is not None
+        digest = push(server.url, token, "acme/app", "keep")
+        if not deleting:
+            assert _rest(server.url, token, "DELETE", "app").status_code == 204
+    if deleting:
+        _kill_during(data, point, token, "DELETE", "app")
+    else:
+        _kill_during(data, point, token, "POST", "app/restore")
+    with ServerProcess(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:
+        assert server.url is not None
+
+        def pulls() -> int:
+            with RegistryClient(server.url or "", credentials=Credentials("alice", token)) as client:
+                return client.get_manifest("acme/app", digest).status_code
+
+        listed = _rest(server.url, token, "GET", "app").status_code
+        if listed == 404:  # deleted everywhere, and restorable
+            assert pulls() in (401, 403, 404), "a deleted package's manifest still pulls"
+            assert _rest(server.url, token, "POST", "app/restore").status_code == 204
+        else:
+            assert listed == 200
+        assert pulls() == 200, "the package is live without its manifests"
+
+
 def test_random_kills_during_pushes_leave_every_push_whole_or_absent(tmp_path: Path) -> None:
     data = tmp_path / "data"
     token = make_accounts(data)

@@ -209,11 +209,19 @@ class PackageService:
         self.store.drop_trash(package.id, digest)
 
     # -- whole packages --------------------------------------------------------------------------
+    # Delete and restore touch both databases too; their order leaves every crash repairable by
+    # recover_package_moves at the next start. Delete: the trash entry and the deleted mark commit
+    # first (one accounts transaction, the registry's data copied into it), then the registry data
+    # goes. Restore: the package is live again first, then the registry data returns, then the
+    # trash entry goes. A deleted package whose registry data is still there, or a live package
+    # with a whole-package trash entry, is therefore a move a crash cut short.
     def delete_package(self, package: Package) -> None:
-        snapshot = self.metadata.delete_repository(package.registry_name)
+        snapshot = self.metadata.snapshot_repository(package.registry_name)
         payload = _dump_snapshot(snapshot) if snapshot is not None else None
-        self.store.put_trash(package.id, WHOLE_PACKAGE, json.dumps(payload).encode())
-        self.store.update_package(package.id, deleted_at=self.store.clock())
+        with self.store.atomically():
+            self.store.put_trash(package.id, WHOLE_PACKAGE, json.dumps(payload).encode())
+            self.store.update_package(package.id, deleted_at=self.store.clock())
+        self.metadata.delete_repository(package.registry_name)
 
     def restore_package(self, package: Package) -> None:
         found = self.store.trash(package.id, WHOLE_PACKAGE)
@@ -227,10 +235,34 @@ class PackageService:
             self.store.restore_package(package)
         except StoreError as error:
             raise RestoreError(str(error)) from None
-        payload = json.loads(found[0])
-        if payload is not None:
-            self.metadata.restore_repository(_load_snapshot(payload))
-        self.store.drop_trash(package.id, WHOLE_PACKAGE)
+        self._finish_restore(package.id, found[0])
+
+    def _finish_restore(self, package_id: int, payload: bytes) -> None:
+        snapshot = json.loads(payload)
+        if snapshot is not None:
+            self.metadata.restore_repository(_load_snapshot(snapshot))  # idempotent
+        self.store.drop_trash(package_id, WHOLE_PACKAGE)
+
+    def recover_package_moves(self) -> int:
+        """At start: finish package deletes and restores a crash cut between the databases.
+        Returns how many were finished."""
+        finished = 0
+        for package_id, live in self.store.whole_package_trash():
+            package = self.store.package_by_id(package_id)
+            found = self.store.trash(package_id, WHOLE_PACKAGE)
+            if package is None or found is None:
+                continue
+            if live:  # restored in accounts.db, maybe not yet in registry.db
+                self._finish_restore(package_id, found[0])
+                finished += 1
+                continue
+            # Deleted in accounts.db; its registry data may still be there (unless the name was
+            # taken by a new package since).
+            name_free = self.store.live_package(package.owner, package.name) is None
+            if name_free and self.metadata.list_manifests(package.registry_name):
+                self.metadata.delete_repository(package.registry_name)
+                finished += 1
+        return finished
 
 
 def _dump_record(record: ManifestRecord) -> dict[str, object]:

@@ -659,6 +659,14 @@ class AccountsStore:
         )
         return [(r["digest"], r["deleted_at"]) for r in rows]
 
+    def whole_package_trash(self) -> list[tuple[int, bool]]:
+        """(package id, whether the package is live) for each whole-package trash entry."""
+        rows = self._connection().execute(
+            "SELECT t.package_id, p.deleted_at IS NULL FROM trash t JOIN packages p ON p.id = t.package_id "
+            "WHERE t.digest = ''"
+        )
+        return [(row[0], bool(row[1])) for row in rows]
+
     def drop_trash(self, package_id: int, digest: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM trash WHERE package_id = ? AND digest = ?", (package_id, digest))

@@ -48,6 +48,9 @@ def pytest_runtest_makereport(
             description=_description(item),
         )
     result.duration += report.duration
+    scale = dict(item.user_properties).get("scale")  # set by a check that ran scaled down
+    if scale:
+        result.scale = str(scale)
     if report.skipped and result.outcome == PASS:
         raised = call.excinfo.value if call.excinfo is not None else None
         result.outcome = item.stash.get(

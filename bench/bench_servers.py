@@ -2,15 +2,20 @@
 
 Both run as separate processes so that their CPU and RSS are their own, never the benchmark's: the
 reference server through `keelhaul serve --no-auth` (the core's `ServerProcess`), distribution through
-Debian's `docker-registry serve CONFIG.yml` (the suite's one starter, tests/support/distribution.py).
+Debian's `docker-registry serve CONFIG.yml` (the suite's one starter, tests/support/distribution.py). A
+third, nginx serving the same blob as a plain file, is the practical limit for pulls.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +78,73 @@ def start_reference(workdir: Path, port: int) -> RunningServer:
         server.stop()
         raise RuntimeError("ServerProcess started without a process id")
     return RunningServer("keelhaul", url, server.pid, server.log_path, server.stop)
+
+
+NGINX_CONFIG = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path {workdir}/client-body;
+    proxy_temp_path {workdir}/proxy;
+    fastcgi_temp_path {workdir}/fastcgi;
+    uwsgi_temp_path {workdir}/uwsgi;
+    scgi_temp_path {workdir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def start_static(workdir: Path, port: int, root: Path) -> RunningServer:
+    """nginx (Debian's nginx-light) serving the files under `root` with sendfile, one process: what a
+    pull of the same bytes costs without a registry, the practical limit for a blob GET. RuntimeError
+    when nginx is missing or does not come up."""
+    nginx = shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx",) if os.access(path, os.X_OK)), None
+    )
+    if nginx is None:
+        raise RuntimeError("nginx is not installed (Debian: nginx-light)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "nginx.conf"
+    config.write_text(NGINX_CONFIG.format(workdir=workdir, port=port, root=root))
+    log = (workdir / "stderr.log").open("w")
+    process = subprocess.Popen(
+        [nginx, "-c", str(config), "-p", str(workdir), "-e", str(workdir / "error.log")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited: {(workdir / 'error.log').read_text()[-500:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return RunningServer(
+                "static", f"http://127.0.0.1:{port}", process.pid, workdir / "error.log", stop
+            )
+        time.sleep(0.05)
+    stop()
+    raise RuntimeError(f"nginx did not listen on port {port} within {READY_TIMEOUT_SECONDS:.0f} s")
 
 
 def _proc_status_kib(pid: int, key: str) -> int:

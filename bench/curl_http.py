@@ -178,11 +178,17 @@ def check_blob(base_url: str, repository: str, digest: str, size: int) -> None:
 
 def pull(base_url: str, repository: str, digest: str, size: int) -> float:
     """GET a blob into /dev/null; returns seconds, after checking every byte arrived."""
-    result = _expect(curl("GET", f"{base_url}/v2/{repository}/blobs/{digest}"), 200, f"GET {digest}")
+    return get_file(f"{base_url}/v2/{repository}/blobs/{digest}", size, digest)
+
+
+def get_file(url: str, size: int, digest: str | None = None) -> float:
+    """GET `url` into /dev/null (a blob, or the same file from a static file server); returns
+    seconds, after checking every byte arrived and, when the server names one, the digest."""
+    result = _expect(curl("GET", url), 200, f"GET {url}")
     if result.downloaded != size:
-        raise BenchHTTPError(f"GET {digest}: received {result.downloaded} bytes, expected {size}")
+        raise BenchHTTPError(f"GET {url}: received {result.downloaded} bytes, expected {size}")
     if result.header("docker-content-digest") not in (None, digest):
-        raise BenchHTTPError(f"GET {digest}: Docker-Content-Digest {result.header('docker-content-digest')}")
+        raise BenchHTTPError(f"GET {url}: Docker-Content-Digest {result.header('docker-content-digest')}")
     return result.seconds
 
 

@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -75,6 +76,12 @@ def peak_rss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_sink() -> tuple[subprocess.Popen[str], str]:
@@ -154,7 +161,9 @@ def generator_phase(
         "ChunkedLayerUpload",
     ]
     if processes:
-        command += ["--processes", str(processes)]
+        port = str(free_port())  # Locust's default 5557 collides with any other run on the machine
+        command += ["--processes", str(processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-port", port]
     if content != "unique":
         command += ["--content", content]
     started = time.perf_counter()
@@ -388,15 +397,16 @@ def round_line(figures: dict, processes: int) -> str:
         )
     if several:
         line += (
-            f"; {processes} processes {several['mb_per_s']:.0f} MB/s "
-            f"= {several['mb_per_s'] / generator['mb_per_s']:.2f} x one"
+            f"; {processes} processes {several['span_mb_per_s']:.0f} MB/s over their span "
+            f"= {several['span_mb_per_s'] / span:.2f} x one"
         )
     return line
 
 
 def scaling_lines(rounds: list[dict], processes: int) -> list[str]:
     """N processes against one, and each worker's own figures from the summary of the last round."""
-    scaling = [r["processes"]["mb_per_s"] / r["generator"]["mb_per_s"] for r in rounds]
+    # aggregate rates over the wall clock: time in requests would add up the processes' parallel requests
+    scaling = [r["processes"]["span_mb_per_s"] / r["generator"]["span_mb_per_s"] for r in rounds]
     cores = os.cpu_count() or 1
     lines = [
         f"{processes} processes / 1 process: {spread(scaling)} "

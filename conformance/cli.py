@@ -60,9 +60,34 @@ def register(subparsers: Any) -> None:
     check.add_argument("--run-slow", action="store_true", help="also run slow checks (real-size limits)")
     check.add_argument("--report-dir", default="reports", metavar="DIR", help="reports go to DIR/<run-id>/")
     check.add_argument("--run-id", metavar="ID", help="run identifier (default: timestamp + random)")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="ask the registry which optional features it has and judge by the answers "
+        "(absent features make their checks N/A)",
+    )
+    check.add_argument(
+        "--fail-on",
+        metavar="CLASSES",
+        help="outcome classes that make the exit status 1 (default: FAIL,ROBUSTNESS,ERROR; "
+        "choose among PASS, FAIL, WARN, ROBUSTNESS, N/A, SKIP, ERROR, or none)",
+    )
     check.add_argument("-k", dest="keyword", metavar="EXPR", help="only checks matching EXPR (pytest -k)")
     check.add_argument("-v", "--verbose", action="store_true", help="list every check as it runs")
     check.set_defaults(run=run_check)
+
+    probe = subparsers.add_parser(
+        "probe",
+        help="find which optional features a registry has and write a profile",
+        description="Ask the registry (anonymously) for the referrers API, tag/manifest/blob deletion, "
+        "automatic cross-mount and single-POST uploads, and print (or write) a target profile declaring "
+        "what it found, each feature with the answer that shows it. Writes one small image under "
+        "NAMESPACE/keelhaul-probe-<id> and deletes what the registry lets it delete.",
+    )
+    probe.add_argument("url", metavar="URL", help="http(s)://host[:port]")
+    probe.add_argument("--namespace", default="keelhaul-ci", metavar="PREFIX", help="default: keelhaul-ci")
+    probe.add_argument("--out", metavar="FILE", help="write the profile here (default: standard output)")
+    probe.set_defaults(run=run_probe)
 
     report = subparsers.add_parser(
         "report",
@@ -114,6 +139,10 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv += ["--report-dir", args.report_dir]
     if args.run_id:
         argv += ["--run-id", args.run_id]
+    if args.fail_on:
+        argv += ["--fail-on", args.fail_on]
+    if getattr(args, "probe", False):
+        argv.append("--probe")
     if args.keyword:
         argv += ["-k", args.keyword]
     return argv
@@ -122,6 +151,9 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 def run_check(args: argparse.Namespace) -> int:
     import pytest
 
+    from conformance.outcomes import parse_fail_on
+
+    parse_fail_on(args.fail_on)  # a bad class list is one line, before pytest starts
     with url_target(args, sys.stdin) as profile:
         if profile is not None:
             args.target = str(profile)
@@ -177,6 +209,28 @@ def url_target(args: argparse.Namespace, stdin: TextIO) -> Iterator[Path | None]
             os.environ.pop(PASSWORD_ENV, None)
         else:
             os.environ[PASSWORD_ENV] = previous
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    import httpx
+
+    from conformance.probe import probe, profile_text
+    from conformance.url_profile import checked_url
+    from keelhaul.client import RegistryClient
+
+    url = checked_url(args.url)
+    try:
+        with RegistryClient(url) as client:
+            findings = probe(client, args.namespace)
+    except httpx.HTTPError as error:
+        raise UsageError(f"cannot probe {url}: {error}") from None
+    text = profile_text(url, args.namespace, findings)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"keelhaul: profile written to {args.out}")
+    else:
+        print(text, end="")
+    return 0
 
 
 def resolve_run(value: str, report_dir: Path) -> Path:

@@ -101,6 +101,49 @@ OFFICIAL_SPECS: tuple[str, ...] = (
 )
 
 
+# Where keelhaul's check of an official spec's request is deliberately stricter or finer. Nowhere is it
+# more lenient: a class other than FAIL (WARN, ROBUSTNESS, N/A) is given only where the spec's own words
+# say so, and ROBUSTNESS fails the run by default (--fail-on FAIL,ROBUSTNESS,ERROR).
+STRICTNESS_NOTES: tuple[tuple[str, str], ...] = (
+    (
+        "Every answer",
+        "every 4xx JSON body is validated against §Error Codes (known code, `errors` array), every `Warning` header against §Warnings, and a 5xx anywhere is a ROBUSTNESS finding; the official suite looks at the status code of the request it is about.",
+    ),
+    (
+        "Pull › blobs and manifests",
+        "the bytes are compared with what was pushed, `Docker-Content-Digest` and `Content-Length` must match them, and a manifest's `Content-Type` must be its media type (SHOULD: WARN); the official suite checks the status.",
+    ),
+    (
+        "Pull › Error codes › 400 response body",
+        "keelhaul accepts 400 (with an OCI body) or 404 like the official suite; a 500 there has no spec sentence against it and is reported as ROBUSTNESS (which fails the run by default) rather than FAIL.",
+    ),
+    (
+        "Push › Blob Upload Chunked",
+        "the `Range` header of each chunk answer is checked (`0-<end>`), a stale session's GET must answer 204 with Location and Range, and malformed ranges (hypothesis-generated) must be refused; the official suite checks status codes.",
+    ),
+    (
+        "Push › Manifest Upload",
+        "the manifest is pulled back byte for byte (whitespace, key order and unknown fields), re-pushing a tag must move it, and a digest that does not match the body must be refused; the official suite checks the status.",
+    ),
+    (
+        "Push › Cross-Repository Blob Mount",
+        "a 201 must carry Location exactly /v2/<name>/blobs/<digest> and the blob must then be pullable there; without `from`, the profile's (or the probe's) `automatic_crossmount` picks 201 or 202, as the official suite's OCI_AUTOMATIC_CROSSMOUNT does.",
+    ),
+    (
+        "Content Discovery › listing tags",
+        "the list must be sorted, `n=0` must be empty with no Link, `last` must exclude itself, and a Link header is followed; the official suite v1.1.1 checks n and last counts only.",
+    ),
+    (
+        "Content Discovery › listing references",
+        "the referrers `Content-Type` must be exactly `application/vnd.oci.image.index.v1+json` (OCI-DISC-14, as in the official suite), descriptors must carry artifactType (manifest's, else the config's, omitted for an index) and the referrer's annotations, and a filtered answer must send `OCI-Filters-Applied`. Finer: these checks run when the profile declares (or --probe finds) the referrers API, which the spec makes optional (\"If the registry supports the referrers API\"); otherwise they are N/A and OCI-DISC-13 requires the 404 on which clients fall back to the tag schema.",
+    ),
+    (
+        "Content Management",
+        "a delete the profile declares must answer 202 and its effect is verified (tags of a deleted manifest gone, other tags kept); a delete it declares disabled must answer 400 or 405 with any error code and leave the content (OCI-MGMT-5/6/7), where the official suite accepts 400/405 only for tags.",
+    ),
+)
+
+
 def checks_by_requirement(suite_dir: Path = SUITE_DIR) -> dict[str, list[str]]:
     """Requirement ID -> `module.py::test_name` of every check naming it (read from the source)."""
     found: dict[str, list[str]] = defaultdict(list)
@@ -154,6 +197,14 @@ def render_mapping(catalogue: Catalogue | None = None, checks: dict[str, list[st
         tests = sorted({test for requirement_id in ids for test in checks.get(requirement_id, [])})
         shown = "<br>".join(f"`{t}`" for t in tests) or "**none**"
         lines.append(f"| {spec} | {', '.join(ids) or '**none**'} | {shown} |")
+    lines += [
+        "",
+        "## Where keelhaul is stricter or finer",
+        "",
+        "Every official spec above maps to checks at least as strict on the same request. Where they differ:",
+        "",
+        *(f"- **{where}**: {note}" for where, note in STRICTNESS_NOTES),
+    ]
     lines += [
         "",
         "## Beyond the official suite",

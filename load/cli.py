@@ -316,7 +316,11 @@ def locust_command(
     if args.run_time:
         command += ["--run-time", args.run_time]
     if args.processes is not None:
-        command += ["--processes", str(args.processes)]
+        # master and forked workers talk on loopback, on a port of this run's own: Locust's default
+        # (every interface, port 5557) collides with any other run on the machine
+        port = str(args.master_port or _free_port())
+        command += ["--processes", str(args.processes), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-port", port]
     if args.master:
         command += ["--master", "--expect-workers", str(args.expect_workers)]
         if args.master_port:

@@ -7,6 +7,7 @@ reports at the end of the session (conformance.reports).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import secrets
@@ -25,11 +26,24 @@ from conformance.harness.selection import (
     MARKERS,
     Needs,
     RunOptions,
+    decide,
     role_usable,
-    skip_reason,
     unknown_names,
 )
 from conformance.harness.target import Target, describe_target, load_target
+from conformance.outcomes import (
+    ERROR,
+    NOT_APPLICABLE,
+    PASS,
+    ROBUSTNESS,
+    SKIP,
+    WARN,
+    NotApplicable,
+    judge_exception,
+    parse_fail_on,
+    run_fails,
+)
+from conformance.reports.evidence import evidence_text
 from conformance.reports.model import RunResult, TestResult, judge_requirements
 from conformance.reports.writers import write_reports
 from keelhaul import __version__
@@ -53,6 +67,7 @@ class HarnessState:
     cleanup: list[CleanupOutcome] = field(default_factory=list)
     report_dir: Path | None = None
     selection: str | None = None
+    fail_on: tuple[str, ...] = ()
     _transport: httpx.HTTPTransport | None = None
 
     @property
@@ -66,6 +81,7 @@ class HarnessState:
 
 STATE = pytest.StashKey[HarnessState]()
 RECORDER = pytest.StashKey[ExchangeRecorder]()
+SKIP_CLASS = pytest.StashKey[str]()
 
 
 def new_run_id() -> str:
@@ -101,6 +117,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reports go to DIR/<run-id>/ (default: reports); 'none' writes nothing",
     )
     group.addoption(
+        "--probe",
+        action="store_true",
+        default=False,
+        help="ask the target which optional features it has (referrers, deletes, mounts, single POST) "
+        "and use the answers instead of the profile's [features]",
+    )
+    group.addoption(
+        "--fail-on",
+        default=None,
+        metavar="CLASSES",
+        help="outcome classes that fail the run (default: FAIL,ROBUSTNESS,ERROR; also WARN, N/A, "
+        "SKIP, or none)",
+    )
+    group.addoption(
         "--run-id",
         default=None,
         metavar="ID",
@@ -123,6 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
     report_dir = config.getoption("--report-dir")
     try:
         catalogue = load_catalogue()
+        fail_on = parse_fail_on(config.getoption("--fail-on"))
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
     state = HarnessState(
@@ -133,6 +164,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id=run_id,
         report_root=None if str(report_dir).lower() == "none" else Path(report_dir),
         selection=config.getoption("keyword", None) or None,
+        fail_on=fail_on,
     )
     config.stash[STATE] = state
     _keep_hypothesis_out_of_cwd()
@@ -140,8 +172,28 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # xdist workers: the controller owns the target and the reports
     try:
         state.target = load_target(config.getoption("--target"))
+        if config.getoption("--probe"):
+            probe_target(state)
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def probe_target(state: HarnessState) -> None:
+    """--probe: the features the target shows replace the profile's (each one noted in the reports)."""
+    from conformance.probe import apply, probe
+
+    assert state.target is not None
+    profile = state.target.profile
+    client = make_client(profile, "writer", transport=state.transport)
+    try:
+        findings = probe(client, profile.namespace)
+    except (httpx.HTTPError, UsageError) as error:
+        raise UsageError(f"--probe: the target at {profile.url} could not be probed: {error}") from None
+    values, notes = apply(profile.features, findings)
+    state.target.profile = dataclasses.replace(
+        profile, features=dataclasses.replace(profile.features, **values)
+    )
+    state.target.notes += notes
 
 
 def _keep_hypothesis_out_of_cwd() -> None:
@@ -193,20 +245,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append(("requirement", requirement_id))
         if state.target is None:
             continue
-        needs = Needs.from_marks(item.iter_markers("needs"))
+        needs = Needs.from_marks(item.iter_markers("needs"), item.iter_markers("lacks"))
         unknown = unknown_names(needs, state.target.profile)
         problems += [f"{item.nodeid}: needs unknown {name}" for name in unknown]
-        if unknown:
+        if unknown or state.catalogue.unknown(ids):
             continue
-        reason = skip_reason(
+        products = tuple(state.catalogue[i].product or "" for i in ids)
+        decision = decide(
             needs,
             state.target.profile,
             state.options,
             is_read_only_check=item.get_closest_marker("read_only") is not None,
             is_slow=item.get_closest_marker("slow") is not None,
+            products=products if all(products) else (),
         )
-        if reason:
-            item.add_marker(pytest.mark.skip(reason=reason))
+        if decision:
+            item.stash[SKIP_CLASS] = decision[0]
+            item.add_marker(pytest.mark.skip(reason=decision[1]))
     if problems:
         raise pytest.UsageError("bad check metadata:\n  " + "\n  ".join(problems))
     if state.target is not None and any(_talks_to_registry(item) for item in items):
@@ -250,25 +305,62 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             nodeid=item.nodeid,
             name=item.name,
             requirements=_requirement_ids(item),
-            outcome="passed",
+            outcome=PASS,
             description=_description(item),
         )
     result.duration += report.duration
-    recorder = item.stash.get(RECORDER, None)
-    if report.skipped and result.outcome == "passed":
-        result.outcome = "skipped"
+    if report.skipped and result.outcome == PASS:
+        raised = call.excinfo.value if call.excinfo is not None else None
+        result.outcome = item.stash.get(
+            SKIP_CLASS, NOT_APPLICABLE if isinstance(raised, NotApplicable) else SKIP
+        )
         result.message = _skip_message(report)
-    elif report.failed:
-        failed_in_call = report.when == "call"
-        if result.outcome not in ("failed", "error"):
-            result.outcome = "failed" if failed_in_call else "error"
-            result.message = _failure_message(call, report)
-            result.details = str(report.longrepr)[:20000]
-        if recorder is not None and not result.exchanges:
-            result.exchanges = [exchange.to_dict() for exchange in recorder.exchanges]
-        if recorder is not None and recorder.exchanges:
-            report.sections.append(("HTTP exchanges", "\n".join(e.summary() for e in recorder.exchanges)))
+    elif report.failed and result.outcome in (PASS,):
+        _judge(state, item, call, report, result)
+    report.keelhaul_class = result.outcome  # type: ignore[attr-defined]
     return report
+
+
+def _judge(
+    state: HarnessState,
+    item: pytest.Item,
+    call: pytest.CallInfo[None],
+    report: pytest.TestReport,
+    result: TestResult,
+) -> None:
+    """Class the failure: a finding (judged by its requirement's level) shows its evidence instead of
+    Python; anything else is the suite breaking (ERROR) and keeps its traceback."""
+    recorder = item.stash.get(RECORDER, None)
+    if recorder is not None:
+        result.exchanges = [exchange.to_dict() for exchange in recorder.exchanges]
+    message = _failure_message(call, report)
+    error = call.excinfo.value if call.excinfo is not None else None
+    judgement = judge_exception(error, message, result.requirements, state.catalogue) if error else None
+    result.outcome = judgement.outcome if judgement else ERROR
+    result.message = message
+    if judgement is not None and judgement.requirement is not None:
+        requirement = state.catalogue[judgement.requirement]
+        result.judged, result.level = requirement.id, requirement.level
+        result.sentence, result.cited = requirement.quote or requirement.why, requirement.cited
+    if result.outcome == ERROR:
+        result.traceback = str(report.longrepr)[:20000]
+        result.details = result.traceback
+        return
+    result.details = evidence_text(result)
+    report.longrepr = result.details
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """The console shows the class: W for WARN, R for ROBUSTNESS, N for N/A (F, E and s as usual)."""
+    outcome = getattr(report, "keelhaul_class", None)
+    if report.failed and outcome == WARN:
+        return "warn", "W", "WARN"
+    if report.failed and outcome == ROBUSTNESS:
+        return "robustness", "R", "ROBUSTNESS"
+    if report.skipped and outcome == NOT_APPLICABLE:
+        return "n/a", "N", "N/A"
+    return None
 
 
 def _description(item: pytest.Item) -> str:
@@ -299,6 +391,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.report_root is not None and run.tests:
         state.report_dir = state.report_root / state.run_id
         write_reports(run, state.report_dir)
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and run.tests:
+        failed = run_fails([t.outcome for t in run.tests], state.fail_on)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
 
 
 def build_run(state: HarnessState) -> RunResult:
@@ -306,7 +401,10 @@ def build_run(state: HarnessState) -> RunResult:
     finished = time.time()
     assert state.target is not None
     target = describe_target(state.target)
-    target["left_behind"] = [f"{c.repo}: {item}" for c in state.cleanup for item in c.left]
+    cleanup = [entry for outcome in state.cleanup for entry in outcome.ledger()]
+    target["left_behind"] = [
+        f"{e['repository']}: {e['kind']} {e['name']}" for e in cleanup if not e["removed"]
+    ]
     return RunResult(
         run_id=state.run_id,
         target=target,
@@ -321,6 +419,8 @@ def build_run(state: HarnessState) -> RunResult:
         tests=tests,
         requirements=judge_requirements(state.catalogue, tests),
         keelhaul_version=__version__,
+        fail_on=list(state.fail_on),
+        cleanup=cleanup,
     )
 
 
@@ -330,18 +430,35 @@ def _iso(timestamp: float) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.report_dir is None:
+    if state is None or state.target is None or not state.results:
         return
+    tests = list(state.results.values())
     counts: dict[str, int] = {}
-    for verdict in judge_requirements(state.catalogue, list(state.results.values())):
+    for verdict in judge_requirements(state.catalogue, tests):
         counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    checks: dict[str, int] = {}
+    for test in tests:
+        checks[test.outcome] = checks.get(test.outcome, 0) + 1
     terminalreporter.write_sep("-", "keelhaul")
-    terminalreporter.write_line(f"requirements: {summary}")
-    terminalreporter.write_line(f"reports: {state.report_dir}")
-    for cleanup in state.cleanup:
-        for item in cleanup.left:
-            terminalreporter.write_line(f"left behind in {cleanup.repo}: {item}")
+    terminalreporter.write_line("checks: " + ", ".join(f"{n} {c}" for c, n in sorted(checks.items())))
+    terminalreporter.write_line("requirements: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    for test in tests:
+        if test.outcome in (WARN, ROBUSTNESS):  # FAIL and ERROR are shown by pytest above
+            terminalreporter.write_line(f"{test.outcome} {test.nodeid}: {test.message[:300]}")
+    left = [item for outcome in state.cleanup for item in outcome.ledger() if not item["removed"]]
+    created = sum(len(outcome.ledger()) for outcome in state.cleanup)
+    if created:
+        terminalreporter.write_line(f"cleanup: {created - len(left)} of {created} created items removed")
+    remedies: dict[str, int] = {}
+    for item in left:
+        key = f"{item['kind']}: {item.get('remedy') or item['answer']}"
+        remedies[key] = remedies.get(key, 0) + 1
+    for key, n in remedies.items():
+        terminalreporter.write_line(f"  left behind: {n} x {key}")
+    fail_on = ", ".join(state.fail_on) or "nothing"
+    terminalreporter.write_line(f"the run fails on: {fail_on} (--fail-on)")
+    if state.report_dir is not None:
+        terminalreporter.write_line(f"reports: {state.report_dir}")
 
 
 # ---- fixtures ----------------------------------------------------------------------------------------
@@ -465,20 +582,33 @@ def session_repo(
 
 
 def clean_up(harness: HarnessState, target: Any, names: list[str], exchanges: list[Any]) -> None:
-    """Delete what was created under `names` (nothing is sent for a repository the record shows no
-    write to); what cannot be deleted is kept in the ledger the reports show. The embedded server's
-    whole data directory is discarded at the end of the run, so nothing is deleted one by one there."""
-    if harness.target is not None and harness.target.embedded:
-        return
-    created = [c for c in (created_in(name, exchanges) for name in names) if c.manifests or c.tags or c.blobs]
+    """Cancel, delete and record what was created under `names` (nothing is sent for a repository the
+    record shows no write to); the ledger the reports show lists each item and whether it went. The
+    embedded server's whole data directory is discarded at the end of the run instead."""
+    created = [
+        c
+        for c in (created_in(name, exchanges) for name in names)
+        if c.manifests or c.tags or c.blobs or c.sessions
+    ]
     if not created:
+        return
+    if harness.target is not None and harness.target.embedded:
+        for item in created:
+            outcome = CleanupOutcome(item.repo)
+            outcome.record(
+                "repository", item.repo, True, "embedded server's data directory removed at the end"
+            )
+            harness.cleanup.append(outcome)
         return
     role = cleanup_role(target)
     if not role_usable(target, role):
-        harness.cleanup += [
-            CleanupOutcome(c.repo, left=[f"no credentials to delete with ({role})"]) for c in created
-        ]
+        for item in created:
+            outcome = CleanupOutcome(item.repo)
+            outcome.record(
+                "repository", item.repo, False, f"no credentials to delete with ({role})", "delete it by hand"
+            )
+            harness.cleanup.append(outcome)
         return
     cleaner = make_client(target, role, transport=harness.transport)
     for item in created:
-        harness.cleanup.append(clean_repository(cleaner, item))
+        harness.cleanup.append(clean_repository(cleaner, item, target.kind))

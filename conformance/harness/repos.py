@@ -2,8 +2,10 @@
 
 Every repository the suite writes to is `<namespace>/keelhaul-<run-id>-<n>`, so a run never touches
 anything it did not create. What a check created is read back from its HTTP record (manifest PUTs
-and finished blob uploads answered 201), plus whatever the tag list still shows; cleanup deletes
-manifests first, then blobs. Targets that refuse deletes keep the content: the ledger says so.
+and finished blob uploads answered 201, upload sessions opened and never closed), plus whatever the
+tag list still shows; cleanup cancels open upload sessions, deletes manifests, then blobs. The ledger
+lists every item with whether it was removed and, for what stays, how to remove it (the report shows
+it: "nothing left behind" only when that is true).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 _UPLOAD_MARK = "/blobs/uploads/"
 
@@ -42,12 +44,14 @@ class Created:
     manifests: list[str] = field(default_factory=list)  # digests
     tags: list[str] = field(default_factory=list)  # tags whose digest the record does not show
     blobs: list[str] = field(default_factory=list)
+    sessions: list[str] = field(default_factory=list)  # last known URL of each upload session left open
 
 
 def created_in(repo: str, exchanges: Iterable[Any]) -> Created:
     """Read a check's exchanges for the manifests and blobs it stored in `repo`."""
     created = Created(repo)
     prefix = f"/v2/{repo}/"
+    created.sessions = open_sessions(repo, exchanges)
     for exchange in exchanges:
         if exchange.status != 201:
             continue
@@ -75,6 +79,28 @@ def created_in(repo: str, exchanges: Iterable[Any]) -> Created:
     return created
 
 
+def open_sessions(repo: str, exchanges: Iterable[Any]) -> list[str]:
+    """Upload sessions under `repo` the record shows opened (a 202 with a Location under
+    /blobs/uploads/) and never closed (a 201 PUT, a 2xx DELETE, or a 404 saying it is gone)."""
+    latest: dict[str, str] = {}
+    closed: set[str] = set()
+    mark = f"/v2/{repo}{_UPLOAD_MARK}"
+    for exchange in exchanges:
+        path = unquote(urlsplit(exchange.url).path)
+        status = exchange.status
+        finished = status in (201, 404) or (exchange.method == "DELETE" and (status or 500) < 300)
+        if path.startswith(mark) and len(path) > len(mark) and finished:
+            closed.add(path)
+        location = exchange.response_headers.get("location") if exchange.status == 202 else None
+        if location:
+            absolute = urljoin(exchange.url, location)
+            session = unquote(urlsplit(absolute).path)
+            if session.startswith(mark) and len(session) > len(mark):
+                latest[session] = absolute
+                closed.discard(session)
+    return [url for path, url in latest.items() if path not in closed]
+
+
 def _add(items: list[str], value: str) -> None:
     if value not in items:
         items.append(value)
@@ -82,17 +108,74 @@ def _add(items: list[str], value: str) -> None:
 
 @dataclass
 class CleanupOutcome:
+    """The ledger of one repository: every item the run created there and what became of it."""
+
     repo: str
     deleted: int = 0
     left: list[str] = field(default_factory=list)  # "manifest sha256:… (405)" etc.
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, kind: str, name: str, removed: bool, answer: str, remedy: str | None = None) -> None:
+        self.items.append(
+            {
+                "repository": self.repo,
+                "kind": kind,
+                "name": name,
+                "removed": removed,
+                "answer": answer,
+                "remedy": remedy,
+            }
+        )
+        if removed:
+            self.deleted += 1
+        else:
+            self.left.append(f"{kind} {name} ({answer})")
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self.items)
 
 
-def clean_repository(client: Any, created: Created) -> CleanupOutcome:
-    """Delete what a check created: manifests (and tags still listed), then blobs. Never raises
-    for HTTP answers; a transport error leaves the rest in place and is reported as left behind."""
+# How to free what a registry of that kind keeps after the API deleted or refused it.
+REMEDIES: dict[str, dict[str, str]] = {
+    "distribution": {
+        "repository": "distribution has no repository delete: the name stays in /v2/_catalog until "
+        "<rootdirectory>/docker/registry/v2/repositories/<name> is removed with the registry stopped",
+        "blob": "deleted blobs stay on disk until an offline `docker-registry garbage-collect "
+        "--delete-untagged <config.yml>` (registry stopped or read-only)",
+        "manifest": "enable storage.delete.enabled in config.yml, or remove the repository folder offline",
+        "session": "distribution purges abandoned uploads itself (storage.maintenance.uploadpurging: "
+        "older than 168h, every 24h)",
+    },
+}
+GENERIC_REMEDY = {
+    "repository": "the OCI API has no repository delete: remove it with the registry's own tools",
+    "blob": "remove it with the registry's own tools (garbage collection)",
+    "manifest": "remove it with the registry's own tools",
+    "session": "the registry expires abandoned uploads on its own schedule",
+}
+
+
+def remedy(kind: str, target_kind: str) -> str:
+    return REMEDIES.get(target_kind, GENERIC_REMEDY).get(kind, GENERIC_REMEDY[kind])
+
+
+def clean_repository(client: Any, created: Created, target_kind: str = "generic") -> CleanupOutcome:
+    """Cancel the upload sessions a check left open, delete its manifests (and tags still listed),
+    then its blobs; the repository name itself stays (the OCI API cannot delete it). Never raises for
+    HTTP answers; a transport error leaves the rest in place and is reported as left behind."""
     outcome = CleanupOutcome(created.repo)
     repo = created.repo
     try:
+        for location in created.sessions:
+            answer = client.request("DELETE", location)
+            gone = answer.status_code in (200, 202, 204, 404)
+            outcome.record(
+                "upload session",
+                urlsplit(location).path,
+                gone,
+                f"DELETE {answer.status_code}",
+                None if gone else remedy("session", target_kind),
+            )
         manifests = list(created.manifests)
         listing = client.list_tags(repo)
         tags = list(created.tags)
@@ -106,17 +189,21 @@ def clean_repository(client: Any, created: Created) -> CleanupOutcome:
                 _add(manifests, digest)
         for digest in manifests:
             answer = client.delete_manifest(repo, digest)
-            _tally(outcome, "manifest", digest, answer.status_code)
+            _tally(outcome, "manifest", digest, answer.status_code, target_kind)
         for digest in created.blobs:
             answer = client.delete_blob(repo, digest)
-            _tally(outcome, "blob", digest, answer.status_code)
+            _tally(outcome, "blob", digest, answer.status_code, target_kind)
     except Exception as error:  # cleanup must never hide the check's own outcome
-        outcome.left.append(f"cleanup stopped: {type(error).__name__}: {error}")
+        outcome.record("cleanup", "stopped", False, f"{type(error).__name__}: {error}", "rerun the cleanup")
+    outcome.record(
+        "repository", repo, False, "no API to delete a repository", remedy("repository", target_kind)
+    )
     return outcome
 
 
-def _tally(outcome: CleanupOutcome, kind: str, digest: str, status: int) -> None:
-    if status in (200, 202, 204, 404):
-        outcome.deleted += status != 404
-    else:
-        outcome.left.append(f"{kind} {digest} ({status})")
+def _tally(outcome: CleanupOutcome, kind: str, digest: str, status: int, target_kind: str) -> None:
+    removed = status in (200, 202, 204, 404)
+    answer = f"DELETE {status}"
+    if removed and kind == "blob" and status != 404 and target_kind == "distribution":
+        removed, answer = False, f"DELETE {status}: unlinked, the bytes stay on disk"
+    outcome.record(kind, digest, removed, answer, None if removed else remedy(kind, target_kind))

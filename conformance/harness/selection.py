@@ -146,7 +146,10 @@ def decide(
             return SKIPPED, "--read-only run but the profile names no [read_only] content"
     for role in needs.roles:
         if not role_usable(profile, role):
-            return SKIPPED, f"target profile has no usable credentials for role {role!r} ([credentials.{role}])"
+            return (
+                SKIPPED,
+                f"target profile has no usable credentials for role {role!r} ([credentials.{role}])",
+            )
     return None
 
 

@@ -3,7 +3,8 @@
 Without --target the suite starts its own reference server (free port, temporary data directory)
 with small limits so the limit checks run in seconds (8 MiB layers, 3 s upload expiry). When the
 ghcr layer is available it runs with auth and credentials are minted for every role through the same
-code path `keelhaul admin` uses; until then it runs with --no-auth and auth checks skip with a reason.
+code path `keelhaul admin` uses. KEELHAUL_EMBEDDED_NO_AUTH=1 runs it without auth on purpose; a server or
+auth layer that fails to start is an error, never a quiet fall-back to a smaller run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
 EMBEDDED_UPLOAD_EXPIRY_SECONDS = 3
 EMBEDDED_NAMESPACE = "keelhaul-ci"
 TEST_HOOK_VARIABLE = "KEELHAUL_EMBEDDED_HOOK"
+
+
+class EmbeddedServerError(UsageError):
+    """The embedded reference server (or its auth layer) failed to start: the run is an ERROR."""
 
 
 @dataclass
@@ -94,8 +99,15 @@ def start_embedded() -> Target:
 
     data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-"))
     no_auth_reason = os.environ.get("KEELHAUL_EMBEDDED_NO_AUTH") and "KEELHAUL_EMBEDDED_NO_AUTH is set"
-    no_auth_reason = no_auth_reason or _auth_available()
-    auth = no_auth_reason is None
+    if not no_auth_reason:
+        broken = _auth_available()
+        if broken:  # the known-good target must be good: never a quiet fall-back to a smaller run
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise EmbeddedServerError(
+                f"ERROR: the embedded reference server's auth layer cannot start: {broken}; "
+                "set KEELHAUL_EMBEDDED_NO_AUTH=1 to check it without auth on purpose"
+            )
+    auth = not no_auth_reason
     # test-only (tests/mutation): /v2 deletes with auth, so seeded delete defects stay observable
     registry_deletes = auth and bool(os.environ.get("KEELHAUL_EMBEDDED_REGISTRY_DELETES"))
     config = ServerConfig(
@@ -113,7 +125,12 @@ def start_embedded() -> Target:
         notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
     server = EmbeddedServer(config, hooks=hooks)
     try:
-        url = server.start()
+        try:
+            url = server.start()
+        except Exception as error:
+            raise EmbeddedServerError(
+                f"ERROR: the embedded reference server failed to start: {type(error).__name__}: {error}"
+            ) from None
         credentials: dict[str, Any] = {}
         if auth:
             from conformance.harness.embedded_roles import provision_roles
@@ -121,15 +138,18 @@ def start_embedded() -> Target:
             credentials = provision_roles(data_dir, EMBEDDED_NAMESPACE)
         else:
             notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
+        limits: dict[str, Any] = {
+            "max_layer_bytes": EMBEDDED_MAX_LAYER_BYTES,
+            "upload_expiry_seconds": EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+            "upload_expiry_from": "start",
+            "max_manifest_bytes": config.max_manifest_bytes,
+        }
+        if not auth:  # label limits live in the ghcr layer, which runs only with auth: none to declare
+            limits |= {"label_overflow": None, "description_max_chars": None, "licenses_max_chars": None}
         profile = TargetProfile.embedded(
             url,
             credentials,
-            {
-                "max_layer_bytes": EMBEDDED_MAX_LAYER_BYTES,
-                "upload_expiry_seconds": EMBEDDED_UPLOAD_EXPIRY_SECONDS,
-                "upload_expiry_from": "start",
-                "max_manifest_bytes": config.max_manifest_bytes,
-            },
+            limits,
             namespace=EMBEDDED_NAMESPACE,
             auth=auth,
             features=dict.fromkeys(("manifest_delete", "blob_delete", "tag_delete"), True)

@@ -107,6 +107,7 @@ def _check_descriptors(response, setup: Referrers, descriptors, expected_digests
 
 
 @pytest.mark.req("OCI-PUSH-21")
+@pytest.mark.needs("referrers_api")
 def test_put_with_subject_answers_oci_subject(client, new_repo):
     """The PUT of a manifest with `subject` answers `OCI-Subject: <subject digest>`, whether the subject
     was pushed before (an image) or not yet."""
@@ -122,7 +123,7 @@ def test_put_with_subject_answers_oci_subject(client, new_repo):
         put = client.put_manifest(
             repo, referrer.manifest.digest, referrer.manifest.body, referrer.manifest.media_type
         )
-        expect_status(put, 201, "OCI-PUSH-16: a manifest with `subject` MUST be accepted (201)")
+        expect_status(put, 201, "OCI-PUSH-12: a manifest with `subject` MUST be accepted (201)")
         if put.headers.get("oci-subject") != target_subject.digest:
             fail(
                 "OCI-PUSH-21: a PUT with `subject` MUST answer OCI-Subject: <subject digest>",
@@ -133,6 +134,7 @@ def test_put_with_subject_answers_oci_subject(client, new_repo):
 
 
 @pytest.mark.req("OCI-DISC-7")
+@pytest.mark.needs("referrers_api")
 def test_referrers_of_unreferenced_digest_is_empty(client, referrers_setup):
     """GET referrers/<digest nothing refers to> answers 200, an image index with no manifests."""
     response = client.referrers(referrers_setup.repo, content.missing_digest("no-referrers"))
@@ -142,6 +144,7 @@ def test_referrers_of_unreferenced_digest_is_empty(client, referrers_setup):
 
 
 @pytest.mark.req("OCI-DISC-8")
+@pytest.mark.needs("referrers_api")
 def test_referrers_lists_every_referrer(client, referrers_setup):
     """GET referrers/<subject> lists the five referrers with artifactType, size and annotations."""
     response = client.referrers(referrers_setup.repo, referrers_setup.subject.digest)
@@ -156,6 +159,7 @@ def test_referrers_lists_every_referrer(client, referrers_setup):
 
 
 @pytest.mark.req("OCI-DISC-9")
+@pytest.mark.needs("referrers_api")
 def test_referrers_artifact_type_filter(client, referrers_setup):
     """?artifactType= keeps only that type and the answer says `OCI-Filters-Applied: artifactType`."""
     response = client.referrers(referrers_setup.repo, referrers_setup.subject.digest, artifact_type=TYPE_A)
@@ -181,6 +185,7 @@ def test_referrers_artifact_type_filter(client, referrers_setup):
 
 
 @pytest.mark.req("OCI-DISC-10")
+@pytest.mark.needs("referrers_api")
 def test_referrers_of_missing_subject(client, referrers_setup):
     """The referrer of a subject that was never pushed is listed for that subject."""
     response = client.referrers(referrers_setup.repo, referrers_setup.orphan_subject)
@@ -198,6 +203,7 @@ def test_referrers_of_missing_subject(client, referrers_setup):
 
 
 @pytest.mark.req("OCI-DISC-11")
+@pytest.mark.needs("referrers_api")
 def test_referrers_bad_digest_is_400(client, referrers_setup):
     """GET referrers/<digest with invalid syntax> answers 400."""
     response = client.request("GET", f"/v2/{referrers_setup.repo}/referrers/sha256:not-a-digest")
@@ -205,6 +211,7 @@ def test_referrers_bad_digest_is_400(client, referrers_setup):
 
 
 @pytest.mark.req("OCI-DISC-8", "FMT-2")
+@pytest.mark.needs("referrers_api")
 def test_referrer_manifests_pull_back(client, referrers_setup):
     """Each listed referrer is itself pullable by digest, byte for byte (index and manifests)."""
     from conformance.oci.expect import expect_manifest
@@ -216,3 +223,23 @@ def test_referrer_manifests_pull_back(client, referrers_setup):
             "OCI-PULL-2: a referrer pulls by digest",
             validate=manifest.media_type != mt.OCI_INDEX,
         )
+
+
+@pytest.mark.req("OCI-DISC-14")
+@pytest.mark.needs("referrers_api")
+def test_referrers_content_type_is_exact(client, referrers_setup):
+    """The referrers answer's Content-Type is exactly application/vnd.oci.image.index.v1+json: the spec
+    says "MUST be set to", so no parameter (a `; charset=utf-8` fails, as in the official suite)."""
+    response = client.referrers(referrers_setup.repo, referrers_setup.subject.digest)
+    expect_referrers(response, "OCI-DISC-8: GET referrers MUST answer 200 with an image index")
+
+
+@pytest.mark.req("OCI-DISC-13")
+@pytest.mark.lacks("referrers_api")
+def test_registry_without_referrers_answers_404(client, new_repo):
+    """A registry without the referrers API answers GET referrers with 404: the answer on which clients
+    fall back to the referrers tag schema (any other answer strands them)."""
+    repo, image = new_repo(), content.image("no-referrers-api")
+    push_image(client, repo, image, "subject")
+    response = client.referrers(repo, image.manifest.digest)
+    expect_status(response, 404, "OCI-DISC-13: without the referrers API, GET referrers MUST answer 404")

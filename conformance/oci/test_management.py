@@ -1,8 +1,8 @@
 """OCI §Content Management (end-9, end-10): deleting tags, manifests and blobs, and the answers of a
 registry where deletion is disabled. A profile that declares a delete feature must answer 202; one
-that does not may instead refuse with 400 (UNSUPPORTED) or 405, as the spec allows. Deletes are sent
-by the profile's admin (else deleter) role: on ghcr.io only a package admin with delete:packages may
-delete, and the writer's lack of that right is an AUTH check, not an OCI one."""
+that declares it absent must refuse with 400 or 405 (the spec names no error code), and the content
+stays. Deletes are sent by the profile's admin (else deleter) role: on ghcr.io only a package admin
+with delete:packages may delete, and the writer's lack of that right is an AUTH check, not an OCI one."""
 
 from __future__ import annotations
 
@@ -20,26 +20,14 @@ from conformance.oci.expect import (
 from conformance.oci.fixtures import push_image
 from keelhaul.client import digest_of
 
-DISABLED = "deletion is disabled: the spec allows 400 (UNSUPPORTED) or 405"
-
-
-def _expect_delete(response, declared: bool, requirement: str) -> bool:
-    """202 when the profile declares the delete; otherwise 202, 400 UNSUPPORTED or 405. True if deleted."""
-    if declared:
-        expect_status(response, 202, f"{requirement} MUST answer 202")
-        return True
-    status = expect_status(response, (202, 400, 405), f"{requirement}: 202, or 400/405 where {DISABLED}")
-    if status == 400:
-        expect_error(
-            response, [400], {"UNSUPPORTED"}, f"{requirement}: a 400 where {DISABLED} carries UNSUPPORTED"
-        )
-    return status == 202
+DISABLED = "deletion is disabled: the registry MUST answer 400 or 405 (any error code)"
 
 
 @pytest.mark.req("OCI-MGMT-1")
-def test_delete_tag(client, deleting_client, new_repo, target):
-    """DELETE /manifests/<tag> answers 202 and removes only that tag (or 400 UNSUPPORTED / 405 where
-    tag deletion is disabled); the manifest and its other tags stay."""
+@pytest.mark.needs("tag_delete")
+def test_delete_tag(client, deleting_client, new_repo):
+    """DELETE /manifests/<tag> answers 202 and removes only that tag; the manifest and its other tags
+    stay."""
     repo, image = new_repo(), content.image("delete-tag")
     push_image(client, repo, image, "keep")
     expect_status(
@@ -47,13 +35,9 @@ def test_delete_tag(client, deleting_client, new_repo, target):
         201,
         "OCI-PUSH-12: PUT manifest by tag MUST answer 201",
     )
-    deleted = _expect_delete(
-        deleting_client.delete_manifest(repo, "drop"),
-        target.features.tag_delete,
-        "OCI-MGMT-1: DELETE of a tag",
+    expect_status(
+        deleting_client.delete_manifest(repo, "drop"), 202, "OCI-MGMT-1: DELETE of a tag MUST answer 202"
     )
-    if not deleted:
-        return
     expect_error(client.get_manifest(repo, "drop"), [404], None, "OCI-MGMT-1: a deleted tag MUST answer 404")
     expect_manifest(client.get_manifest(repo, "keep"), image.manifest, "OCI-MGMT-1: other tags stay")
     expect_manifest(
@@ -62,6 +46,18 @@ def test_delete_tag(client, deleting_client, new_repo, target):
     tags = expect_tag_list(client.list_tags(repo), repo, "OCI-DISC-1: tags/list MUST answer 200")
     if tags != ["keep"]:
         fail("OCI-MGMT-1: the tag list no longer shows a deleted tag", None, "['keep']", repr(tags))
+
+
+@pytest.mark.req("OCI-MGMT-6")
+@pytest.mark.lacks("tag_delete")
+def test_disabled_tag_delete_is_refused(client, deleting_client, new_repo):
+    """Where tag deletion is disabled, DELETE /manifests/<tag> answers 400 or 405, whatever the error
+    code, and the tag stays."""
+    repo, image = new_repo(), content.image("delete-tag-disabled")
+    push_image(client, repo, image, "stays")
+    response = deleting_client.delete_manifest(repo, "stays")
+    expect_error(response, [400, 405], None, f"OCI-MGMT-6: where tag {DISABLED}")
+    expect_manifest(client.get_manifest(repo, "stays"), image.manifest, "OCI-MGMT-6: the tag stays")
 
 
 @pytest.mark.req("OCI-MGMT-2")
@@ -115,9 +111,9 @@ def test_delete_blob(client, deleting_client, new_repo):
 
 @pytest.mark.req("OCI-MGMT-4")
 def test_delete_unknown_content_is_404(client, deleting_client, new_repo, target):
-    """DELETE of a blob or manifest digest the repository lacks answers 404 (or, where that kind of
-    deletion is disabled, 400 UNSUPPORTED / 405)."""
-    repo = new_repo()
+    """DELETE of a blob or manifest digest the repository lacks, or of a manifest in a repository that
+    does not exist, answers 404 (or, where that kind of deletion is disabled, 400 / 405)."""
+    repo, never_created = new_repo(), new_repo()
     push_image(client, repo, content.image("delete-unknown"), "present")
     cases = (
         (
@@ -130,40 +126,40 @@ def test_delete_unknown_content_is_404(client, deleting_client, new_repo, target
             target.features.manifest_delete,
             "MANIFEST_UNKNOWN",
         ),
+        (
+            deleting_client.delete_manifest(never_created, content.missing_digest("delete-no-repo")),
+            target.features.manifest_delete,
+            "NAME_UNKNOWN",
+        ),
     )
     for response, declared, code in cases:
-        allowed = [404] if declared else [404, 400, 405]
         expect_error(
             response,
-            allowed,
-            {code, "UNSUPPORTED"} if not declared else {code},
+            [404] if declared else [404, 400, 405],
+            {code, "MANIFEST_UNKNOWN", "NAME_UNKNOWN"} if declared else None,
             "OCI-MGMT-4: deleting what the repository lacks MUST answer 404",
         )
 
 
 @pytest.mark.req("OCI-MGMT-5")
-def test_disabled_deletes_are_refused_cleanly(client, deleting_client, new_repo, target):
-    """Where the profile declares manifest or blob deletion disabled, DELETE answers 400 UNSUPPORTED or 405
-    and the content stays."""
-    if target.features.manifest_delete and target.features.blob_delete:
-        pytest.skip("target profile declares manifest and blob deletion: nothing is disabled")
+@pytest.mark.lacks("manifest_delete")
+def test_disabled_manifest_delete_is_refused(client, deleting_client, new_repo):
+    """Where manifest deletion is disabled, DELETE /manifests/<digest> answers 400 or 405, whatever the
+    error code, and the manifest stays."""
     repo, image = new_repo(), content.image("delete-disabled")
     push_image(client, repo, image, "stays")
-    if not target.features.manifest_delete:
-        response = deleting_client.delete_manifest(repo, image.manifest.digest)
-        expect_error(
-            response,
-            [400, 405],
-            {"UNSUPPORTED"} if response.status_code == 400 else None,
-            f"OCI-MGMT-5: {DISABLED}",
-        )
-        expect_manifest(client.get_manifest(repo, "stays"), image.manifest, "OCI-MGMT-5: the manifest stays")
-    if not target.features.blob_delete:
-        response = deleting_client.delete_blob(repo, image.config.digest)
-        expect_error(
-            response,
-            [400, 405],
-            {"UNSUPPORTED"} if response.status_code == 400 else None,
-            f"OCI-MGMT-5: {DISABLED}",
-        )
-        expect_blob(client.get_blob(repo, image.config.digest), image.config, "OCI-MGMT-5: the blob stays")
+    response = deleting_client.delete_manifest(repo, image.manifest.digest)
+    expect_error(response, [400, 405], None, f"OCI-MGMT-5: where manifest {DISABLED}")
+    expect_manifest(client.get_manifest(repo, "stays"), image.manifest, "OCI-MGMT-5: the manifest stays")
+
+
+@pytest.mark.req("OCI-MGMT-7")
+@pytest.mark.lacks("blob_delete")
+def test_disabled_blob_delete_is_refused(client, deleting_client, new_repo):
+    """Where blob deletion is disabled, DELETE /blobs/<digest> answers 400 or 405, whatever the error
+    code, and the blob stays."""
+    repo, image = new_repo(), content.image("delete-blob-disabled")
+    push_image(client, repo, image, "stays")
+    response = deleting_client.delete_blob(repo, image.config.digest)
+    expect_error(response, [400, 405], None, f"OCI-MGMT-7: where blob {DISABLED}")
+    expect_blob(client.get_blob(repo, image.config.digest), image.config, "OCI-MGMT-7: the blob stays")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from conformance.oci import content
 from conformance.oci.expect import (
+    OCI_ERROR_CODES,
     check_answer,
     expect_error,
     expect_status,
@@ -268,10 +269,13 @@ def test_finished_upload_session_is_gone(client, new_repo):
     ids=["not-json", "truncated", "schema-version-1", "no-config"],
 )
 def test_invalid_manifest_bodies(client, image_repo, body):
-    """A body that is not a valid manifest is refused with 400 MANIFEST_INVALID and not stored."""
+    """A body that is not a valid manifest is refused with a 4xx OCI error (MANIFEST_INVALID is the
+    natural code, but the spec prescribes none) and not stored."""
     repo, _ = image_repo
     put = client.put_manifest(repo, "broken", body, mt.OCI_MANIFEST)
-    expect_error(put, [400], {"MANIFEST_INVALID"}, "OCI-NEG-MANIFEST-1: an invalid manifest MUST be refused")
+    expect_error(
+        put, range(400, 500), OCI_ERROR_CODES, "OCI-NEG-MANIFEST-1: an invalid manifest is refused with a 4xx"
+    )
     expect_error(client.head_manifest(repo, "broken"), [404], None, "OCI-NEG-MANIFEST-1: nothing is stored")
 
 

@@ -212,7 +212,7 @@ def test_bad_digest_reference_gets_oci_error(client, pull_content):
         response,
         [400, 404],
         None,
-        "OCI-ERR-1: an invalid digest reference answers 400 (with an OCI error body) or 404",
+        "OCI-NEG-DIGEST-1: an invalid digest reference answers 400 (with an OCI error body) or 404",
     )
     if response.status_code == 400 and not codes:
         fail(

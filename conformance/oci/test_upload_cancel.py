@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.harness.outcomes import not_applicable
 from conformance.oci.expect import expect_error, expect_status, expect_upload_gone, expect_upload_session
+from conformance.outcomes import not_applicable
 from keelhaul.client import digest_of
 from keelhaul.client.uploads import OCTET, start_upload, upload_status
 from keelhaul.client.urls import add_query

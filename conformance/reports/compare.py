@@ -1,7 +1,7 @@
 """`keelhaul report compare RUN...`: several runs (one per target) as one requirement × target matrix.
 
 Rows follow the catalogue order of the first run, with IDs only later runs know appended; a
-requirement a run does not list at all shows as "n/a" (an older catalogue), not as untested.
+requirement a run does not list at all shows as "not listed" (an older catalogue), not as UNTESTED.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from html import escape
 
 from conformance.reports.html import STYLE, _badge
 from conformance.reports.matrix import VERDICT_MARK
-from conformance.reports.model import RunResult
+from conformance.reports.model import OUTCOMES, RunResult
 
 
 def _column_titles(runs: list[RunResult]) -> list[str]:
@@ -23,9 +23,7 @@ def _column_titles(runs: list[RunResult]) -> list[str]:
 
 def _totals(run: RunResult, separator: str) -> str:
     summary = run.summary
-    failed = summary["failed"] + summary["error"]
-    parts = (f"{summary['passed']} passed", f"{failed} failed", f"{summary['skipped']} skipped")
-    return separator.join(parts)
+    return separator.join(f"{summary[c]} {c}" for c in OUTCOMES if summary[c])
 
 
 def comparison_rows(runs: list[RunResult]) -> list[tuple[str, str, list[str | None]]]:
@@ -55,7 +53,7 @@ def compare_markdown(runs: list[RunResult]) -> str:
         "|---|" + "---|" * len(titles) + "---|",
     ]
     for rid, text, verdicts in comparison_rows(runs):
-        cells = [VERDICT_MARK[v] if v else "n/a" for v in verdicts]
+        cells = [VERDICT_MARK[v] if v else "not listed" for v in verdicts]
         promise = text.replace("|", "\\|")
         lines.append(f"| {rid} | " + " | ".join(cells) + f" | {promise} |")
     lines.append("")
@@ -72,7 +70,9 @@ def compare_html(runs: list[RunResult]) -> str:
     )
     rows = []
     for rid, text, verdicts in comparison_rows(runs):
-        cells = "".join(f"<td>{_badge(v) if v else '<span class=muted>n/a</span>'}</td>" for v in verdicts)
+        cells = "".join(
+            f"<td>{_badge(v) if v else '<span class=muted>not listed</span>'}</td>" for v in verdicts
+        )
         differs = len({v for v in verdicts}) > 1
         style = " style='background:#fffbe6'" if differs else ""
         rows.append(

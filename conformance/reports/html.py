@@ -8,7 +8,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from conformance.reports.model import RequirementVerdict, RunResult, TestResult
+from conformance.outcomes import SEVERITY
+from conformance.reports.model import OUTCOMES, VERDICTS, RequirementVerdict, RunResult, TestResult
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:78rem;color:#1b1f24;padding:0 1rem}
@@ -16,8 +17,10 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px s
 table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}.muted{color:#57606a}.small{font-size:.85rem}
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:.6rem;font-weight:600;font-size:.8rem;white-space:nowrap}
-.passed{background:#dafbe1;color:#116329}.failed,.error{background:#ffebe9;color:#a40e26}
-.skipped{background:#fff8c5;color:#7d4e00}.untested{background:#eaeef2;color:#57606a}
+.PASS{background:#dafbe1;color:#116329}.FAIL,.ERROR{background:#ffebe9;color:#a40e26}
+.ROBUSTNESS{background:#fbefff;color:#6e2e9e}.WARN{background:#fff8c5;color:#7d4e00}
+.NA,.SKIP{background:#eaeef2;color:#57606a}.UNTESTED{background:#eaeef2;color:#8c959f}
+blockquote{border-left:.25rem solid #d0d7de;margin:.4rem 0;padding:.1rem .8rem;color:#1b1f24}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap;word-break:break-all}
 .failure{border:1px solid #ffcecb;border-radius:.4rem;padding:.2rem 1rem 1rem;margin:1rem 0}
 .summary span{margin-right:1rem}details{margin:.3rem 0}summary{cursor:pointer}
@@ -25,8 +28,7 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.8rem;white-space
 
 
 def _badge(state: str) -> str:
-    label = {"error": "ERROR"}.get(state, state.upper())
-    return f'<span class="badge {escape(state)}">{escape(label)}</span>'
+    return f'<span class="badge {escape(state.replace("/", ""))}">{escape(state)}</span>'
 
 
 def _headers(headers: dict[str, Any] | None) -> str:
@@ -57,6 +59,8 @@ def _exchange_html(index: int, exchange: dict[str, Any]) -> str:
 
 
 def _failure_html(test: TestResult, catalogue_text: dict[str, str]) -> str:
+    """A finding: the requirement and its sentence, expected vs got, the HTTP exchanges. Only an
+    ERROR (the suite broke) carries a traceback, folded away."""
     requirements = "".join(
         f"<li><b>{escape(r)}</b>: {escape(catalogue_text.get(r, ''))}</li>" for r in test.requirements
     )
@@ -65,20 +69,57 @@ def _failure_html(test: TestResult, catalogue_text: dict[str, str]) -> str:
         "\n".join(_exchange_html(i + 1, e) for i, e in enumerate(exchanges))
         or "<p class='muted'>No HTTP exchange was recorded.</p>"
     )
+    judged = ""
+    if test.judged:
+        label = "Why it matters" if test.level == "ROBUSTNESS" else "The sentence"
+        judged = (
+            f"<p><b>Judged by {escape(test.judged)}</b> ({escape(str(test.level))}; {escape(str(test.cited))})</p>"
+            f"<p class='small'><b>{label}:</b></p><blockquote>{escape(str(test.sentence))}</blockquote>"
+        )
+    traceback = (
+        f"<details><summary>Traceback (the suite itself broke)</summary><pre>{escape(test.traceback)}</pre></details>"
+        if test.traceback
+        else ""
+    )
     return (
         f"<div class='failure' id='{escape(test.nodeid)}'><h3>{_badge(test.outcome)} {escape(test.name)}</h3>"
-        f"<p>{escape(test.description)}</p><ul>{requirements}</ul>"
-        f"<p><b>Expected vs got:</b> {escape(test.message)}</p>"
-        f"<details><summary>Failure details</summary><pre>{escape(test.details)}</pre></details>"
+        f"<p>{escape(test.description)}</p>{judged}<ul>{requirements}</ul>"
+        f"<p><b>Expected vs got:</b> {escape(test.message)}</p>{traceback}"
         f"<p><b>HTTP exchanges</b> ({len(exchanges)}, credentials redacted):</p>{exchange_html}</div>"
+    )
+
+
+def _cleanup_html(run: RunResult) -> str:
+    """Everything the run created and whether it went; what stayed, with how to remove it."""
+    if not run.cleanup:
+        return "<p>The run created nothing that outlives it.</p>"
+    left = run.left_behind
+    head = (
+        "<p>Nothing was left behind.</p>"
+        if not left
+        else f"<p><b>{len(left)} item(s) left behind</b> (of {len(run.cleanup)} created):</p>"
+    )
+    rows = "\n".join(
+        f"<tr><td>{escape(str(e['repository']))}</td><td>{escape(str(e['kind']))}</td>"
+        f"<td><code>{escape(str(e['name']))}</code></td><td>{'removed' if e['removed'] else '<b>left</b>'}</td>"
+        f"<td class='small'>{escape(str(e['answer']))}</td><td class='small'>{escape(str(e.get('remedy') or ''))}</td></tr>"
+        for e in run.cleanup
+    )
+    return (
+        f"{head}<details{' open' if left else ''}><summary>Cleanup ledger</summary><table><tr><th>Repository</th>"
+        f"<th>Kind</th><th>Name</th><th>State</th><th>Answer</th><th>How to remove</th></tr>{rows}</table></details>"
     )
 
 
 def _requirement_row(verdict: RequirementVerdict) -> str:
     refs = ", ".join(verdict.refs)
-    where = escape(verdict.source) + (f"<br><span class='muted'>{escape(refs)}</span>" if refs else "")
-    if verdict.verdict == "skipped" and verdict.reasons:
-        checks = "skipped: " + escape("; ".join(verdict.reasons))
+    cited = f"{verdict.document} {verdict.anchor}" if verdict.document else "no spec sentence"
+    where = escape(cited) + (f"<br><span class='muted'>{escape(refs)}</span>" if refs else "")
+    sentence = verdict.quote or (f"why: {verdict.why}" if verdict.why else "")
+    if sentence:
+        where += f"<br><span class='muted'>“{escape(sentence)}”</span>"
+    if verdict.verdict in ("N/A", "SKIP") and verdict.reasons:
+        checks = escape(verdict.verdict) + ": " + escape("; ".join(verdict.reasons))
     else:
         checks = ", ".join(f"{n} {escape(o)}" for o, n in verdict.counts.items() if n) or "no check"
     indent = "&nbsp;&nbsp;" if verdict.parent else ""
@@ -93,13 +134,12 @@ def render_html(run: RunResult) -> str:
     summary = run.summary
     target = run.target
     catalogue_text = {v.id: v.text for v in run.requirements}
-    failures = [t for t in run.tests if t.outcome in ("failed", "error")]
+    failures = [t for t in run.tests if t.outcome in ("FAIL", "ROBUSTNESS", "ERROR", "WARN")]
+    failures.sort(key=lambda t: SEVERITY.index(t.outcome))
     requirement_counts: dict[str, int] = {}
     for v in run.requirements:
         requirement_counts[v.verdict] = requirement_counts.get(v.verdict, 0) + 1
-    notes = "".join(
-        f"<li>{escape(str(n))}</li>" for n in [*target.get("notes", []), *target.get("left_behind", [])]
-    )
+    notes = "".join(f"<li>{escape(str(n))}</li>" for n in target.get("notes", []))
     rows = "\n".join(_requirement_row(v) for v in run.requirements)
     checks = "\n".join(
         f"<tr><td><code>{escape(t.nodeid)}</code><br><span class='muted small'>{escape(t.description)}</span></td>"
@@ -107,26 +147,33 @@ def render_html(run: RunResult) -> str:
         f"<td class='small'>{escape(t.message)}</td></tr>"
         for t in run.tests
     )
-    failure_html = "\n".join(_failure_html(t, catalogue_text) for t in failures) or "<p>No check failed.</p>"
+    failure_html = "\n".join(_failure_html(t, catalogue_text) for t in failures) or "<p>No finding.</p>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>keelhaul conformance: {escape(str(target.get("name")))}</title>
 <style>{STYLE}</style></head><body>
-<h1>Registry conformance report: {escape(str(target.get("name")))} {_badge("passed" if run.ok else "failed")}</h1>
+<h1>Registry conformance report: {escape(str(target.get("name")))} {_badge("PASS" if run.ok else "FAIL")}</h1>
 <p class="muted">{escape(str(target.get("kind")))} registry at <code>{escape(str(target.get("url")))}</code> ·
 run <code>{escape(run.run_id)}</code> · {escape(run.started)} · {run.duration:.1f} s ·
 keelhaul {escape(run.keelhaul_version)} · results schema {escape(run.schema_version)}
 {" · read-only run" if run.options.get("read_only") else ""}</p>
-<p class="summary"><span><b>Checks:</b></span>{"".join(f"<span>{_badge(k)} {summary[k]}</span>" for k in ("passed", "failed", "error", "skipped"))}</p>
-<p class="summary"><span><b>Requirements:</b></span>{"".join(f"<span>{_badge(k)} {requirement_counts.get(k, 0)}</span>" for k in ("passed", "failed", "skipped", "untested"))}</p>
+<p class="summary"><span><b>Checks:</b></span>{"".join(f"<span>{_badge(k)} {summary[k]}</span>" for k in OUTCOMES)}</p>
+<p class="summary"><span><b>Requirements:</b></span>{"".join(f"<span>{_badge(k)} {requirement_counts.get(k, 0)}</span>" for k in VERDICTS)}</p>
+<p class="muted small">The run fails on: {escape(", ".join(run.fail_on) or "nothing")} (--fail-on).
+FAIL: a MUST (or a product's documented promise) broken; WARN: a SHOULD or MAY not met; ROBUSTNESS: no
+spec sentence forbids it, but no serious registry does it; N/A: the requirement does not apply to this
+target (its profile declares the feature absent, or it is another product's promise); SKIP: this run
+could not decide (no credentials, --read-only); ERROR: the suite itself broke.</p>
 {f'<ul class="small">{notes}</ul>' if notes else ""}
 <h2>Verdict per requirement</h2>
-<p class="muted small">A requirement passes when at least one check of it passed and none failed; it is
-skipped when the target's profile lacks what its checks need (the reason is shown), and untested when
-no check covers it yet. Area rows (OCI-PULL, …) aggregate the finer IDs indented below them.</p>
+<p class="muted small">A requirement's verdict is the worst class among its checks (ERROR, FAIL, ROBUSTNESS,
+WARN, PASS, N/A, SKIP); UNTESTED when no check covers it. Area rows (OCI-PULL, …) aggregate the finer IDs
+indented below them. Each row quotes the sentence it enforces.</p>
 <table><tr><th>ID</th><th>Level</th><th>Verdict</th><th>Promise</th><th>Source</th><th>Checks</th></tr>
 {rows}</table>
-<h2>Failures</h2>
+<h2>Findings</h2>
 {failure_html}
+<h2>What the run left behind</h2>
+{_cleanup_html(run)}
 <h2>All checks</h2>
 <table><tr><th>Check</th><th>Outcome</th><th>Requirements</th><th>Reason / message</th></tr>
 {checks}</table>

@@ -9,6 +9,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from conformance.outcomes import ERROR, FAIL, JUNIT_ELEMENT, NOT_APPLICABLE, ROBUSTNESS, SKIP, WARN
+from conformance.reports.evidence import evidence_text
 from conformance.reports.model import RunResult
 
 
@@ -27,9 +29,9 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
         "testsuite",
         name=f"keelhaul conformance: {run.target.get('name', '')}",
         tests=str(summary["total"]),
-        failures=str(summary["failed"]),
-        errors=str(summary["error"]),
-        skipped=str(summary["skipped"]),
+        failures=str(summary[FAIL] + summary[ROBUSTNESS]),
+        errors=str(summary[ERROR]),
+        skipped=str(summary[NOT_APPLICABLE] + summary[SKIP]),
         time=f"{run.duration:.3f}",
         timestamp=run.started,
     )
@@ -41,6 +43,7 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
         ("target_url", str(run.target.get("url", ""))),
         ("keelhaul_version", run.keelhaul_version),
         ("results_schema_version", run.schema_version),
+        ("fail_on", ",".join(run.fail_on)),
     ):
         ET.SubElement(properties, "property", name=name, value=value)
     for test in run.tests:
@@ -49,23 +52,18 @@ def junit_tree(run: RunResult) -> ET.ElementTree:
         case_properties = ET.SubElement(case, "properties")
         for requirement in test.requirements:
             ET.SubElement(case_properties, "property", name="requirement", value=requirement)
-        if test.outcome == "skipped":
-            ET.SubElement(case, "skipped", message=test.message)
-        elif test.outcome in ("failed", "error"):
-            element = ET.SubElement(
-                case, "failure" if test.outcome == "failed" else "error", message=test.message
-            )
-            element.text = test.details
-            if test.exchanges:
-                out = ET.SubElement(case, "system-out")
-                out.text = "\n".join(_exchange_line(e) for e in test.to_json()["exchanges"])
+        ET.SubElement(case_properties, "property", name="outcome", value=test.outcome)
+        element_name = JUNIT_ELEMENT.get(test.outcome)
+        if element_name == "skipped":
+            ET.SubElement(case, "skipped", message=f"{test.outcome}: {test.message}")
+        elif element_name is not None:
+            element = ET.SubElement(case, element_name, message=f"{test.outcome}: {test.message}")
+            element.set("type", test.outcome)
+            element.text = test.traceback if test.outcome == ERROR else evidence_text(test)
+        elif test.outcome == WARN:  # a SHOULD: the job passes, the dashboard still shows why
+            out = ET.SubElement(case, "system-out")
+            out.text = evidence_text(test)
     return ET.ElementTree(suite)
-
-
-def _exchange_line(exchange: dict[str, object]) -> str:
-    return (
-        f"{exchange.get('method')} {exchange.get('url')} -> {exchange.get('status') or exchange.get('error')}"
-    )
 
 
 def write_junit(run: RunResult, path: Path) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 
-from conformance.reports.model import RequirementVerdict, RunResult
+from conformance.reports.model import OUTCOMES, VERDICTS, RequirementVerdict, RunResult
 
-VERDICT_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP", "untested": "untested"}
+VERDICT_MARK = {verdict: verdict for verdict in VERDICTS}
 
 
 def _cell(text: str) -> str:
@@ -30,7 +30,7 @@ def matrix_markdown(run: RunResult) -> str:
     for verdict in run.requirements:
         reason = (
             f" ({_cell('; '.join(verdict.reasons))})"
-            if verdict.verdict == "skipped" and verdict.reasons
+            if verdict.verdict in ("N/A", "SKIP") and verdict.reasons
             else ""
         )
         lines.append(
@@ -44,7 +44,18 @@ def matrix_csv(run: RunResult) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
-        ["requirement", "area", "level", "verdict", "passed", "failed", "error", "skipped", "text", "source"]
+        [
+            "requirement",
+            "area",
+            "level",
+            "verdict",
+            *OUTCOMES,
+            "text",
+            "source",
+            "quote",
+            "document",
+            "anchor",
+        ]
     )
     for v in run.requirements:
         writer.writerow(
@@ -53,12 +64,12 @@ def matrix_csv(run: RunResult) -> str:
                 v.area,
                 v.level,
                 v.verdict,
-                v.counts.get("passed", 0),
-                v.counts.get("failed", 0),
-                v.counts.get("error", 0),
-                v.counts.get("skipped", 0),
+                *(v.counts.get(outcome, 0) for outcome in OUTCOMES),
                 v.text,
                 v.source,
+                v.quote or "",
+                v.document or "",
+                v.anchor or "",
             ]
         )
     return buffer.getvalue()

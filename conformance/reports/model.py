@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from conformance.catalogue import Catalogue
+from conformance.outcomes import CLASSES, DEFAULT_FAIL_ON, SEVERITY, worst
 from keelhaul.errors import UsageError
 
-SCHEMA_VERSION = "1.0"
-OUTCOMES = ("passed", "failed", "error", "skipped")
-VERDICTS = ("passed", "failed", "skipped", "untested")
+# 2.0: outcomes are the classes PASS / FAIL / WARN / ROBUSTNESS / N/A / SKIP / ERROR (were
+# passed / failed / error / skipped), tests carry the judged requirement, its level and sentence,
+# requirements carry their quote, and the run carries `fail_on`, `ok` and the cleanup ledger.
+SCHEMA_VERSION = "2.0"
+OUTCOMES = CLASSES
+UNTESTED = "UNTESTED"
+VERDICTS = (*SEVERITY, UNTESTED)
 
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
 _TOKEN_FIELD = re.compile(r'("(?:access_token|token|refresh_token|password)"\s*:\s*")[^"]*(")')
@@ -47,7 +52,9 @@ def redact_exchange(exchange: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class TestResult:
-    """One check's outcome. `message` is the skip reason or the one-line failure (expected vs got)."""
+    """One check's outcome class. `message` is the N/A or SKIP reason or the one-line finding (expected
+    vs got); a finding names the requirement it was `judged` by, its `level` and quoted `sentence`;
+    `traceback` is kept only for ERROR (the suite broke), never for a finding."""
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -60,6 +67,11 @@ class TestResult:
     message: str = ""
     details: str = ""
     exchanges: list[dict[str, Any]] = field(default_factory=list)
+    judged: str | None = None
+    level: str | None = None
+    sentence: str | None = None
+    cited: str | None = None
+    traceback: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,6 +96,11 @@ class RequirementVerdict:
     refs: list[str] = field(default_factory=list)
     official: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    quote: str | None = None
+    document: str | None = None
+    anchor: str | None = None
+    product: str | None = None
+    why: str | None = None
 
 
 @dataclass
@@ -98,6 +115,8 @@ class RunResult:
     requirements: list[RequirementVerdict]
     keelhaul_version: str = ""
     schema_version: str = SCHEMA_VERSION
+    fail_on: list[str] = field(default_factory=lambda: list(DEFAULT_FAIL_ON))
+    cleanup: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -109,7 +128,12 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not any(test.outcome in ("failed", "error") for test in self.tests)
+        """False when a check's class is one of `fail_on` (what fails the CI job)."""
+        return not any(test.outcome in self.fail_on for test in self.tests)
+
+    @property
+    def left_behind(self) -> list[dict[str, Any]]:
+        return [item for item in self.cleanup if not item.get("removed")]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,6 +146,9 @@ class RunResult:
             "duration": round(self.duration, 3),
             "options": self.options,
             "summary": self.summary,
+            "fail_on": list(self.fail_on),
+            "ok": self.ok,
+            "cleanup": list(self.cleanup),
             "tests": [test.to_json() for test in self.tests],
             "requirements": [asdict(verdict) for verdict in self.requirements],
         }
@@ -145,6 +172,8 @@ class RunResult:
             requirements=[RequirementVerdict(**verdict) for verdict in data["requirements"]],
             keelhaul_version=data.get("keelhaul_version", ""),
             schema_version=data["schema_version"],
+            fail_on=list(data.get("fail_on", DEFAULT_FAIL_ON)),
+            cleanup=list(data.get("cleanup", [])),
         )
 
 
@@ -164,8 +193,8 @@ def load_run(path: Path) -> RunResult:
 
 
 def judge_requirements(catalogue: Catalogue, tests: list[TestResult]) -> list[RequirementVerdict]:
-    """Verdict per catalogued requirement: failed if any check failed, passed if any passed and
-    none failed, skipped if all its checks were skipped, untested if no check names it.
+    """Verdict per catalogued requirement: the worst class among the checks naming it (ERROR, FAIL,
+    ROBUSTNESS, WARN, PASS, N/A, SKIP in that order), UNTESTED if no check names it.
     An area ID (a parent) also counts the checks of its children."""
     by_requirement: dict[str, list[TestResult]] = {r.id: [] for r in catalogue}
     for test in tests:
@@ -180,15 +209,8 @@ def judge_requirements(catalogue: Catalogue, tests: list[TestResult]) -> list[Re
     for requirement in catalogue:
         checks = by_requirement[requirement.id]
         counts = {outcome: sum(1 for t in checks if t.outcome == outcome) for outcome in OUTCOMES}
-        if not checks:
-            verdict = "untested"
-        elif counts["failed"] or counts["error"]:
-            verdict = "failed"
-        elif counts["passed"]:
-            verdict = "passed"
-        else:
-            verdict = "skipped"
-        reasons = sorted({t.message for t in checks if t.outcome == "skipped" and t.message})
+        verdict = worst([t.outcome for t in checks]) or UNTESTED
+        reasons = sorted({t.message for t in checks if t.outcome in ("N/A", "SKIP") and t.message})
         verdicts.append(
             RequirementVerdict(
                 id=requirement.id,
@@ -204,6 +226,11 @@ def judge_requirements(catalogue: Catalogue, tests: list[TestResult]) -> list[Re
                 refs=list(requirement.refs),
                 official=list(requirement.official),
                 reasons=reasons,
+                quote=requirement.quote,
+                document=requirement.document,
+                anchor=requirement.anchor,
+                product=requirement.product,
+                why=requirement.why,
             )
         )
     return verdicts

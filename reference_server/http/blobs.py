@@ -9,6 +9,7 @@ import re
 from aiohttp import web
 
 from reference_server.access import RequestAccess, Route
+from reference_server.http.sendfile_response import SendfileResponse
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.registry.grammar import parse_digest, validate_name
 from reference_server.registry.services import Registry
@@ -64,7 +65,7 @@ async def get_blob(
     if error is not None:
         raise error
     headers = {"Docker-Content-Digest": text, "Content-Type": "application/octet-stream", "ETag": f'"{text}"'}
-    return web.FileResponse(registry.blobs.path(digest), chunk_size=1024 * 1024, headers=headers)
+    return SendfileResponse(registry.blobs.path(digest), chunk_size=1024 * 1024, headers=headers)
 
 
 async def delete_blob(

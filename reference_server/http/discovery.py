@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from aiohttp import web
@@ -111,4 +112,5 @@ async def referrers(
         "mediaType": OCI_INDEX,
         "manifests": [record.referrer_descriptor() for record in records],
     }
-    return _json(document, headers=headers, content_type=OCI_INDEX)
+    # exactly the index type: the spec says the Content-Type "MUST be set to" it, so no `; charset=`
+    return web.Response(body=json.dumps(document).encode(), headers={**headers, "Content-Type": OCI_INDEX})

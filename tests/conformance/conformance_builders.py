@@ -83,12 +83,12 @@ def run(tests=None) -> RunResult:
         tests
         if tests is not None
         else [
-            TestResult("oci/test_a.py::test_ok", "test_ok", ["AREA-1"], "passed", 0.1, "ok promise"),
+            TestResult("oci/test_a.py::test_ok", "test_ok", ["AREA-1"], "PASS", 0.1, "ok promise"),
             TestResult(
                 "oci/test_a.py::test_bad",
                 "test_bad",
                 ["AREA-2"],
-                "failed",
+                "FAIL",
                 0.2,
                 "bad promise",
                 "AREA-2: expected 200, got 404",
@@ -99,10 +99,10 @@ def run(tests=None) -> RunResult:
                 "oci/test_a.py::test_skip",
                 "test_skip",
                 ["AREA-3"],
-                "skipped",
+                "N/A",
                 0.0,
                 "",
-                "target profile does not enable feature 'x' ([features])",
+                "target profile declares feature 'x' absent ([features])",
             ),
         ]
     )

@@ -15,8 +15,8 @@ from keelhaul.cli import main
 
 def second_run():
     tests = [
-        TestResult("oci/test_a.py::test_ok", "test_ok", ["AREA-1"], "failed", message="nope"),
-        TestResult("oci/test_a.py::test_bad", "test_bad", ["AREA-2"], "passed"),
+        TestResult("oci/test_a.py::test_ok", "test_ok", ["AREA-1"], "FAIL", message="nope"),
+        TestResult("oci/test_a.py::test_bad", "test_bad", ["AREA-2"], "PASS"),
     ]
     base = run(tests)
     return replace(
@@ -29,16 +29,16 @@ def second_run():
 
 def test_rows_have_one_verdict_per_run():
     rows = {rid: verdicts for rid, _, verdicts in comparison_rows([run(), second_run()])}
-    assert rows["AREA-1"] == ["passed", "failed"]
-    assert rows["AREA-2"] == ["failed", "passed"]
-    assert rows["LONELY-1"] == ["untested", None]  # the second run's catalogue does not list it
+    assert rows["AREA-1"] == ["PASS", "FAIL"]
+    assert rows["AREA-2"] == ["FAIL", "PASS"]
+    assert rows["LONELY-1"] == ["UNTESTED", None]  # the second run's catalogue does not list it
 
 
 def test_markdown_and_html():
     markdown = compare_markdown([run(), second_run()])
     assert "| Requirement | demo | other | Promise |" in markdown
     assert "| AREA-1 | PASS | FAIL | first promise |" in markdown
-    assert "| LONELY-1 | untested | n/a |" in markdown
+    assert "| LONELY-1 | UNTESTED | not listed |" in markdown
     html = compare_html([run(), second_run()])
     assert "<script" not in html and "AREA-2" in html and "other" in html
 
@@ -95,8 +95,10 @@ def test_check_options_map_to_the_pytest_run():
         run_id="r1",
         keyword="pull",
         verbose=False,
+        fail_on="FAIL,WARN",
     )
     argv = pytest_args(args)
+    assert argv[argv.index("--fail-on") + 1] == "FAIL,WARN"
     assert argv[:3] == [str(SUITE_DIR), "--rootdir", str(SUITE_DIR.parent)]
     for expected in (["--target", "p.toml"], ["--report-dir", "out"], ["--run-id", "r1"], ["-k", "pull"]):
         assert " ".join(expected) in " ".join(argv)

@@ -15,7 +15,7 @@ pytest_plugins = ["pytester"]
 PROFILE = """
 [target]
 name = "fake"
-kind = "generic"
+kind = "ghcr"
 url = "http://127.0.0.1:9"
 namespace = "ns"
 [features]
@@ -124,12 +124,13 @@ def run_suite(pytester, *extra):
 
 def test_skips_carry_reasons_and_reports_are_written(pytester):
     result = run_suite(pytester)
-    result.assert_outcomes(passed=4, failed=1, skipped=3)
+    result.assert_outcomes(passed=4, failed=1, skipped=2)
     result.stdout.fnmatch_lines(
         [
+            "*FAIL OCI-PUSH-6 (MUST; OCI Distribution Spec v1.1.1 #pushing-a-blob-in-chunks)*",
+            "*If a chunk is uploaded out of order, the registry MUST respond*",
             "*HTTP exchanges*",
-            "*PATCH /v2/ns/x/blobs/uploads/u -> 202*",
-            "*target profile does not enable feature 'tag_delete'*",
+            "*PATCH http://127.0.0.1:9/v2/ns/x/blobs/uploads/u -> 202*",
             "*no usable credentials for role 'reader'*",
             "*slow check*--run-slow*",
         ]
@@ -141,23 +142,28 @@ def test_skips_carry_reasons_and_reports_are_written(pytester):
     )
     tests = {t["name"]: t for t in document["tests"]}
     failed = tests["test_fails_with_exchange"]
-    assert failed["outcome"] == "failed"
+    assert failed["outcome"] == "FAIL" and failed["judged"] == "OCI-PUSH-6" and failed["level"] == "MUST"
+    assert "Traceback" not in failed["details"] and "site-packages" not in failed["details"]
     assert failed["message"] == "OCI-PUSH-6: expected 416, got 202"
     assert failed["exchanges"][0]["response_headers"] == {"range": "0-4"}
     assert failed["description"] == "A failing check shows its exchanges."
+    assert tests["test_needs_missing_feature"]["message"].startswith(
+        "target profile declares feature 'tag_delete'"
+    )
     assert tests["test_needs_missing_role"]["message"].startswith("target profile has no usable credentials")
     verdicts = {r["id"]: r["verdict"] for r in document["requirements"]}
-    assert verdicts["OCI-PUSH-6"] == "failed" and verdicts["OCI-PUSH"] == "failed"
-    assert verdicts["OCI-MGMT-1"] == "skipped" and verdicts["FMT-3"] == "untested"
+    assert verdicts["OCI-PUSH-6"] == "FAIL" and verdicts["OCI-PUSH"] == "FAIL"
+    assert verdicts["OCI-MGMT-1"] == "N/A" and verdicts["FMT-3"] == "UNTESTED"
+    assert verdicts["AUTH-2"] == "SKIP" and verdicts["LIM-1"] == "SKIP"
     assert document["target"]["name"] == "fake" and document["target"]["roles"] == []
     cases = ET.parse(report_dir / "junit.xml").getroot().iter("testcase")
     properties = {c.get("name"): [p.get("value") for p in c.iter("property")] for c in cases}
-    assert properties["test_passes"] == ["OCI-PULL-1"]
+    assert properties["test_passes"] == ["OCI-PULL-1", "PASS"]
 
 
 def test_read_only_run_keeps_only_read_only_checks(pytester):
     result = run_suite(pytester, "--read-only")
-    result.assert_outcomes(passed=1, skipped=7)
+    result.assert_outcomes(passed=1, skipped=6)
     result.stdout.fnmatch_lines(["*writes to the registry; skipped in a --read-only run*"])
 
 

@@ -22,21 +22,27 @@ def verdicts(result: RunResult) -> dict[str, str]:
 
 def test_verdicts_per_requirement_and_area():
     assert verdicts(run()) == {
-        "AREA": "failed",
-        "AREA-1": "passed",
-        "AREA-2": "failed",
-        "AREA-3": "skipped",
-        "LONELY-1": "untested",
+        "AREA": "FAIL",
+        "AREA-1": "PASS",
+        "AREA-2": "FAIL",
+        "AREA-3": "N/A",
+        "LONELY-1": "UNTESTED",
     }
     skipped = next(v for v in run().requirements if v.id == "AREA-3")
-    assert skipped.reasons == ["target profile does not enable feature 'x' ([features])"]
+    assert skipped.reasons == ["target profile declares feature 'x' absent ([features])"]
 
 
-def test_error_counts_as_failure_and_pass_needs_no_failure():
-    tests = [TestResult("a::x", "x", ["AREA-1"], "passed"), TestResult("a::y", "y", ["AREA-1"], "error")]
-    assert verdicts(run(tests))["AREA-1"] == "failed"
+def test_a_requirement_takes_the_worst_class_of_its_checks():
+    tests = [TestResult("a::x", "x", ["AREA-1"], "PASS"), TestResult("a::y", "y", ["AREA-1"], "ERROR")]
+    assert verdicts(run(tests))["AREA-1"] == "ERROR"
     assert run(tests).ok is False
-    assert run([TestResult("a::x", "x", ["AREA-1"], "passed")]).ok is True
+    assert run([TestResult("a::x", "x", ["AREA-1"], "PASS")]).ok is True
+    warned = [TestResult("a::x", "x", ["AREA-1"], "PASS"), TestResult("a::y", "y", ["AREA-1"], "WARN")]
+    assert verdicts(run(warned))["AREA-1"] == "WARN"
+    assert run(warned).ok is True, "a WARN does not fail the run by default"
+    robust = [TestResult("a::x", "x", ["AREA-1"], "ROBUSTNESS"), TestResult("a::y", "y", ["AREA-1"], "N/A")]
+    assert verdicts(run(robust))["AREA-1"] == "ROBUSTNESS"
+    assert run(robust).ok is False
 
 
 def test_reports_are_written_and_results_match_the_schema(tmp_path):
@@ -46,7 +52,16 @@ def test_reports_are_written_and_results_match_the_schema(tmp_path):
     schema = json.loads((SCHEMA_DIR / "results.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.Draft202012Validator(schema).validate(document)
-    assert document["summary"] == {"passed": 1, "failed": 1, "error": 0, "skipped": 1, "total": 3}
+    assert document["summary"] == {
+        "PASS": 1,
+        "FAIL": 1,
+        "WARN": 0,
+        "ROBUSTNESS": 0,
+        "N/A": 1,
+        "SKIP": 0,
+        "ERROR": 0,
+        "total": 3,
+    }
 
 
 def test_results_round_trip_and_version_check(tmp_path):
@@ -54,7 +69,7 @@ def test_results_round_trip_and_version_check(tmp_path):
     loaded = load_run(tmp_path)
     assert verdicts(loaded) == verdicts(run())
     data = json.loads((tmp_path / "results.json").read_text())
-    data["schema_version"] = "2.0"
+    data["schema_version"] = "1.0"
     (tmp_path / "results.json").write_text(json.dumps(data))
     with pytest.raises(UsageError, match="schema version"):
         load_run(tmp_path)
@@ -77,8 +92,8 @@ def test_junit_is_xunit1_with_requirement_properties(tmp_path):
     suite = ET.parse(tmp_path / "junit.xml").getroot()
     assert suite.tag == "testsuite" and suite.get("tests") == "3" and suite.get("failures") == "1"
     cases = {case.get("name"): case for case in suite.iter("testcase")}
-    assert [p.get("value") for p in cases["test_bad"].iter("property")] == ["AREA-2"]
-    assert cases["test_bad"].find("failure").get("message") == "AREA-2: expected 200, got 404"
+    assert [p.get("value") for p in cases["test_bad"].iter("property")] == ["AREA-2", "FAIL"]
+    assert cases["test_bad"].find("failure").get("message") == "FAIL: AREA-2: expected 200, got 404"
     assert cases["test_skip"].find("skipped") is not None
     assert cases["test_ok"].get("classname") == "oci.test_a"
 
@@ -93,7 +108,7 @@ def test_html_is_self_contained_and_explains_failures(tmp_path):
         "GET http://registry/v2/x/blobs/sha256:aa",
         "nobody checks me",
         "UNTESTED",
-        "does not enable feature",
+        "declares feature",
     ):
         assert text in html
 
@@ -101,8 +116,8 @@ def test_html_is_self_contained_and_explains_failures(tmp_path):
 def test_matrix_lists_untested_requirements(tmp_path):
     write_reports(run(), tmp_path)
     matrix = (tmp_path / "requirements.md").read_text()
-    assert "| LONELY-1 | documented | untested |" in matrix
-    assert "| AREA-3 | MAY | SKIP (target profile does not enable feature 'x' ([features])) |" in matrix
+    assert "| LONELY-1 | documented | UNTESTED |" in matrix
+    assert "| AREA-3 | MAY | N/A (target profile declares feature 'x' absent ([features])) |" in matrix
     assert (
         (tmp_path / "requirements.csv")
         .read_text()

@@ -82,7 +82,10 @@ def test_cleanup_deletes_manifests_then_blobs_and_reports_leftovers():
     kinds = [call[0] for call in registry.calls]
     assert kinds == ["tags", "head", "head", "delete manifest", "delete manifest", "delete blob"]
     assert outcome.deleted == 2
-    assert outcome.left == [f"blob {D1} (405)"]
+    assert outcome.left == [
+        f"blob {D1} (DELETE 405)",
+        "repository ns/keelhaul-run-1 (no API to delete a repository)",
+    ]
 
 
 def test_cleanup_never_raises():
@@ -93,4 +96,7 @@ def test_cleanup_never_raises():
     outcome = clean_repository(
         Broken(), created_in(REPO, [exchange("PUT", f"/v2/{REPO}/manifests/{D1}", 201)])
     )
-    assert outcome.left == ["cleanup stopped: ConnectError: refused"]
+    assert outcome.left == [
+        "cleanup stopped (ConnectError: refused)",
+        "repository ns/keelhaul-run-1 (no API to delete a repository)",
+    ]

@@ -20,6 +20,12 @@ MANAGEMENT = (
     "conformance/oci/test_management.py::test_delete_unknown_content_is_404",
     "conformance/oci/test_upload_cancel.py::test_cancelled_upload_session_is_gone",
 )
+# How a registry with deletion disabled must answer (400/405, content stays): N/A where deletes work.
+DISABLED = (
+    "conformance/oci/test_management.py::test_disabled_tag_delete_is_refused",
+    "conformance/oci/test_management.py::test_disabled_manifest_delete_is_refused",
+    "conformance/oci/test_management.py::test_disabled_blob_delete_is_refused",
+)
 GHCR_DELETES = "conformance/ghcr/test_answers.py::test_registry_api_deletes_are_unsupported"
 # results.json names outcomes pytest's way (schema 1) or by class (schema 2): ran-and-passed or not run.
 RAN = {"passed": "ran", "PASS": "ran", "skipped": "not run", "N/A": "not run", "SKIP": "not run"}
@@ -47,10 +53,12 @@ def outcomes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, no_auth
 def test_plain_oci_mode_runs_the_management_checks(pytester, monkeypatch):
     found = outcomes(pytester, monkeypatch, no_auth=True)
     assert {nodeid: found.get(nodeid) for nodeid in MANAGEMENT} == dict.fromkeys(MANAGEMENT, "ran")
+    assert {nodeid: found.get(nodeid) for nodeid in DISABLED} == dict.fromkeys(DISABLED, "not run")
     assert found[GHCR_DELETES] == "not run"  # a ghcr.io promise; no token service here
 
 
 def test_ghcr_model_refuses_registry_deletes(pytester, monkeypatch):
     found = outcomes(pytester, monkeypatch, no_auth=False)
     assert found[GHCR_DELETES] == "ran"
-    assert [found[nodeid] for nodeid in MANAGEMENT] == ["ran", "not run", "not run", "ran", "not run"]
+    assert [found[nodeid] for nodeid in MANAGEMENT] == ["not run", "not run", "not run", "ran", "not run"]
+    assert {nodeid: found.get(nodeid) for nodeid in DISABLED} == dict.fromkeys(DISABLED, "ran")

@@ -22,7 +22,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 STEP_TIMEOUT = 300
-NOT_SOURCE = (".git", ".venv", ".tox", "build", "dist", "reports", "__pycache__", "*.egg-info", ".*cache")
+TOP_LEVEL_NOT_SOURCE = {".git", ".venv", ".tox", "build", "dist", "reports"}  # conformance/reports is source
+ANYWHERE_NOT_SOURCE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache")
+
+
+def not_source(folder: str, names: list[str]) -> set[str]:
+    """For copytree: run output and caches, never the packages (conformance/reports is a package)."""
+    ignored = set(ANYWHERE_NOT_SOURCE(folder, names))
+    if Path(folder) == REPO:
+        ignored |= TOP_LEVEL_NOT_SOURCE & set(names)
+    return ignored
 
 
 def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -40,7 +49,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # a copy of the checkout: setuptools keeps build/ in the source folder, and a stale build/lib
     # there (files since moved or deleted) would end up in the wheel
     source = root / "source"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    shutil.copytree(REPO, source, ignore=not_source)
     wheel_dir = root / "wheel"
     built = run(
         [

@@ -121,6 +121,15 @@ def test_web_ui_waits_for_start_and_listens_on_loopback_unless_told() -> None:
     assert "--autostart --autoquit 30" in started and "--web-host 0.0.0.0" in started
 
 
+def test_processes_use_a_loopback_port_of_their_own() -> None:
+    command = locust_command(
+        parse(["--processes", "2", "--headless"]), url="http://x:1", profile=None, run_id="r", report_dir=None
+    )
+    port = command[command.index("--master-bind-port") + 1]
+    assert command[command.index("--master-port") + 1] == port != "5557"
+    assert command[command.index("--master-bind-host") + 1] == "127.0.0.1"
+
+
 def test_embedded_target_pid_seed_and_keep_data_reach_locust() -> None:
     command = " ".join(
         locust_command(

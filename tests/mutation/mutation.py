@@ -34,7 +34,7 @@ from tests.support.defects import DEFECTS, ENVIRONMENT_VARIABLE, Defect
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 DEFAULT_JOBS = 3
-FAILED = ("failed", "error")
+FAILED = ("FAIL", "ROBUSTNESS", "ERROR", "WARN")  # every finding catches a defect (results.json 2.x)
 
 
 @dataclass
@@ -99,7 +99,7 @@ def run_suite(report_dir: Path, run_id: str, nodeids: list[str] | None, defect: 
 def select(defect: Defect, baseline: list[Check]) -> list[str]:
     """The checks that could notice `defect`: they test one of its requirements and pass when clean."""
     wanted = set(defect.requirements)
-    return [c.nodeid for c in baseline if c.outcome == "passed" and wanted & set(c.requirements)]
+    return [c.nodeid for c in baseline if c.outcome == "PASS" and wanted & set(c.requirements)]
 
 
 def judge(defect: Defect, checks: list[Check], selected: int, seconds: float) -> Verdict:

@@ -1318,3 +1318,66 @@ def tag_list_wrong_name(injection: Injection) -> None:
         return response
 
     injection.middleware(short_name)
+
+
+# ---- verdict classes (issue 11): defects whose right verdict is not simply "some check failed" --------
+@defect(
+    "referrers-content-type-parameter",
+    "the referrers API answers `Content-Type: application/vnd.oci.image.index.v1+json; charset=utf-8`",
+    requirements=("OCI-DISC-14",),
+    modelled_on="aiohttp's json_response (this reference server until issue 11): a parameter where the "
+    "spec says the Content-Type 'MUST be set to' the index type; the official suite fails it",
+)
+def referrers_content_type_parameter(injection: Injection) -> None:
+    async def with_charset(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if response.status == 200 and is_endpoint(request, Endpoint.REFERRERS):
+            response.headers["Content-Type"] = "application/vnd.oci.image.index.v1+json; charset=utf-8"
+        return response
+
+    injection.middleware(with_charset)
+
+
+@defect(
+    "tag-delete-disabled-405",
+    "tag deletion is disabled: DELETE of a tag answers 405 with a DENIED body and the tag stays",
+    requirements=("OCI-MGMT-1", "OCI-MGMT-6"),
+    modelled_on="registries that allow deletion only by manifest (the spec: 'MUST respond with either a "
+    "400 Bad Request or a 405 Method Not Allowed', any error code); a FAIL only where the profile "
+    "declares tag_delete",
+)
+def tag_delete_disabled_405(injection: Injection) -> None:
+    async def refuse_tag_delete(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_of(request)
+        if (
+            request.method == "DELETE"
+            and route is not None
+            and route.endpoint is Endpoint.MANIFEST
+            and not route.argument.startswith("sha256:")
+        ):
+            body = {"errors": [{"code": "DENIED", "message": "tag deletion is disabled here"}]}
+            return web.json_response(body, status=405)
+        return await handler(request)
+
+    injection.middleware(refuse_tag_delete)
+
+
+@defect(
+    "malformed-digest-500",
+    "a manifest reference that is neither a tag nor a digest (`sha256:totallywrong`) gets a 500",
+    requirements=("OCI-NEG-DIGEST-1",),
+    modelled_on="distribution 2.8: GET /manifests/sha256:totallywrong answers 500 UNKNOWN (a path error)",
+)
+def malformed_digest_500(injection: Injection) -> None:
+    async def crash(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_of(request)
+        if (
+            route is not None
+            and route.endpoint is Endpoint.MANIFEST
+            and route.argument == "sha256:totallywrong"
+        ):
+            body = {"errors": [{"code": "UNKNOWN", "message": "unknown error"}]}
+            return web.json_response(body, status=500)
+        return await handler(request)
+
+    injection.middleware(crash)

@@ -33,7 +33,13 @@ DEFAULT_FAIL_ON = (FAIL, ROBUSTNESS, ERROR)
 LEVEL_CLASS = {"MUST": FAIL, "documented": FAIL, "SHOULD": WARN, "MAY": WARN, "ROBUSTNESS": ROBUSTNESS}
 # JUnit has passed / failure / error / skipped: CI dashboards show the same as our console when
 # FAIL and ROBUSTNESS are failures, ERROR an error, N/A and SKIP skipped, and WARN a pass with output.
-JUNIT_ELEMENT = {FAIL: "failure", ROBUSTNESS: "failure", ERROR: "error", NOT_APPLICABLE: "skipped", SKIP: "skipped"}
+JUNIT_ELEMENT = {
+    FAIL: "failure",
+    ROBUSTNESS: "failure",
+    ERROR: "error",
+    NOT_APPLICABLE: "skipped",
+    SKIP: "skipped",
+}
 
 _LEADING_ID = re.compile(r"^\s*([A-Z]+(?:-[A-Z]+)*(?:-\d+)?)\b")
 _HANG = (httpx.TimeoutException, httpx.RemoteProtocolError)
@@ -68,7 +74,9 @@ def judge_failure(message: str, check_ids: list[str], catalogue: Catalogue) -> J
     return Judgement(LEVEL_CLASS[level], requirement, level)
 
 
-def judge_exception(error: BaseException, message: str, check_ids: list[str], catalogue: Catalogue) -> Judgement:
+def judge_exception(
+    error: BaseException, message: str, check_ids: list[str], catalogue: Catalogue
+) -> Judgement:
     """A check that raised: an assertion is judged by its requirement, a registry that hung or broke
     the connection is a robustness finding, anything else is the suite breaking (ERROR)."""
     if isinstance(error, AssertionError | pytest.fail.Exception):
@@ -86,7 +94,8 @@ def parse_fail_on(text: str | None) -> tuple[str, ...]:
         return ()
     chosen = []
     for part in text.split(","):
-        name = part.strip().upper().replace("NA", "N/A") if part.strip().upper() in ("NA", "N/A") else part.strip().upper()
+        name = part.strip().upper()
+        name = NOT_APPLICABLE if name == "NA" else name
         if name not in CLASSES:
             raise UsageError(f"--fail-on: unknown class {part.strip()!r} (use {', '.join(CLASSES)} or none)")
         chosen.append(name)

@@ -1,0 +1,346 @@
+"""keelhaul vs distribution 2.8 (and nginx on the same file), one pytest-benchmark group per row of
+the side-by-side table (issue 14). Every request is made by curl or wrk (C clients), so the client is
+neither the bottleneck nor Python; pytest-benchmark times each operation (one round per test, rounds
+as parametrized tests that alternate who goes first), and each test also records its figure (MB/s,
+req/s, MB, s) for the ratio table printed at the end. Speed targets live here only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import bench_data
+import bench_servers
+import curl_http
+import load_generator
+import pytest
+import side_by_side
+from conftest import Plan
+
+MB = 1_000_000  # throughput and RSS in decimal MB, as in the issues
+GIB = 1024**3
+REPO = Path(__file__).resolve().parents[1]
+DISTRIBUTION, REFERENCE, STATIC = side_by_side.DISTRIBUTION, side_by_side.REFERENCE, side_by_side.STATIC
+Servers = dict[str, bench_servers.RunningServer]
+
+
+def timed(benchmark, function: Callable[[], object], setup: Callable[[], None] | None = None) -> float:
+    """One timed round of `function` through pytest-benchmark (its `setup` untimed); its seconds."""
+    benchmark.pedantic(function, setup=setup, rounds=1, iterations=1, warmup_rounds=0)
+    if benchmark.stats is None:
+        pytest.skip("pytest-benchmark is disabled (--benchmark-disable): nothing is timed")
+    return benchmark.stats.stats.mean
+
+
+def record_transfer(
+    benchmark,
+    figures,
+    metric: str,
+    server: bench_servers.RunningServer,
+    size: int,
+    seconds: float,
+    cpu_seconds: float,
+) -> None:
+    rate = size / MB / seconds
+    benchmark.extra_info.update(
+        mb_per_s=rate, bytes=size, server_cpu_seconds_per_gib=cpu_seconds / (size / GIB)
+    )
+    figures.add(metric, server.name, rate)
+
+
+def transfer(
+    benchmark,
+    figures,
+    metric: str,
+    server: bench_servers.RunningServer,
+    size: int,
+    function: Callable[[], object],
+    setup: Callable[[], None] | None = None,
+) -> None:
+    cpu_before = bench_servers.tree_cpu_seconds(server.pid)
+    seconds = timed(benchmark, function, setup)
+    record_transfer(
+        benchmark,
+        figures,
+        metric,
+        server,
+        size,
+        seconds,
+        bench_servers.tree_cpu_seconds(server.pid) - cpu_before,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ pushes
+
+
+@pytest.mark.benchmark(group="push-monolithic")
+def test_push_monolithic(
+    benchmark, figures, servers: Servers, blob: bench_data.BlobFile, round_and_server
+) -> None:
+    """POST, then one streamed PUT ?digest= of the whole blob; a HEAD proves the registry holds it."""
+    index, name = round_and_server
+    server, repository = servers[name], f"bench/push-monolithic-{index}"
+    transfer(
+        benchmark,
+        figures,
+        "push_monolithic",
+        server,
+        blob.size,
+        lambda: curl_http.push_monolithic(server.url, repository, blob.path, blob.digest),
+    )
+    curl_http.check_blob(server.url, repository, blob.digest, blob.size)
+
+
+@pytest.mark.benchmark(group="push-chunked")
+def test_push_chunked(
+    benchmark, figures, servers: Servers, blob: bench_data.BlobFile, chunks: list[Path], round_and_server
+) -> None:
+    """POST, one PATCH per chunk with Content-Range following each Location, closing PUT ?digest=."""
+    index, name = round_and_server
+    server, repository = servers[name], f"bench/push-chunked-{index}"
+    transfer(
+        benchmark,
+        figures,
+        "push_chunked",
+        server,
+        blob.size,
+        lambda: curl_http.push_chunked(server.url, repository, chunks, blob.digest),
+    )
+    curl_http.check_blob(server.url, repository, blob.digest, blob.size)
+
+
+# ------------------------------------------------------------------------------------------------ pulls
+
+
+def blob_url(server: bench_servers.RunningServer, repository: str, blob: bench_data.BlobFile) -> str:
+    """Where `server` serves the blob: the registry's blob URL, or the plain file for nginx."""
+    if server.name == STATIC:
+        return f"{server.url}/{blob.path.name}"
+    return f"{server.url}/v2/{repository}/blobs/{blob.digest}"
+
+
+@pytest.mark.servers(DISTRIBUTION, REFERENCE, STATIC)
+@pytest.mark.benchmark(group="pull-first")
+def test_first_pull_after_push(
+    benchmark, figures, servers: Servers, blob: bench_data.BlobFile, round_and_server
+) -> None:
+    """What CI does: push (untimed), then at once the first pull. nginx serves the test file itself,
+    which the benchmark has just written: the practical limit."""
+    index, name = round_and_server
+    server, repository = servers[name], f"bench/pull-first-{index}"
+
+    def push() -> None:
+        if server.name != STATIC:
+            curl_http.push_monolithic(server.url, repository, blob.path, blob.digest)
+
+    url = blob_url(server, repository, blob)
+    transfer(
+        benchmark,
+        figures,
+        "pull_first",
+        server,
+        blob.size,
+        lambda: curl_http.get_file(url, blob.size, blob.digest),
+        setup=push,
+    )
+
+
+@pytest.fixture(scope="session")
+def pulled_once(servers: Servers, blob: bench_data.BlobFile) -> str:
+    """A repository every registry holds the blob in and has served once already."""
+    repository = "bench/pull-later"
+    for name in (DISTRIBUTION, REFERENCE, STATIC):
+        server = servers.get(name)
+        if server is None:
+            continue
+        if name != STATIC:
+            curl_http.push_monolithic(server.url, repository, blob.path, blob.digest)
+        curl_http.get_file(blob_url(server, repository, blob), blob.size, blob.digest)
+    return repository
+
+
+@pytest.mark.servers(DISTRIBUTION, REFERENCE, STATIC)
+@pytest.mark.benchmark(group="pull-later")
+def test_later_pull(
+    benchmark, figures, servers: Servers, blob: bench_data.BlobFile, pulled_once: str, round_and_server
+) -> None:
+    """A blob the registry served before: the speed of the wire, against nginx on the same file."""
+    _, name = round_and_server
+    server = servers[name]
+    url = blob_url(server, pulled_once, blob)
+    transfer(
+        benchmark,
+        figures,
+        "pull_later",
+        server,
+        blob.size,
+        lambda: curl_http.get_file(url, blob.size, blob.digest),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ manifest
+
+
+@pytest.mark.benchmark(group="manifest-get")
+def test_manifest_get_by_tag(
+    benchmark, figures, plan: Plan, servers: Servers, image: bench_data.ImageFixture, round_and_server
+) -> None:
+    """wrk at 32 connections on GET /v2/<name>/manifests/<tag> with the OCI Accept header, after one
+    checked GET; any non-2xx answer or socket error invalidates the figure."""
+    _, name = round_and_server
+    server, repository, tag = servers[name], "bench/manifest", "v1"
+    for part in (image.config, image.layer):
+        curl_http.push_small_blob(server.url, repository, part.path, part.digest)
+    curl_http.put_manifest(server.url, repository, tag, image.manifest_path, image.media_type)
+    url = f"{server.url}/v2/{repository}/manifests/{tag}"
+    curl_http.check_manifest_get(url, image.media_type, image.manifest_digest)
+    cpu_before = bench_servers.tree_cpu_seconds(server.pid)
+    outcomes: list[curl_http.WrkResult] = []
+    timed(
+        benchmark,
+        lambda: outcomes.append(
+            curl_http.wrk_get(url, image.media_type, plan.wrk_connections, plan.wrk_threads, plan.wrk_seconds)
+        ),
+    )
+    (outcome,) = outcomes
+    if outcome.non_2xx or outcome.socket_errors:
+        pytest.fail(
+            f"wrk: {outcome.non_2xx} non-2xx, {outcome.socket_errors} socket errors "
+            f"in {outcome.requests} requests"
+        )
+    cpu = bench_servers.tree_cpu_seconds(server.pid) - cpu_before
+    benchmark.extra_info.update(
+        requests_per_second=outcome.requests_per_second,
+        requests=outcome.requests,
+        latency_p50_ms=outcome.latency_p50_ms,
+        latency_p99_ms=outcome.latency_p99_ms,
+        server_cpu_us_per_request=cpu / outcome.requests * 1e6,
+    )
+    figures.add("manifest_get", name, outcome.requests_per_second)
+
+
+# ------------------------------------------------------------------------------------------------ memory
+
+
+@pytest.fixture(scope="session")
+def big_blob(workdir: Path, plan: Plan) -> bench_data.BlobFile:
+    return bench_data.write_blob_file(workdir / "big.bin", plan.rss_size, seed=2)
+
+
+@pytest.mark.parametrize("name", [DISTRIBUTION, REFERENCE])
+@pytest.mark.benchmark(group="peak-rss")
+def test_peak_rss_through_a_big_upload(
+    benchmark, figures, servers: Servers, big_blob: bench_data.BlobFile, name: str
+) -> None:
+    """The server's resident memory (its whole process tree) polled every 20 ms during one
+    monolithic push of the big blob; VmHWM (the lifetime peak) is kept beside it."""
+    server = servers[name]
+    sampler = bench_servers.RssSampler(server.pid)
+    cpu_before = bench_servers.tree_cpu_seconds(server.pid)
+    with sampler.running():
+        seconds = timed(
+            benchmark,
+            lambda: curl_http.push_monolithic(server.url, "bench/rss", big_blob.path, big_blob.digest),
+        )
+    curl_http.check_blob(server.url, "bench/rss", big_blob.digest, big_blob.size)
+    record_transfer(
+        benchmark,
+        figures,
+        "upload_big",
+        server,
+        big_blob.size,
+        seconds,
+        bench_servers.tree_cpu_seconds(server.pid) - cpu_before,
+    )
+    benchmark.extra_info.update(
+        peak_rss_bytes=sampler.peak_bytes,
+        peak_rss_anon_bytes=sampler.peak_anon_bytes,
+        vm_hwm_bytes=bench_servers.tree_hwm_bytes(server.pid),
+        samples=sampler.samples,
+    )
+    figures.add("peak_rss", name, sampler.peak_bytes / MB)
+
+
+# ------------------------------------------------------------------------------------------------ suite
+
+
+_RUN_IDS = itertools.count()
+
+
+def conformance_command(part: str, report_dir: Path, run_id: str) -> list[str]:
+    if part == "whole":
+        command = [sys.executable, "-m", "keelhaul", "check"]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:locust",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(REPO / "conformance" / "oci"),
+        ]
+    return [*command, "--report-dir", str(report_dir), "--run-id", run_id]
+
+
+@pytest.mark.parametrize("part", ["whole", "oci"])
+@pytest.mark.benchmark(group="conformance")
+def test_conformance_run_time(benchmark, figures, plan: Plan, workdir: Path, part: str) -> None:
+    """The default `keelhaul check` against the embedded server (interpreter, server start and reports
+    included), and the OCI folder alone; every run must pass and report its checks."""
+    report_dir = workdir / "conformance"
+    checks: list[int] = []
+
+    def run() -> None:
+        run_id = f"{part}-{next(_RUN_IDS)}"
+        finished = subprocess.run(
+            conformance_command(part, report_dir, run_id),
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=REPO,
+        )
+        if finished.returncode != 0:
+            pytest.fail(f"the conformance run failed:\n{finished.stdout[-2000:]}{finished.stderr[-1000:]}")
+        document = json.loads((report_dir / run_id / "results.json").read_text())
+        checks.append(len(document["tests"]))
+
+    benchmark.pedantic(run, rounds=plan.conformance_runs, iterations=1, warmup_rounds=0)
+    if benchmark.stats is None:
+        pytest.skip("pytest-benchmark is disabled (--benchmark-disable): nothing is timed")
+    benchmark.extra_info["checks"] = checks
+    for seconds in benchmark.stats.stats.data:
+        figures.add(f"conformance_{part}", REFERENCE, seconds)
+
+
+# ------------------------------------------------------------------------------------------------ load
+
+
+@pytest.mark.benchmark(group="load-generator")
+def test_load_generator_vs_curl(benchmark, figures, plan: Plan, workdir: Path) -> None:
+    """One Locust worker process against curl, pushing the same chunked layer into the same sink
+    (bench/load_generator.py, issue 14 item 3): the generator's MB/s beside curl's."""
+    figures_path = workdir / "load-generator.json"
+    arguments = [
+        "--layer-size",
+        str(plan.load_layer_size),
+        "--chunk-size",
+        str(plan.chunk_size),
+        "--layers",
+        "1",
+        "--json",
+        str(figures_path),
+    ]
+    timed(benchmark, lambda: load_generator.main(arguments))
+    document = json.loads(figures_path.read_text())
+    curl, generator = document["curl"], document["generator"]
+    benchmark.extra_info.update(curl=curl, generator=generator)
+    figures.add("load_generator", "curl", curl["mb_per_s"])
+    figures.add("load_generator", REFERENCE, generator["mb_per_s"])

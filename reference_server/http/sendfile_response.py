@@ -1,0 +1,92 @@
+"""Blob bodies through the kernel's sendfile(2), under uvloop too.
+
+Why: aiohttp's FileResponse asks the event loop for `sendfile`; uvloop has none, so aiohttp falls back
+to reading the file in 1 MiB pieces into Python and writing them to the socket: a copy in and a copy
+out per byte. Measured for issue 14: about 1 s of server CPU per GiB pulled, against 0.08 s for nginx
+serving the same file with sendfile. This response keeps everything FileResponse decides (Range, 206,
+416, conditional requests, HEAD, headers) and only replaces how the bytes of the body are sent: from
+a worker thread, with sendfile on a duplicate of the connection's socket, so a cold blob that must be
+read from disk never blocks the event loop.
+
+Safe because nothing else writes to the connection meanwhile: aiohttp handles one request per
+connection at a time and writes the end of this response only after the body. The headers are out
+of the transport's buffer before the first sendfile, so the bytes stay in order. The duplicate
+descriptor keeps the socket open for the worker even if the client goes away and the event loop
+closes its own descriptor; then sendfile fails (EPIPE, ECONNRESET) and the response ends as a lost
+connection. A client that reads nothing for IDLE_SECONDS is dropped the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import os
+import select
+from typing import IO, Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+
+IDLE_SECONDS = 60.0  # like the upload side: a peer that takes nothing for this long is gone
+SENDFILE_THREADS = 16  # concurrent blob bodies in flight; more wait for a free thread
+_HEADER_FLUSH_POLL_SECONDS = 0.001
+
+_POOL = concurrent.futures.ThreadPoolExecutor(
+    max_workers=SENDFILE_THREADS, thread_name_prefix="keelhaul-sendfile"
+)
+
+
+def send_all(
+    socket_fd: int, file_fd: int, offset: int, count: int, idle_seconds: float = IDLE_SECONDS
+) -> int:
+    """sendfile `count` bytes of `file_fd` from `offset` to the non-blocking socket `socket_fd`,
+    waiting for room when the socket buffer is full; returns the bytes sent. ConnectionResetError when
+    the peer goes away or takes nothing for `idle_seconds`."""
+    poller = select.poll()
+    poller.register(socket_fd, select.POLLOUT)
+    sent_total = 0
+    while count > 0:
+        try:
+            sent = os.sendfile(socket_fd, file_fd, offset, count)
+        except BlockingIOError:
+            if not poller.poll(idle_seconds * 1000):
+                raise ConnectionResetError(f"the client took no data for {idle_seconds:g} s") from None
+            continue
+        except OSError as error:
+            if error.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF):
+                raise ConnectionResetError(str(error)) from None
+            raise
+        if sent == 0:
+            break  # the file is shorter than announced (truncated under us): nothing more to send
+        offset += sent
+        count -= sent
+        sent_total += sent
+    return sent_total
+
+
+class SendfileResponse(web.FileResponse):
+    """web.FileResponse whose body goes out through sendfile(2) from a worker thread."""
+
+    async def _sendfile(
+        self, request: web.BaseRequest, fobj: IO[Any], offset: int, count: int
+    ) -> AbstractStreamWriter:
+        transport = request.transport
+        socket = transport.get_extra_info("socket") if transport is not None else None
+        if socket is None or self.compression:
+            return await super()._sendfile(request, fobj, offset, count)
+        writer = await web.StreamResponse.prepare(self, request)
+        assert writer is not None
+        assert transport is not None
+        while transport.get_write_buffer_size():  # the headers must be on the wire before the body
+            if transport.is_closing():
+                raise ConnectionResetError("connection lost")
+            await asyncio.sleep(_HEADER_FLUSH_POLL_SECONDS)
+        socket_fd = os.dup(socket.fileno())
+        try:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(_POOL, send_all, socket_fd, fobj.fileno(), offset, count)
+        finally:
+            os.close(socket_fd)
+        await web.StreamResponse.write_eof(self)
+        return writer

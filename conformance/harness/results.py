@@ -1,5 +1,6 @@
-"""Result capture: each check's outcome, message and (on failure) HTTP exchanges, then the run's
-reports at the end of the session (conformance.reports) and a short terminal summary."""
+"""Result capture: each check's outcome class (a failure judged by its requirement's level, see
+conformance.outcomes), message and evidence, then the run's reports at the end of the session
+(conformance.reports), a short terminal summary, and whether the run fails (--fail-on)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conformance.catalogue import Catalogue
-from conformance.harness.repos import CleanupOutcome
+from conformance.harness.repos import CleanupOutcome, RepoNamer
 from conformance.harness.selection import RunOptions
 from conformance.harness.target import Target
 from conformance.reports.model import TestResult
@@ -32,7 +32,15 @@ class HarnessState:
     report_dir: Path | None = None
     selection: str | None = None
     fail_on: tuple[str, ...] = ()
+    lane: int = 0  # this process's worker index when checks run in worker processes (parallel.py)
+    lanes: int = 1  # how many worker processes share the run
+    lock_path: Path | None = None  # the file `alone` checks lock (parallel.py)
+    shipped_cleanup: int = 0  # cleanup outcomes a worker already sent to the controller
     _transport: httpx.HTTPTransport | None = None
+
+    def repo_namer(self, namespace: str | None, suffix: str = "") -> RepoNamer:
+        """Unique repository names for this process's lane of the run (see RepoNamer)."""
+        return RepoNamer(namespace, self.run_id + suffix, self.lane, self.lanes)
 
     @property
     def transport(self) -> httpx.HTTPTransport:

@@ -11,6 +11,7 @@ import itertools
 import json
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -324,23 +325,19 @@ def test_conformance_run_time(benchmark, figures, plan: Plan, workdir: Path, par
 
 
 @pytest.mark.benchmark(group="load-generator")
-def test_load_generator_vs_curl(benchmark, figures, plan: Plan, workdir: Path) -> None:
-    """One Locust worker process against curl, pushing the same chunked layer into the same sink
-    (bench/load_generator.py, issue 14 item 3): the generator's MB/s beside curl's."""
-    figures_path = workdir / "load-generator.json"
-    arguments = [
-        "--layer-size",
-        str(plan.load_layer_size),
-        "--chunk-size",
-        str(plan.chunk_size),
-        "--layers",
-        "1",
-        "--json",
-        str(figures_path),
-    ]
-    timed(benchmark, lambda: load_generator.main(arguments))
-    document = json.loads(figures_path.read_text())
-    curl, generator = document["curl"], document["generator"]
-    benchmark.extra_info.update(curl=curl, generator=generator)
-    figures.add("load_generator", "curl", curl["mb_per_s"])
-    figures.add("load_generator", REFERENCE, generator["mb_per_s"])
+def test_load_generator_vs_curl(benchmark, figures, plan: Plan) -> None:
+    """One Locust worker process against curl, pushing the same chunked layers into the same sink, in
+    alternating rounds (bench/load_generator.py, issue 14 item 3): the generator's MB/s beside curl's,
+    round by round."""
+    with tempfile.TemporaryDirectory(prefix="keelhaul-bench-loadgen-") as scratch:
+        figures_path = Path(scratch) / "load-generator.json"
+        arguments = [
+            "--layer-size", str(plan.load_layer_size), "--chunk-size", str(plan.chunk_size),
+            "--layers", "1", "--rounds", str(plan.rounds), "--json", str(figures_path),
+        ]  # fmt: skip
+        timed(benchmark, lambda: load_generator.main(arguments))
+        rounds = json.loads(figures_path.read_text())["rounds"]
+    benchmark.extra_info["rounds"] = rounds
+    for one in rounds:
+        figures.add("load_generator", "curl", one["curl"]["mb_per_s"])
+        figures.add("load_generator", REFERENCE, one["generator"]["mb_per_s"])

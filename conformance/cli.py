@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
         "--url",
         metavar="URL",
         help="registry to check, http(s)://host[:port]; no profile needed: kind, namespace and one "
-        "identity for every role come from the options below",
+        "identity for every role come from the options below, optional features are probed (--probe)",
     )
     check.add_argument(
         "--username", metavar="USER", help="with --url: the account whose password --password-stdin reads"
@@ -171,15 +171,15 @@ def _worker_count(value: str) -> int:
 def run_check(args: argparse.Namespace) -> int:
     import pytest
 
-    from conformance.outcomes import parse_fail_on
-
-    parse_fail_on(args.fail_on)  # a bad class list is one line, before pytest starts
     from conformance.harness.target import GivenProfile
+    from conformance.outcomes import parse_fail_on
     from keelhaul.profile import load_profile
 
+    parse_fail_on(args.fail_on)  # a bad class list is one line, before pytest starts
     with url_target(args, sys.stdin) as profile:
         if profile is not None:
             args.target = str(profile)
+            args.probe = True  # nobody declared the optional features: ask the registry
         locator = _ReportLocator()
         plugins: list[object] = [locator]
         if args.target:

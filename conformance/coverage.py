@@ -40,7 +40,8 @@ def must_sentences(markdown: str) -> list[Sentence]:
     """The spec's MUST / MUST NOT / REQUIRED sentences, in order (code blocks, tables and the RFC 2119
     boilerplate left out; a sentence wrapped over lines is joined)."""
     found: list[Sentence] = []
-    section, in_code, paragraph = "", False, []
+    section, in_code = "", False
+    paragraph: list[str] = []
 
     def flush() -> None:
         text = flat(" ".join(paragraph))
@@ -87,7 +88,8 @@ def classify(
     """(status, requirement IDs, note): "checked", "not testable", "binds the client" or "unmapped"."""
     quoting = [r.id for r in catalogue if r.quote and flat(r.quote) in sentence.text]
     entry = extra.get(sentence.text, {})
-    ids = quoting + [i for i in entry.get("requirements", []) if i not in quoting]  # type: ignore[union-attr]
+    listed = entry.get("requirements", [])
+    ids = quoting + [str(i) for i in (listed if isinstance(listed, list) else []) if i not in quoting]
     if ids:
         return "checked", ids, str(entry.get("note", ""))
     if entry.get("binds") == "client":
@@ -101,7 +103,8 @@ def render_coverage(markdown: str, catalogue: Catalogue | None = None) -> str:
     catalogue = catalogue or load_catalogue()
     extra = load_coverage()
     checks = checks_by_requirement()
-    rows, counts = [], {}
+    rows: list[str] = []
+    counts: dict[str, int] = {}
     for sentence in must_sentences(markdown):
         status, ids, note = classify(sentence, catalogue, extra)
         family = {i for i in ids} | {child.id for i in ids for child in catalogue.children(i)}

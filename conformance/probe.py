@@ -18,6 +18,7 @@ from typing import Any
 from conformance import content
 from keelhaul.client import RegistryClient
 from keelhaul.client import media_types as mt
+from keelhaul.client.images import Built
 
 PROBED = (
     "referrers_api",
@@ -56,7 +57,9 @@ def probe(client: RegistryClient, namespace: str) -> list[Finding]:
     other = f"{repo}-mount"
     image = content.image(f"probe-{stamp}")
     for blob in image.blobs:
-        client.upload_monolithic(repo, blob.body).raise_for_status()
+        client.upload_monolithic(
+            repo, blob.body if isinstance(blob, Built) else blob.source
+        ).raise_for_status()
     client.put_manifest(repo, "probe", image.manifest.body, image.manifest.media_type).raise_for_status()
     findings = []
 

@@ -13,7 +13,7 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -72,6 +72,13 @@ class Features:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    def with_flags(self, flags: Mapping[str, bool]) -> Features:
+        """These features with the on/off ones in `flags` set (what `--probe` found on the target)."""
+        for name in flags:
+            if not isinstance(self.value(name), bool):
+                raise KeyError(name)
+        return Features(**(asdict(self) | dict(flags)))
 
     def value(self, name: str) -> bool | str:
         """The feature called `name` (a check's `needs(...)`); KeyError for an unknown name."""
@@ -209,6 +216,8 @@ class TargetProfile:
         auth: no tokens, no packages API, no package pages, and /v2 deletes work; with auth they work
         only when the server runs with `registry_deletes`) and `limits` (default: the reference's)."""
         features = replace(KIND_FEATURES["reference"], token_auth=auth)
+        if registry_deletes or not auth:
+            features = replace(features, manifest_delete=True, blob_delete=True, tag_delete=True)
         if not auth:
             # without the auth layer there are no tokens, no packages API and no package pages, and
             # /v2 deletes work: the plain OCI registry

@@ -108,7 +108,12 @@ def register(subparsers) -> None:  # type: ignore[no-untyped-def]
     role.add_argument("--master", action="store_true", help="be the master of a distributed run")
     role.add_argument("--worker", action="store_true", help="be a worker of a distributed run")
     parser.add_argument("--master-host", default=None, help="master address (with --worker; no default)")
-    parser.add_argument("--master-port", type=int, default=None, help="master port (default 5557)")
+    parser.add_argument(
+        "--master-port",
+        type=int,
+        default=None,
+        help="master port (default 5557; with --processes a free loopback port)",
+    )
     parser.add_argument(
         "--expect-workers", type=int, default=1, help="workers the master waits for (default 1)"
     )

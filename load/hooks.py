@@ -49,7 +49,7 @@ def _init(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     if is_worker(environment) or options is None:
         return
     check_target(environment)
-    run.resources.target_pid = options.keelhaul_target_pid
+    run.resources.target_pid = getattr(options, "keelhaul_target_pid", None)
     webui.install(environment, run)
     environment.runner.greenlet.spawn(_sample_resources, environment)  # ends when the runner quits
     if isinstance(environment.runner, MasterRunner) and options.headless and options.run_time:
@@ -99,7 +99,9 @@ def _test_start(environment, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     run.stopping = False
     try:
         settings = run.settings
-        run.profile  # noqa: B018 - fail now, with one line, rather than in every user
+        profile = run.profile  # fail now, with one line, rather than in every user
+        if environment.web_ui is not None:
+            preflight(profile)  # the start form may have named another host since _init checked
     except UsageError as error:
         log.error("keelhaul: %s", error)
         environment.process_exit_code = 2

@@ -14,6 +14,7 @@ import resource
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from load.ledger import MEGABYTE, Ledger
 
@@ -120,7 +121,7 @@ class Resources:
         self.processes.clear()
         self.history.clear()
 
-    def update(self, figures: ProcessFigures | dict) -> None:
+    def update(self, figures: ProcessFigures | dict[str, Any]) -> None:
         if isinstance(figures, dict):
             known = ProcessFigures.__dataclass_fields__
             figures = ProcessFigures(**{key: value for key, value in figures.items() if key in known})

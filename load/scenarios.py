@@ -37,7 +37,7 @@ class RegistryUser(User):
         self.load_run: LoadRun = load_run(self.environment)
         self.recorder = LocustRecorder(self.environment, self.load_run.ledger, self.scenario)
         self.clients: dict[str, RegistryClient] = {}
-        self.layers = LayerQueue(self.run.layer)
+        self.layers = LayerQueue(self.load_run.layer)
         self.client = self.client_for(self.role)
         self.repository = self.load_run.new_repository(self.scenario)
 

@@ -162,7 +162,7 @@ def one_line(summary: dict[str, Any]) -> str:
     )
 
 
-def resource_lines(summary: dict) -> list[str]:
+def resource_lines(summary: dict[str, Any]) -> list[str]:
     """Under the one line: each generator process's cost, the target's memory, and the warnings."""
     resources = summary.get("resources") or {}
     lines = [

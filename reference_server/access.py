@@ -157,6 +157,12 @@ class AccessPolicy(Protocol[P]):
         Optional: a policy without this method gets the walk."""
         ...
 
+    def manifest_storing(self, principal: P, repository: str) -> None:
+        """Called before the core commits a manifest PUT, so a policy that keeps its own records
+        of what a push creates can make the two commits one outcome (note the push now, repair it
+        at the next start if a crash cuts between). Optional. Called off the event loop."""
+        ...
+
     def manifest_stored(self, principal: P, stored: StoredManifest) -> list[str]:
         """Called after a manifest PUT committed. Returns warnings for OCI `Warning` headers."""
         ...
@@ -177,6 +183,8 @@ class RequestAccess(Protocol):
 
     def catalog_candidates(self, after: str, limit: int) -> CatalogCandidates | None: ...
 
+    def manifest_storing(self, repository: str) -> None: ...
+
     def manifest_stored(self, stored: StoredManifest) -> list[str]: ...
 
 
@@ -193,6 +201,11 @@ class Admitted(Generic[P]):
     def catalog_candidates(self, after: str, limit: int) -> CatalogCandidates | None:
         candidates_of = getattr(self.policy, "catalog_candidates", None)  # optional in the protocol
         return candidates_of(self.principal, after, limit) if candidates_of is not None else None
+
+    def manifest_storing(self, repository: str) -> None:
+        storing = getattr(self.policy, "manifest_storing", None)  # optional in the protocol
+        if storing is not None:
+            storing(self.principal, repository)
 
     def manifest_stored(self, stored: StoredManifest) -> list[str]:
         return self.policy.manifest_stored(self.principal, stored)
@@ -239,6 +252,9 @@ class OpenAccess:
 
     def catalog_candidates(self, principal: Principal, after: str, limit: int) -> CatalogCandidates | None:
         return None  # everything is readable: the core lists names straight from its store
+
+    def manifest_storing(self, principal: Principal, repository: str) -> None:
+        return None
 
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
         return []

@@ -37,8 +37,8 @@ class ServerConfig:
     # ghcr.io, where deletion goes through the REST API. True accepts them as the OCI spec
     # describes (for suites that exercise both). Without auth they always work (plain OCI).
     registry_deletes: bool = False
-    # Upload data through O_DIRECT (half the CPU per pushed byte here); False: through the page
-    # cache, slower pushes but a just-pushed blob's first pull is served from memory.
+    # Upload data through O_DIRECT (half the CPU per pushed byte here), each block read back into the
+    # page cache as it lands; False: through the page cache (for filesystems where that suits better).
     direct_io: bool = True
     # Connection hygiene (http/connections.py). None: fitted under the open-file limit.
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS

@@ -84,8 +84,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--no-direct-io",
         action="store_true",
-        help="write uploads through the page cache (slower pushes; a just-pushed blob's first pull"
-        " then comes from memory)",
+        help="write uploads through the page cache instead of O_DIRECT (slower pushes here; for"
+        " filesystems where buffered writes suit better)",
     )
     parser.add_argument(
         "--manifest-buffer-budget",

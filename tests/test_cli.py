@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,8 @@ from keelhaul import __version__
 from keelhaul.cli import _SILENT_DEFAULTS, build_parser, main
 from keelhaul.errors import UsageError
 from keelhaul.profile import load_profile
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def parsers(
@@ -170,3 +175,41 @@ def test_url_and_target_exclude_each_other(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         check_args("--url", "http://x", "--target", "p.toml")
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_check_url_probes_the_optional_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake_pytest_main(argv: list[str], plugins: list[object]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(pytest, "main", fake_pytest_main)
+    assert main(["check", "--url", "http://127.0.0.1:5000"]) == 0
+    (argv,) = seen
+    assert "--probe" in argv and argv[argv.index("--target") + 1].endswith("url.toml")
+
+
+def test_check_url_with_a_token_on_stdin_reaches_an_auth_registry(
+    auth_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """The README's third command, against the reference server with auth: alice's PAT on stdin."""
+    url, tokens = auth_server
+    reports = tmp_path / "reports"
+    command = [sys.executable, "-m", "keelhaul", "check", "--url", url, "--username", "alice"]
+    command += ["--password-stdin", "--namespace", "alice", "--report-dir", str(reports)]
+    command += ["-k", "test_base_endpoint_answers_200 or test_monolithic_post_then_put"]
+    done = subprocess.run(
+        command,
+        input=tokens["writer"] + "\n",
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    (results,) = reports.glob("*/results.json")
+    document = json.loads(results.read_text())
+    outcomes = [test["outcome"] for test in document["tests"]]
+    assert outcomes == ["PASS", "PASS"], outcomes  # a push needs the writer credentials
+    assert tokens["writer"] not in results.read_text()

@@ -27,6 +27,7 @@ def test_import_contracts_are_kept() -> None:
 PROMISED_CONTRACTS = {
     "client-layers",
     "client-stands-alone",
+    "harness-layers",
     "server-layers",
     "server-ghcr-via-seam",
     "server-rules-without-http",

@@ -13,6 +13,7 @@ from conformance.ghcr.support import Rest, push
 from conformance.harness.clients import make_client
 from conformance.harness.repos import RepoNamer, clean_repository, created_in
 from conformance.harness.state import HarnessState
+from conformance.oci.expect import fail
 from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.client.images import Image, sample_image
 from keelhaul.profile import TargetProfile
@@ -36,7 +37,7 @@ def shared_private(session_repo: Callable[[], tuple[str, RegistryClient]]) -> tu
     image = sample_image(f"ghcr-shared-{repo}")
     answer = push(writer, repo, "v1", image)
     if answer.status_code != 201:
-        raise RuntimeError(f"fixture could not push {repo}:v1 -> {answer.status_code} {answer.text[:200]}")
+        fail("PUSH-1: the writer's push MUST be accepted (setup)", answer, "201")
     return repo, image
 
 
@@ -64,8 +65,8 @@ def tenant_repo(
     cleaner = make_client(target, "other_tenant", transport=harness.transport)
     for name in names:
         created = created_in(name, exchange_recorder.exchanges)
-        if created.manifests or created.tags or created.blobs:
-            harness.cleanup.append(clean_repository(cleaner, created))
+        if created.manifests or created.tags or created.blobs or created.sessions:
+            harness.cleanup.append(clean_repository(cleaner, created, target.kind))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from conformance.oci.expect import expect_error, expect_manifest, expect_status,
 from keelhaul.client import GeneratedBlob, digest_of
 from keelhaul.client.images import Built, Image, encode_json, oci_manifest, sample_image
 from keelhaul.client.uploads import location_of
+from keelhaul.profile import KIND_LIMITS
 
 FAST_LAYER_BYTES = 64 << 20  # a declared layer limit above this is only tried by the slow variant
 FAST_EXPIRY_SECONDS = 30
@@ -31,9 +32,36 @@ def expiry_margin(expiry: float) -> float:
     return min(EXPIRY_MARGIN, expiry / 4)
 
 
+DOCUMENTED = KIND_LIMITS["ghcr"]  # what ghcr.io documents (10 GB, 600 s): the size a scaled run stands for
+
+
 def _fast_or_skip(value: int, bound: int, what: str) -> None:
     if value > bound:
         pytest.skip(f"declared {what} {value} is real-size: its slow variant runs it (--run-slow)")
+
+
+def _bytes_label(size: int) -> str:
+    for unit, factor in (("GB", 10**9), ("GiB", 1 << 30), ("MB", 10**6), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
+
+
+def _seconds_label(seconds: int) -> str:
+    return f"{seconds} s"
+
+
+def _record_scale(request, declared: int, documented: int | None, label) -> None:
+    """A limit below ghcr.io's documented one was tested scaled down: the report must say so, so a PASS
+    at 8 MiB never reads as a PASS at 10 GB ("8 MiB scaled; real 10 GB with --run-slow"). A slow variant
+    run against such a target is no more real-size than the fast one, and says that instead."""
+    if documented is None or declared >= documented:
+        return
+    if request.node.get_closest_marker("slow") is None:
+        scale = f"{label(declared)} scaled; real {label(documented)} with --run-slow"
+    else:
+        scale = f"{label(declared)}, the target's declared limit; ghcr.io documents {label(documented)}"
+    request.node.user_properties.append(("scale", scale))
 
 
 # ---- LIM-1 --------------------------------------------------------------------------------------------
@@ -83,19 +111,21 @@ def _over_the_limit(client, new_repo, target, how):
 @pytest.mark.req("LIM-1")
 @pytest.mark.needs(limit="max_layer_bytes")
 @pytest.mark.parametrize("how", list(UPLOADS))
-def test_layer_over_the_limit_refused(client, new_repo, target, how):
+def test_layer_over_the_limit_refused(client, new_repo, target, how, request):
     """LIM-1: a layer one byte over the declared limit is refused with a clear error (413/SIZE_INVALID),
     and no partial blob is kept."""
     _fast_or_skip(target.limits.max_layer_bytes, FAST_LAYER_BYTES, "max_layer_bytes")
+    _record_scale(request, target.limits.max_layer_bytes, DOCUMENTED.max_layer_bytes, _bytes_label)
     _over_the_limit(client, new_repo, target, how)
 
 
 @pytest.mark.req("LIM-1")
 @pytest.mark.needs(limit="max_layer_bytes")
-def test_layer_at_the_limit_accepted(client, new_repo, target):
+def test_layer_at_the_limit_accepted(client, new_repo, target, request):
     """LIM-1: a layer of exactly the declared limit is accepted and pulls back with its digest."""
     limit = target.limits.max_layer_bytes
     _fast_or_skip(limit, FAST_LAYER_BYTES, "max_layer_bytes")
+    _record_scale(request, limit, DOCUMENTED.max_layer_bytes, _bytes_label)
     _at_the_limit(client, new_repo, limit)
 
 
@@ -113,16 +143,18 @@ def _at_the_limit(client, new_repo, limit):
 @pytest.mark.req("LIM-1")
 @pytest.mark.slow
 @pytest.mark.needs(limit="max_layer_bytes")
-def test_real_size_layer_over_the_limit_refused(client, new_repo, target):
+def test_real_size_layer_over_the_limit_refused(client, new_repo, target, request):
     """LIM-1 (real size): a chunked layer one byte over the declared limit (10 GB on ghcr.io) is refused."""
+    _record_scale(request, target.limits.max_layer_bytes, DOCUMENTED.max_layer_bytes, _bytes_label)
     _over_the_limit(client, new_repo, target, "chunked")
 
 
 @pytest.mark.req("LIM-1")
 @pytest.mark.slow
 @pytest.mark.needs(limit="max_layer_bytes")
-def test_real_size_layer_at_the_limit_accepted(client, new_repo, target):
+def test_real_size_layer_at_the_limit_accepted(client, new_repo, target, request):
     """LIM-1 (real size): a layer of exactly the declared limit (10 GB on ghcr.io) is accepted."""
+    _record_scale(request, target.limits.max_layer_bytes, DOCUMENTED.max_layer_bytes, _bytes_label)
     _at_the_limit(client, new_repo, target.limits.max_layer_bytes)
 
 
@@ -214,18 +246,23 @@ def _expiry_check(client, new_repo, target):
 
 @pytest.mark.req("LIM-2")
 @pytest.mark.needs(limits=("upload_expiry_seconds", "upload_expiry_from"))
-def test_upload_session_expires(client, new_repo, target):
+def test_upload_session_expires(client, new_repo, target, request):
     """LIM-2: an upload session expires at the declared time after it started (or last progressed, as
     declared); afterwards it answers BLOB_UPLOAD_UNKNOWN and its data is gone."""
-    _fast_or_skip(target.limits.upload_expiry_seconds, FAST_EXPIRY_SECONDS, "upload_expiry_seconds")
+    expiry = target.limits.upload_expiry_seconds
+    _fast_or_skip(expiry, FAST_EXPIRY_SECONDS, "upload_expiry_seconds")
+    _record_scale(request, expiry, DOCUMENTED.upload_expiry_seconds, _seconds_label)
     _expiry_check(client, new_repo, target)
 
 
 @pytest.mark.req("LIM-2")
 @pytest.mark.slow
 @pytest.mark.needs(limits=("upload_expiry_seconds", "upload_expiry_from"))
-def test_real_upload_session_expires(client, new_repo, target):
+def test_real_upload_session_expires(client, new_repo, target, request):
     """LIM-2 (real time): the session expires after the declared time (10 minutes on ghcr.io)."""
+    _record_scale(
+        request, target.limits.upload_expiry_seconds, DOCUMENTED.upload_expiry_seconds, _seconds_label
+    )
     _expiry_check(client, new_repo, target)
 
 

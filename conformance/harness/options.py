@@ -121,9 +121,7 @@ def probe_target(state: HarnessState) -> None:
     except (httpx.HTTPError, UsageError) as error:
         raise UsageError(f"--probe: the target at {profile.url} could not be probed: {error}") from None
     values, notes = apply(profile.features, findings)
-    state.target.profile = dataclasses.replace(
-        profile, features=dataclasses.replace(profile.features, **values)
-    )
+    state.target.profile = dataclasses.replace(profile, features=profile.features.with_flags(values))
     state.target.notes += notes
 
 

@@ -6,14 +6,13 @@ modules, one job each.
 |-----------------|----------------------------------------------------------------------|
 | options.py      | command-line options; the session state and target, built at configure |
 | collection.py   | check metadata (requirements, needs), skip decisions, one preflight   |
-| results.py      | each check's outcome and exchanges; reports at session end           |
+| results.py      | each check's outcome class and evidence; reports and --fail-on at the end |
 | fixtures.py     | target, clients per role, fresh repositories, the exchange recorder  |
 | cleanup.py      | deleting what the checks created, and the ledger of what stayed      |
 | parallel.py     | checks in worker processes: the controller owns the target; `alone`  |
 | clients.py      | a client for a role on the run's shared connection pool             |
 | state.py        | the session state kept in `config.stash`                             |
 | selection.py    | the skip rules: N/A versus SKIP, from markers and the profile         |
-| outcomes.py     | outcome classes (PASS, FAIL, WARN, ROBUSTNESS, N/A, SKIP, ERROR)       |
 """
 
 from conformance.harness.collection import pytest_collection_modifyitems

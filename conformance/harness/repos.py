@@ -83,7 +83,7 @@ def created_in(repo: str, exchanges: Iterable[Exchange]) -> Created:
     return created
 
 
-def open_sessions(repo: str, exchanges: Iterable[Any]) -> list[str]:
+def open_sessions(repo: str, exchanges: Iterable[Exchange]) -> list[str]:
     """Upload sessions under `repo` the record shows opened (a 202 with a Location under
     /blobs/uploads/) and never closed (a 201 PUT, a 2xx DELETE, or a 404 saying it is gone)."""
     latest: dict[str, str] = {}

@@ -1,5 +1,6 @@
-"""Result capture: each check's outcome, message and (on failure) HTTP exchanges, then the run's
-reports at the end of the session (conformance.reports) and a short terminal summary."""
+"""Result capture: each check's outcome class (a failure judged by its requirement's level, see
+conformance.outcomes), message and evidence, then the run's reports at the end of the session
+(conformance.reports), a short terminal summary, and whether the run fails (--fail-on)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ def pytest_runtest_makereport(
             description=_description(item),
         )
     result.duration += report.duration
+    scale = dict(item.user_properties).get("scale")  # set by a check that ran scaled down
+    if scale:
+        result.scale = str(scale)
     if report.skipped and result.outcome == PASS:
         raised = call.excinfo.value if call.excinfo is not None else None
         result.outcome = item.stash.get(

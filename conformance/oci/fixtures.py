@@ -15,6 +15,7 @@ import pytest
 
 from conformance import content
 from conformance.harness.state import HarnessState
+from conformance.oci.expect import fail
 from keelhaul.client import RegistryClient
 from keelhaul.client.images import Built, Image
 from keelhaul.profile import TargetProfile
@@ -39,9 +40,9 @@ class PullContent:
 def push_blobs(client: RegistryClient, repo: str, image: Image) -> None:
     """Upload the image's blobs (config and layers), each by one monolithic POST+PUT; raise on refusal."""
     for blob in image.blobs:
-        client.upload_monolithic(
-            repo, blob.body if isinstance(blob, Built) else blob.source
-        ).raise_for_status()
+        result = client.upload_monolithic(repo, blob.body if isinstance(blob, Built) else blob.source)
+        if not result.ok:  # the registry refused the setup: a finding about the upload, not a suite error
+            fail("OCI-PUSH-2: a monolithic upload MUST end in 201 (setup)", result.response, "201")
 
 
 def push_image(client: RegistryClient, repo: str, image: Image, reference: str | None = None) -> None:
@@ -52,10 +53,7 @@ def push_image(client: RegistryClient, repo: str, image: Image, reference: str |
         repo, reference or image.manifest.digest, image.manifest.body, image.manifest.media_type
     )
     if answer.status_code != 201:
-        raise RuntimeError(
-            f"fixture could not push a manifest: PUT /v2/{repo}/manifests/{reference} -> "
-            f"{answer.status_code} {answer.text[:200]}"
-        )
+        fail("OCI-PUSH-12: PUT of a manifest MUST answer 201 (setup)", answer, "201")
 
 
 @pytest.fixture(scope="session")

@@ -32,13 +32,13 @@ def _local(name: str) -> Path:
     for folder in (SCHEMA_DIR, IMAGE_SPEC_DIR):
         if (folder / name).is_file():
             return folder / name
-    raise NoSuchResource(ref=name)
+    raise NoSuchResource(ref=name)  # type: ignore[call-arg]  # attrs class mypy misreads
 
 
 def _retrieve(uri: str) -> Resource:
     basename = uri.rstrip("/").rsplit("/", 1)[-1].split("#", 1)[0]
     if not basename.endswith(".json"):
-        raise NoSuchResource(ref=uri)
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
     contents = json.loads(_local(basename).read_text(encoding="utf-8"))
     return Resource.from_contents(contents, default_specification=_draft4())
 
@@ -54,7 +54,7 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     schema = json.loads(_local(name).read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, registry=Registry(retrieve=_retrieve))
+    return cls(schema, registry=Registry(retrieve=_retrieve))  # type: ignore[call-arg]
 
 
 def schema_errors(instance: Any, name: str) -> list[str]:

@@ -44,7 +44,7 @@ def referrers_setup(session_repo) -> Referrers:
     def put(manifest: Built, artifact_type: str | None, annotations: dict[str, str]) -> None:
         answer = client.put_manifest(repo, manifest.digest, manifest.body, manifest.media_type)
         if answer.status_code != 201:
-            raise RuntimeError(f"fixture could not push a referrer: {answer.status_code} {answer.text[:200]}")
+            fail("OCI-PUSH-16: a manifest with `subject` MUST be accepted (setup)", answer, "201")
         referrers[manifest.digest] = (manifest, artifact_type, annotations)
 
     def artifact(seed, subject_manifest, **kwargs):
@@ -72,7 +72,7 @@ def referrers_setup(session_repo) -> Referrers:
     orphan, _ = artifact("orphan", orphan_subject, artifact_type=TYPE_B)
     answer = client.put_manifest(repo, orphan.digest, orphan.body, orphan.media_type)
     if answer.status_code != 201:
-        raise RuntimeError(f"fixture could not push a referrer of a missing subject: {answer.status_code}")
+        fail("OCI-PUSH-16: a referrer of a missing subject MUST be accepted (setup)", answer, "201")
     return Referrers(repo, subject.manifest, referrers, orphan_subject.digest, orphan)
 
 

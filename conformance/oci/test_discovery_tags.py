@@ -27,7 +27,7 @@ def tagged_repo(session_repo):
     for tag in reversed(TAGS[:-1]):
         put = client.put_manifest(repo, tag, image.manifest.body, image.manifest.media_type)
         if put.status_code != 201:
-            raise RuntimeError(f"fixture could not tag {tag}: {put.status_code} {put.text[:200]}")
+            fail(f"OCI-PUSH-12: PUT of tag {tag} MUST answer 201 (setup)", put, "201")
     return repo
 
 

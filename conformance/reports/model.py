@@ -20,7 +20,8 @@ from keelhaul.errors import UsageError
 # 2.0: outcomes are the classes PASS / FAIL / WARN / ROBUSTNESS / N/A / SKIP / ERROR (were
 # passed / failed / error / skipped), tests carry the judged requirement, its level and sentence,
 # requirements carry their quote, and the run carries `fail_on`, `ok` and the cleanup ledger.
-SCHEMA_VERSION = "2.0"
+# 2.1: a check that ran scaled down says what it tested (`scale`).
+SCHEMA_VERSION = "2.1"
 OUTCOMES = CLASSES
 UNTESTED = "UNTESTED"
 VERDICTS = (*SEVERITY, UNTESTED)
@@ -72,6 +73,7 @@ class TestResult:
     sentence: str | None = None
     cited: str | None = None
     traceback: str = ""
+    scale: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

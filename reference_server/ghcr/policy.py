@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from reference_server.config import ServerConfig
 
+log = logging.getLogger("reference_server")
 SIGNING_KEY_FILE = "token-signing-key.pem"
 CHALLENGE_ACTIONS = {Action.PULL: "pull", Action.PUSH: "pull,push", Action.DELETE: "delete"}
 DECISION_CACHE_ENTRIES = 100_000
@@ -207,12 +209,19 @@ class GhcrPolicy:
     ) -> CatalogCandidates | None:
         return permissions.catalog_candidates(self.store, principal.caller, after, limit)
 
+    def manifest_storing(self, principal: GhcrPrincipal, repository: str) -> None:
+        self.packages.manifest_storing(principal.caller, principal.subject, repository)
+
     def manifest_stored(self, principal: GhcrPrincipal, stored: StoredManifest) -> list[str]:
         return self.packages.manifest_stored(principal.caller, principal.subject, stored)
 
     def install(self, app: web.Application, manifests: MetadataStore) -> None:
         self.tokens.install(app)
         self.packages.attach(manifests)
+        # Writes a crash cut between registry.db and accounts.db (data/packages.py): finish them.
+        finished = self.packages.recover_pushes() + self.packages.recover_package_moves()
+        if finished:
+            log.warning("completed %d push(es), delete(s) or restore(s) a crash had cut short", finished)
         PackagesApi(self.store, self.identities, self.packages, self.base_url).install(app)
         PackagePages(self.store, self.identities, self.packages, self.base_url).install(app)
 

@@ -162,17 +162,20 @@ async def _store_manifest(
         artifact_type=parsed.artifact_type,
         annotations=parsed.annotations,
     )
+    # The policy's writes (its own database, which an admin command may hold locked for seconds)
+    # run off the event loop, so other requests go on meanwhile. Before and after the core's
+    # commit: see AccessPolicy.manifest_storing.
+    await asyncio.to_thread(access.manifest_storing, route.name)
     registry.metadata.put_manifest(record, tags)
-    warnings = access.manifest_stored(
-        StoredManifest(
-            route.name,
-            digest,
-            parsed.media_type,
-            parsed.document,
-            registry.read_config(parsed),
-            tags[0] if tags else None,
-        ),
+    stored = StoredManifest(
+        route.name,
+        digest,
+        parsed.media_type,
+        parsed.document,
+        registry.read_config(parsed),
+        tags[0] if tags else None,
     )
+    warnings = await asyncio.to_thread(access.manifest_stored, stored)
     response = web.Response(status=201)
     response.headers["Location"] = f"/v2/{route.name}/manifests/{digest}"
     response.headers["Docker-Content-Digest"] = digest

@@ -304,8 +304,8 @@ class MetadataStore:
             ).fetchone()
         return row[0] if row else None
 
-    def delete_repository(self, repository: str) -> RepositorySnapshot | None:
-        """Remove a repository with its links, manifests and tags; return what restores it."""
+    def snapshot_repository(self, repository: str) -> RepositorySnapshot | None:
+        """What restores a repository (links, manifests, tags), read without changing anything."""
         with self._lock:
             created_at = self.repository_created_at(repository)
             if created_at is None:
@@ -321,6 +321,14 @@ class MetadataStore:
                 record = self._load_manifest(repository, info.digest)
                 if record is not None:
                     snapshot.manifests.append(DeletedManifest(record, info.tags))
+            return snapshot
+
+    def delete_repository(self, repository: str) -> RepositorySnapshot | None:
+        """Remove a repository with its links, manifests and tags; return what restores it."""
+        with self._lock:
+            snapshot = self.snapshot_repository(repository)
+            if snapshot is None:
+                return None
             self._write(
                 [
                     ("DELETE FROM tags WHERE repository = ?", (repository,)),

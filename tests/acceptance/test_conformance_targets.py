@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,15 @@ from verdict_record import RECORD, flips
 
 from conformance.catalogue import load_catalogue
 from tests.support.distribution import DistributionRegistry, find_binary
+from tests.support.report_browser import (
+    HAVE_CHROMIUM,
+    NO_CHROMIUM,
+    assert_first_screen,
+    assert_fits,
+    assert_rows_link_to_checks,
+    probe,
+    screenshot,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DISTRIBUTION_PROFILE = REPO / "conformance" / "profiles" / "distribution.toml"
@@ -183,7 +193,24 @@ def test_distribution_report_lists_what_was_left_behind(distribution_run: dict, 
     assert f"{len(left)} item(s) left behind" in html
     for outcome, count in distribution_run["summary"].items():
         if outcome != "total":
-            assert f'class="badge {outcome.replace("/", "")}">{outcome}</span> {count}<' in html, outcome
+            assert f"data-class='{outcome}'><span class='count'>{count}</span>" in html, outcome
+
+
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason=NO_CHROMIUM)
+def test_distribution_report_in_chromium(
+    distribution_run: dict, artifact_dir: Path, tmp_path: Path, headless_chromium: Callable[[Path], list[str]]
+) -> None:
+    """The real distribution 2.8 report as a customer sees it at 1280 x 800: the verdict per class on the
+    first screen, nothing wider than the window, every failed requirement row linked to its FAIL check
+    and back. Its first screen is kept beside report.html (and in CI's artifacts)."""
+    browser = headless_chromium(tmp_path / "chromium-profile")
+    page = artifact_dir / "distribution" / "report.html"
+    screenshot(browser, page, page.with_name("first-screen.png"), kept_as="distribution-first-screen.png")
+    figures = probe(browser, page, tmp_path)
+    assert_first_screen(figures, distribution_run["summary"])
+    assert_fits(figures)
+    failed = {f"req-{r['id']}" for r in distribution_run["requirements"] if r["verdict"] == "FAIL"}
+    assert failed and assert_rows_link_to_checks(figures) == failed
 
 
 def test_distribution_verdicts_match_the_record(distribution_run: dict) -> None:

@@ -135,3 +135,25 @@ def test_exit_status_follows_fail_on(pytester):
     broken = run(pytester, "-k", "broken_suite", "--fail-on", "FAIL")
     assert broken.ret == 0 and "KeyError" in broken.stdout.str(), "an ERROR keeps its traceback"
     assert run(pytester, "--fail-on", "BOGUS").ret == 4
+
+
+def test_a_recorded_verdict_may_flip_only_when_the_catalogue_says_why():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "acceptance"))
+    from verdict_record import flips
+
+    recorded = {"a::x": {"outcome": "FAIL", "judged": "OCI-PUSH-6", "level": "MUST"}}
+
+    def run(outcome, judged="OCI-PUSH-6", level="MUST"):
+        return {"tests": [{"nodeid": "a::x", "outcome": outcome, "judged": judged, "level": level}]}
+
+    assert flips(recorded, run("FAIL"), CATALOGUE) == []
+    assert "FAIL -> PASS" in flips(recorded, run("PASS", None, None), CATALOGUE)[0]
+    assert "FAIL -> ROBUSTNESS" in flips(recorded, run("ROBUSTNESS"), CATALOGUE)[0]
+    # the catalogue moved the rule to ROBUSTNESS (its level in the record differs): explained
+    moved = {"a::x": {"outcome": "FAIL", "judged": "OCI-ERR-2", "level": "MUST"}}
+    assert flips(moved, run("ROBUSTNESS", "OCI-ERR-2", "ROBUSTNESS"), CATALOGUE) == []
+    new = {"tests": [*run("FAIL")["tests"], {"nodeid": "a::new", "outcome": "FAIL"}]}
+    assert flips(recorded, new, CATALOGUE) == ["a::new: new check with FAIL, not recorded"]

@@ -99,7 +99,7 @@ def test_every_other_scenario_runs_without_failures(registry_url: str) -> None:
             "--keep-data",
         ],
     )
-    run_for(environment, users=5, seconds=5.0)
+    run_for(environment, users=5, seconds=7.0)  # the 3.5 s probe needs its user started early
     summary = finish_run(environment)
     assert summary is not None
     assert summary["failures"] == 0, summary["errors"]
@@ -140,6 +140,9 @@ def test_web_ui_tab_shows_live_throughput(registry_url: str, monkeypatch: pytest
             rows = client.get(base + "/keelhaul/throughput").json()["rows"]
             resources = client.get(base + "/keelhaul/resources").json()
         assert "Registry throughput" in page and "Generator and target" in page
+        for option in ("layer_size", "keelhaul_content", "keep_data"):  # in the start form
+            assert f'"{option}"' in page, option
+        assert '"keelhaul_target_pid"' not in page
         extended = {table["key"]: table["data"] for table in stats["extended_stats"]}
         chunked = next(row for row in extended["keelhaul"] if row["scenario"] == "chunked")
         assert chunked["mbps"] > 0 and chunked["uploads"] >= 1

@@ -43,7 +43,7 @@ def test_dropped_connection_resumes_and_is_counted(registry_url: str) -> None:
     transport = DropThirdPatch()
     with RegistryClient(registry_url, recorder=recorder, transport=transport) as client:
         user = SimpleNamespace(
-            run=run,
+            load_run=run,
             recorder=recorder,
             client=client,
             environment=environment,

@@ -9,6 +9,7 @@ same as a missing one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -267,7 +268,7 @@ class PackagesApi:
     async def delete_package(self, request: web.Request, identity: Identity) -> web.Response:
         package, role = self._package(request, identity)
         self._require_admin(role, identity, DELETE)
-        self.packages.delete_package(package)
+        await asyncio.to_thread(self.packages.delete_package, package)  # two databases: off the loop
         return web.Response(status=204)
 
     async def change_package(self, request: web.Request, identity: Identity) -> web.Response:
@@ -305,7 +306,7 @@ class PackagesApi:
         package = candidates[0]
         self._require_admin(package_role(self.store, identity.caller, package), identity, WRITE)
         try:
-            self.packages.restore_package(package)
+            await asyncio.to_thread(self.packages.restore_package, package)
         except RestoreError as error:
             raise ApiError(409 if "since" in str(error) else 404, str(error)) from None
         return web.Response(status=204)

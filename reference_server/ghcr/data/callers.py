@@ -3,6 +3,7 @@ ghcr.io model shares (data, auth, admin, API), kept here so the store-side code 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -26,6 +27,30 @@ class Caller:
 
 
 ANONYMOUS_CALLER = Caller("anonymous")
+
+
+def caller_to_json(caller: Caller) -> str:
+    """A caller as text, to be acted for later (a push completed after a restart)."""
+    return json.dumps(
+        {
+            "kind": caller.kind,
+            "user_id": caller.user_id,
+            "repository_id": caller.repository_id,
+            "repository_owner_id": caller.repository_owner_id,
+            "scopes": sorted(caller.scopes),
+        }
+    )
+
+
+def caller_from_json(text: str) -> Caller:
+    data = json.loads(text)
+    return Caller(
+        str(data["kind"]),
+        data.get("user_id"),
+        data.get("repository_id"),
+        data.get("repository_owner_id"),
+        frozenset(data.get("scopes") or ()),
+    )
 
 
 def split_name(registry_name: str) -> tuple[str, str] | None:

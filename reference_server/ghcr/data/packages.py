@@ -22,7 +22,7 @@ from reference_server.access import (
     RepositorySnapshot,
     StoredManifest,
 )
-from reference_server.ghcr.data.callers import Caller, split_name
+from reference_server.ghcr.data.callers import Caller, caller_from_json, caller_to_json, split_name
 from reference_server.ghcr.data.labels import normalise_url, read_labels
 from reference_server.ghcr.data.store import Account, AccountsStore, Package, SourceRepository, StoreError
 
@@ -70,29 +70,68 @@ class PackageService:
         return self._metadata
 
     # -- first push, labels, repository link ------------------------------------------------------
+    # -- a push: the registry's commit and ours, made one outcome --------------------------------
+    # The manifest is committed to registry.db by the core, the package (and an organisation
+    # publisher's grant) here, in accounts.db: two databases, so no single transaction covers both
+    # (README, "One push, two databases"). Order plus repair: before the core's commit a push that
+    # may create a package writes a pending row; after it, one transaction here creates the package,
+    # its grant and the labels and drops the row. A crash in between leaves the row, and the next
+    # start completes the push (recover_pushes) or, when its manifest never landed, forgets it.
+
+    def manifest_storing(self, caller: Caller, subject: str | None, repository: str) -> None:
+        """Before the core commits a manifest to `repository`: note a push that may create its package."""
+        parts = split_name(repository)
+        owner = self.store.find_account(parts[0]) if parts else None
+        if parts is None or owner is None or self.store.live_package(owner, parts[1]) is not None:
+            return  # nothing here to create: a crash after the core's commit leaves nothing half-done
+        self.store.add_pending_push(repository, caller_to_json(caller), subject)
+
     def manifest_stored(self, caller: Caller, subject: str | None, stored: StoredManifest) -> list[str]:
         parts = split_name(stored.repository)
         owner = self.store.find_account(parts[0]) if parts else None
         if parts is None or owner is None:
             return []
-        package = self.store.live_package(owner, parts[1])
-        if package is None:
-            package = self._create(caller, subject, owner, parts[1])
-        if stored.manifest.get("subject"):
-            return []  # a referrer (signature, SBOM) describes itself, not the package
-        labels = read_labels(stored.manifest, stored.config)
-        updates: dict[str, object] = {}
-        if labels.description is not None:
-            updates["description"] = labels.description
-        if labels.licenses is not None:
-            updates["licenses"] = labels.licenses
-        if labels.source is not None:
-            updates["source_url"] = labels.source
-            repository = self.matching_repository(package, labels.source)
-            if repository is not None:
-                updates["repository_id"] = repository.id  # PUSH-4: the label connects (same owner only)
-        self.store.update_package(package.id, **updates)
+        with self.store.atomically():  # package, grant, labels and the pending row: one commit
+            package = self.store.live_package(owner, parts[1])
+            if package is None:
+                package = self._create(caller, subject, owner, parts[1])
+            self.store.drop_pending_pushes(stored.repository)
+            if stored.manifest.get("subject"):
+                return []  # a referrer (signature, SBOM) describes itself, not the package
+            labels = read_labels(stored.manifest, stored.config)
+            updates: dict[str, object] = {}
+            if labels.description is not None:
+                updates["description"] = labels.description
+            if labels.licenses is not None:
+                updates["licenses"] = labels.licenses
+            if labels.source is not None:
+                updates["source_url"] = labels.source
+                repository = self.matching_repository(package, labels.source)
+                if repository is not None:
+                    updates["repository_id"] = repository.id  # PUSH-4: the label connects (same owner only)
+            self.store.update_package(package.id, **updates)
         return labels.warnings
+
+    def recover_pushes(self) -> int:
+        """At start: finish each push whose manifest landed but whose package did not; forget
+        those whose manifest never landed (they leave no trace). Returns how many were finished.
+        Labels of a finished push are not read again (its image config is the core's business);
+        the next push of the package sets them."""
+        finished = 0
+        for repository, caller_text, subject in self.store.pending_pushes():
+            parts = split_name(repository)
+            owner = self.store.find_account(parts[0]) if parts else None
+            landed = bool(self.metadata.list_manifests(repository))
+            with self.store.atomically():
+                missing = (
+                    parts is not None and owner is not None and not self.store.live_package(owner, parts[1])
+                )
+                if landed and missing:
+                    assert parts is not None and owner is not None
+                    self._create(caller_from_json(caller_text), subject, owner, parts[1])
+                    finished += 1
+                self.store.drop_pending_pushes(repository)
+        return finished
 
     def _create(self, caller: Caller, subject: str | None, owner: Account, name: str) -> Package:
         repository_id = None
@@ -170,11 +209,19 @@ class PackageService:
         self.store.drop_trash(package.id, digest)
 
     # -- whole packages --------------------------------------------------------------------------
+    # Delete and restore touch both databases too; their order leaves every crash repairable by
+    # recover_package_moves at the next start. Delete: the trash entry and the deleted mark commit
+    # first (one accounts transaction, the registry's data copied into it), then the registry data
+    # goes. Restore: the package is live again first, then the registry data returns, then the
+    # trash entry goes. A deleted package whose registry data is still there, or a live package
+    # with a whole-package trash entry, is therefore a move a crash cut short.
     def delete_package(self, package: Package) -> None:
-        snapshot = self.metadata.delete_repository(package.registry_name)
+        snapshot = self.metadata.snapshot_repository(package.registry_name)
         payload = _dump_snapshot(snapshot) if snapshot is not None else None
-        self.store.put_trash(package.id, WHOLE_PACKAGE, json.dumps(payload).encode())
-        self.store.update_package(package.id, deleted_at=self.store.clock())
+        with self.store.atomically():
+            self.store.put_trash(package.id, WHOLE_PACKAGE, json.dumps(payload).encode())
+            self.store.update_package(package.id, deleted_at=self.store.clock())
+        self.metadata.delete_repository(package.registry_name)
 
     def restore_package(self, package: Package) -> None:
         found = self.store.trash(package.id, WHOLE_PACKAGE)
@@ -188,10 +235,34 @@ class PackageService:
             self.store.restore_package(package)
         except StoreError as error:
             raise RestoreError(str(error)) from None
-        payload = json.loads(found[0])
-        if payload is not None:
-            self.metadata.restore_repository(_load_snapshot(payload))
-        self.store.drop_trash(package.id, WHOLE_PACKAGE)
+        self._finish_restore(package.id, found[0])
+
+    def _finish_restore(self, package_id: int, payload: bytes) -> None:
+        snapshot = json.loads(payload)
+        if snapshot is not None:
+            self.metadata.restore_repository(_load_snapshot(snapshot))  # idempotent
+        self.store.drop_trash(package_id, WHOLE_PACKAGE)
+
+    def recover_package_moves(self) -> int:
+        """At start: finish package deletes and restores a crash cut between the databases.
+        Returns how many were finished."""
+        finished = 0
+        for package_id, live in self.store.whole_package_trash():
+            package = self.store.package_by_id(package_id)
+            found = self.store.trash(package_id, WHOLE_PACKAGE)
+            if package is None or found is None:
+                continue
+            if live:  # restored in accounts.db, maybe not yet in registry.db
+                self._finish_restore(package_id, found[0])
+                finished += 1
+                continue
+            # Deleted in accounts.db; its registry data may still be there (unless the name was
+            # taken by a new package since).
+            name_free = self.store.live_package(package.owner, package.name) is None
+            if name_free and self.metadata.list_manifests(package.registry_name):
+                self.metadata.delete_repository(package.registry_name)
+                finished += 1
+        return finished
 
 
 def _dump_record(record: ManifestRecord) -> dict[str, object]:

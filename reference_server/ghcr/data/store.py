@@ -7,6 +7,7 @@ the server runs, and `generation()` tells the server's caches when anything chan
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 import threading
@@ -99,6 +100,13 @@ CREATE TABLE IF NOT EXISTS tokens (
     created_at REAL NOT NULL,
     expires_at REAL,
     revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS pending_pushes (
+    id INTEGER PRIMARY KEY,
+    repository TEXT NOT NULL,  -- the registry name whose package the push may create
+    caller TEXT NOT NULL,  -- the pusher (callers.Caller as JSON), for the package and its grant
+    subject TEXT,
+    created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS trash (
     package_id INTEGER NOT NULL REFERENCES packages(id),
@@ -214,15 +222,50 @@ class AccountsStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; inside `atomically()` it joins the open one instead."""
         db = self._connection()
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield db
+            finally:
+                self._local.depth -= 1
+            return
         begin_immediate(db)
+        self._local.depth = 1
         try:
             yield db
             db.execute("COMMIT")
         except BaseException:
             roll_back(db)
             raise
+        finally:
+            self._local.depth = 0
         self._write_counter = next(_process_writes)
+
+    def atomically(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """Several store writes as one transaction: all land or none (e.g. a package and its grant)."""
+        return self._transaction()
+
+    # -- pushes in flight (see PackageService.manifest_storing) --------------------------------
+    def add_pending_push(self, repository: str, caller: str, subject: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO pending_pushes (repository, caller, subject, created_at) VALUES (?, ?, ?, ?)",
+                (repository, caller, subject, self.clock()),
+            )
+
+    def pending_pushes(self) -> list[tuple[str, str, str | None]]:
+        """(repository, caller, subject) of each push whose manifest may have landed without its
+        package, oldest first."""
+        rows = self._connection().execute(
+            "SELECT repository, caller, subject FROM pending_pushes ORDER BY id"
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def drop_pending_pushes(self, repository: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM pending_pushes WHERE repository = ?", (repository,))
 
     def _migrate(self) -> None:
         """Databases from before `packages.registry_name`: add and fill it. Then the indexes that
@@ -615,6 +658,14 @@ class AccountsStore:
             (package_id,),
         )
         return [(r["digest"], r["deleted_at"]) for r in rows]
+
+    def whole_package_trash(self) -> list[tuple[int, bool]]:
+        """(package id, whether the package is live) for each whole-package trash entry."""
+        rows = self._connection().execute(
+            "SELECT t.package_id, p.deleted_at IS NULL FROM trash t JOIN packages p ON p.id = t.package_id "
+            "WHERE t.digest = ''"
+        )
+        return [(row[0], bool(row[1])) for row in rows]
 
     def drop_trash(self, package_id: int, digest: str) -> None:
         with self._transaction() as db:

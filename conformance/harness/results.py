@@ -186,7 +186,7 @@ def pytest_terminal_summary(
     workers = worker_count(config)
     where = f"{workers} worker processes" if workers else "one process"
     terminalreporter.write_line(
-        f"run wall time: {time.time() - state.started:.2f} s ({where}, target start included)"
+        f"run wall time: {time.time() - state.process_started:.2f} s ({where}, from the process start)"
     )
 
 

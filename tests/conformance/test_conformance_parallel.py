@@ -110,7 +110,7 @@ def test_a_run_in_two_workers_reports_like_one_process(pytester, monkeypatch):
     args = setup(pytester, PARALLEL_CHECKS)
     result = pytester.runpytest_subprocess(*args, "-p", "xdist", "-n", "2", "--dist", "worksteal")
     assert result.parseoutcomes() == {"passed": 5, "failed": 1, "skipped": 2, "n": 1}  # "1 n/a"
-    result.stdout.fnmatch_lines(["*run wall time: * s (2 worker processes, target start included)*"])
+    result.stdout.fnmatch_lines(["*run wall time: * s (2 worker processes, from the process start)*"])
     document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
     assert document["options"]["workers"] == 2
     tests = {t["name"]: t for t in document["tests"]}

@@ -79,6 +79,9 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "--no-deps",
             "--no-index",
+            # the dependencies' folder may hold an (editable) keelhaul of its own, as in tox's env:
+            # without this pip calls it "already satisfied" and installs nothing
+            "--ignore-installed",
             str(wheel),
         ],
         cwd=root,

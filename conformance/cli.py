@@ -72,6 +72,14 @@ def register(subparsers: Any) -> None:
         help="outcome classes that make the exit status 1 (default: FAIL,ROBUSTNESS,ERROR; "
         "choose among PASS, FAIL, WARN, ROBUSTNESS, N/A, SKIP, ERROR, or none)",
     )
+    check.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=0,
+        metavar="N",
+        help="run the checks in N worker processes next to the one holding the target (default 0: "
+        "in one process, the fastest on a 2-core machine; see conformance/README.md)",
+    )
     check.add_argument("-k", dest="keyword", metavar="EXPR", help="only checks matching EXPR (pytest -k)")
     check.add_argument("-v", "--verbose", action="store_true", help="list every check as it runs")
     check.set_defaults(run=run_check)
@@ -145,7 +153,19 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv.append("--probe")
     if args.keyword:
         argv += ["-k", args.keyword]
+    if getattr(args, "workers", 0):
+        argv += ["-n", str(args.workers), "--dist", "worksteal"]
     return argv
+
+
+def _worker_count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError("expected 0 or more")
+    return count
 
 
 def run_check(args: argparse.Namespace) -> int:

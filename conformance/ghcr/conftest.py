@@ -44,7 +44,7 @@ def shared_private(session_repo: Callable[[], tuple[str, RegistryClient]]) -> tu
 @pytest.fixture(scope="session")
 def tenant_namer(harness: HarnessState, target: TargetProfile) -> RepoNamer:
     """Names in the other tenant's namespace, unique within the run."""
-    return RepoNamer(target.role("other_tenant").namespace, f"{harness.run_id}-t")
+    return harness.repo_namer(target.role("other_tenant").namespace, "-t")
 
 
 @pytest.fixture

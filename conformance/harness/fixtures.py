@@ -65,7 +65,7 @@ def deleting_client(client_for: Callable[[str], RegistryClient], target: TargetP
 
 @pytest.fixture(scope="session")
 def repo_namer(harness: HarnessState, target: TargetProfile) -> RepoNamer:
-    return RepoNamer(target.namespace, harness.run_id)
+    return harness.repo_namer(target.namespace)
 
 
 @pytest.fixture

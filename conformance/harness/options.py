@@ -13,6 +13,7 @@ import pytest
 
 from conformance.catalogue import load_catalogue
 from conformance.harness.clients import make_client
+from conformance.harness.parallel import Gatherer, is_worker, join_controller
 from conformance.harness.selection import MARKERS, RunOptions
 from conformance.harness.state import STATE, HarnessState
 from conformance.harness.target import GivenProfile, load_target
@@ -95,8 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[STATE] = state
     _keep_hypothesis_out_of_cwd()
-    if hasattr(config, "workerinput"):
-        return  # xdist workers: the controller owns the target and the reports
+    if is_worker(config):  # xdist workers: the controller owns the target and the reports
+        join_controller(config, state)
+        return
+    config.pluginmanager.register(Gatherer(state), "keelhaul-gatherer")
     given = next((p.profile for p in config.pluginmanager.get_plugins() if isinstance(p, GivenProfile)), None)
     try:
         state.target = load_target(config.getoption("--target"), given)

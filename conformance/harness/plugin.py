@@ -9,6 +9,7 @@ modules, one job each.
 | results.py      | each check's outcome class and evidence; reports and --fail-on at the end |
 | fixtures.py     | target, clients per role, fresh repositories, the exchange recorder  |
 | cleanup.py      | deleting what the checks created, and the ledger of what stayed      |
+| parallel.py     | checks in worker processes: the controller owns the target; `alone`  |
 | clients.py      | a client for a role on the run's shared connection pool             |
 | state.py        | the session state kept in `config.stash`                             |
 | selection.py    | the skip rules: N/A versus SKIP, from markers and the profile         |
@@ -32,6 +33,7 @@ from conformance.harness.options import (
     pytest_report_header,
     pytest_unconfigure,
 )
+from conformance.harness.parallel import pytest_configure_node, pytest_runtest_protocol
 from conformance.harness.results import (
     pytest_report_teststatus,
     pytest_runtest_makereport,
@@ -49,9 +51,11 @@ __all__ = [
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",
+    "pytest_configure_node",
     "pytest_report_header",
     "pytest_report_teststatus",
     "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
     "pytest_sessionfinish",
     "pytest_terminal_summary",
     "pytest_unconfigure",

@@ -24,12 +24,14 @@ _UPLOAD_MARK = "/blobs/uploads/"
 
 
 class RepoNamer:
-    """Hands out `<namespace>/keelhaul-<run-id>-<n>`, unique within the run."""
+    """Hands out `<namespace>/keelhaul-<run-id>-<n>`, unique within the run. When checks run in several
+    worker processes each takes its own lane of numbers (lane, lane + lanes, ...), so names never
+    collide and keep one shape."""
 
-    def __init__(self, namespace: str | None, run_id: str) -> None:
+    def __init__(self, namespace: str | None, run_id: str, lane: int = 0, lanes: int = 1) -> None:
         self.prefix = f"{namespace.strip('/')}/" if namespace else ""
         self.run_id = run_id
-        self._counter = itertools.count(1)
+        self._counter = itertools.count(1 + lane, max(1, lanes))
         self._lock = threading.Lock()
 
     def next(self) -> str:

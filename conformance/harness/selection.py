@@ -32,6 +32,7 @@ MARKERS = {
     "lacks": "lacks(*features): the check is for registries without these features (N/A otherwise)",
     "read_only": "read_only: check only reads the profile's [read_only] content; allowed with --read-only",
     "slow": "slow: long-running (real 10 GB / 600 s variants); run with --run-slow",
+    "alone": "alone: runs while no other check runs (checks otherwise run concurrently in workers)",
 }
 
 

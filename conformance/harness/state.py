@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,11 +11,24 @@ import httpx
 import pytest
 
 from conformance.catalogue import Catalogue
-from conformance.harness.repos import CleanupOutcome
+from conformance.harness.repos import CleanupOutcome, RepoNamer
 from conformance.harness.selection import RunOptions
 from conformance.harness.target import Target
 from conformance.reports.model import TestResult
 from keelhaul.client import ExchangeRecorder
+
+
+def process_started() -> float:
+    """When this process started (epoch seconds), so a run's wall time includes the interpreter's start
+    and the imports, as `time keelhaul check` sees it; now, where the system does not say (no /proc)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22: start time since boot
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            since_boot = float(uptime.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return time.time()
+    return time.time() - since_boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -27,12 +41,21 @@ class HarnessState:
     report_root: Path | None
     target: Target | None = None
     started: float = field(default_factory=time.time)
+    process_started: float = field(default_factory=process_started)
     results: dict[str, TestResult] = field(default_factory=dict)
     cleanup: list[CleanupOutcome] = field(default_factory=list)
     report_dir: Path | None = None
     selection: str | None = None
     fail_on: tuple[str, ...] = ()
+    lane: int = 0  # this process's worker index when checks run in worker processes (parallel.py)
+    lanes: int = 1  # how many worker processes share the run
+    lock_path: Path | None = None  # the file `alone` checks lock (parallel.py)
+    shipped_cleanup: int = 0  # cleanup outcomes a worker already sent to the controller
     _transport: httpx.HTTPTransport | None = None
+
+    def repo_namer(self, namespace: str | None, suffix: str = "") -> RepoNamer:
+        """Unique repository names for this process's lane of the run (see RepoNamer)."""
+        return RepoNamer(namespace, self.run_id + suffix, self.lane, self.lanes)
 
     @property
     def transport(self) -> httpx.HTTPTransport:

@@ -1,0 +1,125 @@
+"""Checks in worker processes (conformance/harness/parallel.py): results, exchanges and the cleanup
+ledger reach the controller's reports as in a run inside one process; repository names never collide
+across workers; an `alone` check excludes every other check. No timing is asserted."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.harness.parallel import Gatherer, check_lock, ship
+from conformance.harness.repos import CleanupOutcome, RepoNamer
+from conformance.harness.selection import RunOptions
+from conformance.harness.state import HarnessState
+from conformance.reports.model import TestResult
+from tests.conformance.test_conformance_harness import CHECKS, setup
+
+pytest_plugins = ["pytester"]
+
+
+def test_lanes_hand_out_disjoint_names_of_one_shape():
+    lanes = [RepoNamer("ns", "r1", lane, 3) for lane in range(3)]
+    names = [namer.next() for namer in lanes for _ in range(4)]
+    assert len(set(names)) == 12
+    assert sorted(int(name.rsplit("-", 1)[1]) for name in names) == list(range(1, 13))
+    assert RepoNamer("ns", "r1").next() == "ns/keelhaul-r1-1"
+
+
+def _held_elsewhere(path: Path, mode: int) -> bool:
+    """True when another open of the file cannot take `mode` now (flock locks are per open file)."""
+    with path.open("rb") as other:
+        try:
+            fcntl.flock(other, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(other, fcntl.LOCK_UN)
+        return False
+
+
+def test_ordinary_checks_share_the_lock_and_an_alone_check_excludes_them(tmp_path):
+    path = tmp_path / "checks.lock"
+    path.touch()
+    with check_lock(path, alone=False):
+        assert not _held_elsewhere(path, fcntl.LOCK_SH)  # another ordinary check may run
+        assert _held_elsewhere(path, fcntl.LOCK_EX)  # an alone check waits
+    with check_lock(path, alone=True):
+        assert _held_elsewhere(path, fcntl.LOCK_SH)  # every other check waits
+    assert not _held_elsewhere(path, fcntl.LOCK_EX)  # released
+    with check_lock(None, alone=True):  # one process: checks already run one at a time
+        pass
+
+
+def _state() -> HarnessState:
+    from conformance.catalogue import load_catalogue
+
+    return HarnessState(catalogue=load_catalogue(), options=RunOptions(), run_id="r1", report_root=None)
+
+
+def test_a_shipped_result_and_cleanup_survive_the_trip_to_the_controller():
+    worker, controller = _state(), _state()
+    outcome = CleanupOutcome("ns/keelhaul-r1-2")
+    outcome.record("manifest", "sha256:" + "a" * 64, True, "DELETE 202")
+    outcome.record("blob", "sha256:" + "b" * 64, False, "DELETE 405", "garbage-collect it")
+    worker.cleanup.append(outcome)
+    result = TestResult(
+        nodeid="t.py::test_x",
+        name="test_x",
+        requirements=["OCI-PUSH-6"],
+        outcome="FAIL",
+        message="OCI-PUSH-6: expected 416, got 202",
+        exchanges=[{"method": "PATCH", "url": "http://r/v2/x", "status": 202}],
+        judged="OCI-PUSH-6",
+    )
+    report = pytest.TestReport("t.py::test_x", ("t.py", 1, "test_x"), {}, "failed", None, "call")
+    ship(worker, report, result)
+    travelled = pytest.TestReport._from_json(json.loads(json.dumps(report._to_json())))  # as xdist does
+    Gatherer(controller).pytest_runtest_logreport(travelled)
+    assert controller.results["t.py::test_x"] == result
+    [gathered] = controller.cleanup
+    assert gathered.ledger() == outcome.ledger() and gathered.left == outcome.left
+    ship(worker, report, result)  # the next report carries only what is new
+    assert report.keelhaul_cleanup == []  # type: ignore[attr-defined]
+
+
+PARALLEL_CHECKS = (
+    CHECKS.replace(
+        "def test_new_repo_names", '@pytest.mark.req("PUSH-1")\n@pytest.mark.alone\ndef test_new_repo_names'
+    )
+    + """    import os
+    names = [new_repo() for _ in range(3)]
+    with open(os.path.join(os.environ["NAMES_DIR"], os.environ["PYTEST_XDIST_WORKER"] + "-a"), "w") as out:
+        out.write("\\n".join(names))
+
+@pytest.mark.req("PUSH-1")
+def test_more_names(new_repo):
+    import os
+    names = [new_repo() for _ in range(3)]
+    with open(os.path.join(os.environ["NAMES_DIR"], os.environ["PYTEST_XDIST_WORKER"] + "-b"), "w") as out:
+        out.write("\\n".join(names))
+"""
+)
+
+
+def test_a_run_in_two_workers_reports_like_one_process(pytester, monkeypatch):
+    names_dir = pytester.path / "names"
+    names_dir.mkdir()
+    monkeypatch.setenv("NAMES_DIR", str(names_dir))
+    args = setup(pytester, PARALLEL_CHECKS)
+    result = pytester.runpytest_subprocess(*args, "-p", "xdist", "-n", "2", "--dist", "worksteal")
+    assert result.parseoutcomes() == {"passed": 5, "failed": 1, "skipped": 2, "n": 1}  # "1 n/a"
+    result.stdout.fnmatch_lines(["*run wall time: * s (2 worker processes, from the process start)*"])
+    document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
+    assert document["options"]["workers"] == 2
+    tests = {t["name"]: t for t in document["tests"]}
+    assert len(tests) == 9
+    failed = tests["test_fails_with_exchange"]
+    assert failed["outcome"] == "FAIL" and failed["judged"] == "OCI-PUSH-6"
+    assert failed["exchanges"][0]["response_headers"] == {"range": "0-4"}
+    assert tests["test_needs_missing_role"]["outcome"] == "SKIP"
+    assert tests["test_needs_missing_feature"]["outcome"] == "N/A"
+    names = [name for file in names_dir.iterdir() for name in file.read_text().split("\n")]
+    assert len(names) == 6 and len(set(names)) == 6
+    assert all(name.startswith("ns/keelhaul-t1-") for name in names)

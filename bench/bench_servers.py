@@ -9,8 +9,10 @@ third, nginx serving the same blob as a plain file, is the practical limit for p
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -105,6 +107,16 @@ http {{
 """
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the benchmark process dies, even by SIGKILL (a timeout),
+    so no server outlives the run that started it (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
 def start_static(workdir: Path, port: int, root: Path) -> RunningServer:
     """nginx (Debian's nginx-light) serving the files under `root` with sendfile, one process: what a
     pull of the same bytes costs without a registry, the practical limit for a blob GET. RuntimeError
@@ -122,6 +134,7 @@ def start_static(workdir: Path, port: int, root: Path) -> RunningServer:
         [nginx, "-c", str(config), "-p", str(workdir), "-e", str(workdir / "error.log")],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     log.close()
 

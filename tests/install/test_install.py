@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,18 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.source_copy import copy_checkout
+
 REPO = Path(__file__).resolve().parents[2]
 STEP_TIMEOUT = 300
-TOP_LEVEL_NOT_SOURCE = {".git", ".venv", ".tox", "build", "dist", "reports"}  # conformance/reports is source
-ANYWHERE_NOT_SOURCE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".*cache")
-
-
-def not_source(folder: str, names: list[str]) -> set[str]:
-    """For copytree: run output and caches, never the packages (conformance/reports is a package)."""
-    ignored = set(ANYWHERE_NOT_SOURCE(folder, names))
-    if Path(folder) == REPO:
-        ignored |= TOP_LEVEL_NOT_SOURCE & set(names)
-    return ignored
 
 
 def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -46,10 +37,7 @@ def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding keelhaul installed from a wheel of this checkout."""
     root = tmp_path_factory.mktemp("install")
-    # a copy of the checkout: setuptools keeps build/ in the source folder, and a stale build/lib
-    # there (files since moved or deleted) would end up in the wheel
-    source = root / "source"
-    shutil.copytree(REPO, source, ignore=not_source)
+    source = copy_checkout(root / "source")
     wheel_dir = root / "wheel"
     built = run(
         [

@@ -123,3 +123,18 @@ def test_a_run_in_two_workers_reports_like_one_process(pytester, monkeypatch):
     names = [name for file in names_dir.iterdir() for name in file.read_text().split("\n")]
     assert len(names) == 6 and len(set(names)) == 6
     assert all(name.startswith("ns/keelhaul-t1-") for name in names)
+
+
+def test_workers_option_maps_to_xdist_and_refuses_nonsense(capsys):
+    from conformance.cli import pytest_args
+    from keelhaul.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["check", "--workers", "3"])
+    argv = pytest_args(args)
+    assert argv[argv.index("-n") + 1] == "3" and argv[argv.index("--dist") + 1] == "worksteal"
+    assert "-n" not in pytest_args(parser.parse_args(["check"]))  # default: one process
+    for bad in ("x", "-1"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["check", "--workers", bad])
+    assert "--workers: expected 0 or more" in capsys.readouterr().err

@@ -219,7 +219,11 @@ class GhcrPolicy:
         self.tokens.install(app)
         self.packages.attach(manifests)
         # Writes a crash cut between registry.db and accounts.db (data/packages.py): finish them.
-        finished = self.packages.recover_pushes() + self.packages.recover_package_moves()
+        finished = (
+            self.packages.recover_pushes()
+            + self.packages.recover_package_moves()
+            + self.packages.recover_version_moves()
+        )
         if finished:
             log.warning("completed %d push(es), delete(s) or restore(s) a crash had cut short", finished)
         PackagesApi(self.store, self.identities, self.packages, self.base_url).install(app)

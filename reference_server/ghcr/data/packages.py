@@ -186,13 +186,31 @@ class PackageService:
             )
         return result
 
+    # -- one version: moved between registry.db and the trash here ------------------------------
+    # The registry's write is the commit point, as for a push: a move is first noted here (a
+    # pending row), then the registry drops or gets back the manifest, then one transaction here
+    # settles the trash and drops the row. At start (recover_version_moves) a noted move whose
+    # registry write landed is finished and one whose write did not is forgotten, so the version is
+    # either wholly deleted (nothing pulls, a trash copy restores it) or wholly live.
     def delete_version(self, package: Package, digest: str) -> bool:
-        deleted = self.metadata.delete_manifest(package.registry_name, digest)
-        if deleted is None:
+        """Move a version to the trash; False when the registry does not have it."""
+        record = self.metadata.get_manifest(package.registry_name, digest)
+        if record is None:
             return False
-        self.store.put_trash(package.id, digest, json.dumps(_dump_manifest(deleted)).encode())
-        self.store.update_package(package.id)  # bumps updated_at
+        copy = DeletedManifest(record, self.metadata.tags_of(package.registry_name, digest))
+        payload = json.dumps(_dump_manifest(copy)).encode()
+        move = self.store.add_version_move(package.id, digest, "delete", payload)
+        if self.metadata.delete_manifest(package.registry_name, digest) is None:
+            self.store.drop_version_move(move)  # someone else deleted it meanwhile
+            return False
+        self._settle_delete(package.id, digest, payload, move)
         return True
+
+    def _settle_delete(self, package_id: int, digest: str, payload: bytes, move: int) -> None:
+        with self.store.atomically():
+            self.store.put_trash(package_id, digest, payload)
+            self.store.update_package(package_id)  # bumps updated_at
+            self.store.drop_version_move(move)
 
     def restore_version(self, package: Package, digest: str) -> None:
         found = self.store.trash(package.id, digest)
@@ -205,8 +223,34 @@ class PackageService:
         deleted.tags = [
             tag for tag in deleted.tags if self.metadata.resolve_tag(package.registry_name, tag) is None
         ]
+        move = self.store.add_version_move(package.id, digest, "restore", None)
         self.metadata.restore_manifest(deleted)
-        self.store.drop_trash(package.id, digest)
+        self._settle_restore(package.id, digest, move)
+
+    def _settle_restore(self, package_id: int, digest: str, move: int) -> None:
+        with self.store.atomically():
+            self.store.drop_trash(package_id, digest)
+            self.store.update_package(package_id)
+            self.store.drop_version_move(move)
+
+    def recover_version_moves(self) -> int:
+        """At start: finish each version delete or restore whose registry write landed, forget
+        each whose write did not. Returns how many were finished."""
+        finished = 0
+        for move in self.store.version_moves():
+            package = self.store.package_by_id(move.package_id)
+            present = package is not None and (
+                self.metadata.get_manifest(package.registry_name, move.digest) is not None
+            )
+            if move.direction == "delete" and not present and move.payload is not None:
+                self._settle_delete(move.package_id, move.digest, move.payload, move.id)
+                finished += 1
+            elif move.direction == "restore" and present:
+                self._settle_restore(move.package_id, move.digest, move.id)
+                finished += 1
+            else:
+                self.store.drop_version_move(move.id)  # the registry never saw it: no trace
+        return finished
 
     # -- whole packages --------------------------------------------------------------------------
     # Delete and restore touch both databases too; their order leaves every crash repairable by

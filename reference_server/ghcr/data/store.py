@@ -108,6 +108,14 @@ CREATE TABLE IF NOT EXISTS pending_pushes (
     subject TEXT,
     created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending_version_moves (
+    id INTEGER PRIMARY KEY,
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    digest TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('delete', 'restore')),
+    payload BLOB,  -- a delete's copy of the version, moved into trash once the registry let go of it
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS trash (
     package_id INTEGER NOT NULL REFERENCES packages(id),
     digest TEXT NOT NULL,  -- '' for the whole package
@@ -191,6 +199,17 @@ class TokenRecord:
 
     def usable_at(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True)
+class VersionMove:
+    """A version delete or restore noted before its registry write (the commit point)."""
+
+    id: int
+    package_id: int
+    digest: str
+    direction: str  # delete | restore
+    payload: bytes | None  # a delete's trash copy of the version; None for a restore
 
 
 _process_writes = itertools.count(1)
@@ -670,6 +689,36 @@ class AccountsStore:
     def drop_trash(self, package_id: int, digest: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM trash WHERE package_id = ? AND digest = ?", (package_id, digest))
+
+    # -- version deletes and restores in flight (see PackageService.delete_version) ---------------
+    def add_version_move(self, package_id: int, digest: str, direction: str, payload: bytes | None) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO pending_version_moves (package_id, digest, direction, payload, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (package_id, digest, direction, payload, self.clock()),
+            )
+        return _inserted_id(cursor)
+
+    def version_moves(self) -> list[VersionMove]:
+        """Version deletes and restores a crash may have cut between the databases, oldest first."""
+        rows = self._connection().execute(
+            "SELECT id, package_id, digest, direction, payload FROM pending_version_moves ORDER BY id"
+        )
+        return [
+            VersionMove(
+                row["id"],
+                row["package_id"],
+                row["digest"],
+                row["direction"],
+                None if row["payload"] is None else bytes(row["payload"]),
+            )
+            for row in rows
+        ]
+
+    def drop_version_move(self, move_id: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM pending_version_moves WHERE id = ?", (move_id,))
 
     # -- tokens ------------------------------------------------------------------------------------
     def insert_token(self, record: TokenRecord) -> None:

@@ -209,8 +209,8 @@ class GhcrPolicy:
     ) -> CatalogCandidates | None:
         return permissions.catalog_candidates(self.store, principal.caller, after, limit)
 
-    def manifest_storing(self, principal: GhcrPrincipal, repository: str) -> None:
-        self.packages.manifest_storing(principal.caller, principal.subject, repository)
+    def manifest_storing(self, principal: GhcrPrincipal, stored: StoredManifest) -> None:
+        self.packages.manifest_storing(principal.caller, principal.subject, stored)
 
     def manifest_stored(self, principal: GhcrPrincipal, stored: StoredManifest) -> list[str]:
         return self.packages.manifest_stored(principal.caller, principal.subject, stored)

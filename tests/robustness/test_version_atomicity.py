@@ -11,8 +11,12 @@ version: gone from the registry with no trash copy to restore, and listed nowher
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from keelhaul.client.auth import Credentials
@@ -107,3 +111,54 @@ def test_a_kill_inside_a_version_delete_or_restore_leaves_it_whole_either_way(
             assert _rest(server.url, token, "POST", path + "/restore").status_code == 204
         assert _state_of(server.url, token, digest) == "live"
         _nothing_pending(data)
+
+
+def _move_until_cut(url: str, token: str, path: str, state: list[str], cut: list[str]) -> None:
+    """Delete and restore the version at `path` in turn; `state[0]` is the last acknowledged state,
+    `cut` gets the state a request wanted when the server died under it (or an unexpected answer)."""
+    while True:
+        wanted = "deleted" if state[0] == "live" else "live"
+        method, suffix = ("DELETE", "") if wanted == "deleted" else ("POST", "/restore")
+        try:
+            answer = _rest(url, token, method, path + suffix)
+        except httpx.HTTPError:
+            cut.append(wanted)
+            return
+        if answer.status_code != 204:
+            cut.append(f"answered {answer.status_code}: {answer.text}")
+            return
+        state[0] = wanted
+
+
+def test_random_kills_during_version_deletes_and_restores_leave_it_whole(tmp_path: Path) -> None:
+    """One version deleted and restored in a loop, the server killed at a random moment, then
+    restarted: the version is whole either way, and in the state last acknowledged unless a request
+    was cut."""
+    data = tmp_path / "data"
+    token = make_accounts(data)
+    rng = random.Random(15)
+    with _server(data) as server:
+        assert server.url is not None
+        digest = _push_two_versions(server.url, token)
+    path = f"app/versions/{version_id(digest)}"
+    acknowledged = "live"
+    for _ in range(4):
+        state: list[str] = [acknowledged]
+        cut: list[str] = []
+        with _server(data) as server:
+            assert server.url is not None
+            worker = threading.Thread(
+                target=_move_until_cut, args=(server.url, token, path, state, cut), daemon=True
+            )
+            worker.start()
+            time.sleep(rng.uniform(0.3, 1.2))
+            server.kill()
+            worker.join(60)
+        assert state[0] != acknowledged or cut, "no move happened: the round proves nothing"
+        assert all(c in ("live", "deleted") for c in cut), cut
+        with _server(data) as server:
+            assert server.url is not None
+            _nothing_pending(data)
+            found = _state_of(server.url, token, digest)
+        assert found == state[0] or found in cut, (found, state[0], cut)
+        acknowledged = found

@@ -157,10 +157,11 @@ class AccessPolicy(Protocol[P]):
         Optional: a policy without this method gets the walk."""
         ...
 
-    def manifest_storing(self, principal: P, repository: str) -> None:
-        """Called before the core commits a manifest PUT, so a policy that keeps its own records
-        of what a push creates can make the two commits one outcome (note the push now, repair it
-        at the next start if a crash cuts between). Optional. Called off the event loop."""
+    def manifest_storing(self, principal: P, stored: StoredManifest) -> None:
+        """Called before the core commits a manifest PUT (with what it is about to store), so a
+        policy that keeps its own records of what a push creates can make the two commits one
+        outcome (note the push now, repair it at the next start if a crash cuts between).
+        Optional. Called off the event loop."""
         ...
 
     def manifest_stored(self, principal: P, stored: StoredManifest) -> list[str]:
@@ -183,7 +184,7 @@ class RequestAccess(Protocol):
 
     def catalog_candidates(self, after: str, limit: int) -> CatalogCandidates | None: ...
 
-    def manifest_storing(self, repository: str) -> None: ...
+    def manifest_storing(self, stored: StoredManifest) -> None: ...
 
     def manifest_stored(self, stored: StoredManifest) -> list[str]: ...
 
@@ -202,10 +203,10 @@ class Admitted(Generic[P]):
         candidates_of = getattr(self.policy, "catalog_candidates", None)  # optional in the protocol
         return candidates_of(self.principal, after, limit) if candidates_of is not None else None
 
-    def manifest_storing(self, repository: str) -> None:
+    def manifest_storing(self, stored: StoredManifest) -> None:
         storing = getattr(self.policy, "manifest_storing", None)  # optional in the protocol
         if storing is not None:
-            storing(self.principal, repository)
+            storing(self.principal, stored)
 
     def manifest_stored(self, stored: StoredManifest) -> list[str]:
         return self.policy.manifest_stored(self.principal, stored)
@@ -253,7 +254,7 @@ class OpenAccess:
     def catalog_candidates(self, principal: Principal, after: str, limit: int) -> CatalogCandidates | None:
         return None  # everything is readable: the core lists names straight from its store
 
-    def manifest_storing(self, principal: Principal, repository: str) -> None:
+    def manifest_storing(self, principal: Principal, stored: StoredManifest) -> None:
         return None
 
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:

@@ -209,8 +209,8 @@ class GhcrPolicy:
     ) -> CatalogCandidates | None:
         return permissions.catalog_candidates(self.store, principal.caller, after, limit)
 
-    def manifest_storing(self, principal: GhcrPrincipal, repository: str) -> None:
-        self.packages.manifest_storing(principal.caller, principal.subject, repository)
+    def manifest_storing(self, principal: GhcrPrincipal, stored: StoredManifest) -> None:
+        self.packages.manifest_storing(principal.caller, principal.subject, stored)
 
     def manifest_stored(self, principal: GhcrPrincipal, stored: StoredManifest) -> list[str]:
         return self.packages.manifest_stored(principal.caller, principal.subject, stored)
@@ -219,7 +219,11 @@ class GhcrPolicy:
         self.tokens.install(app)
         self.packages.attach(manifests)
         # Writes a crash cut between registry.db and accounts.db (data/packages.py): finish them.
-        finished = self.packages.recover_pushes() + self.packages.recover_package_moves()
+        finished = (
+            self.packages.recover_pushes()
+            + self.packages.recover_package_moves()
+            + self.packages.recover_version_moves()
+        )
         if finished:
             log.warning("completed %d push(es), delete(s) or restore(s) a crash had cut short", finished)
         PackagesApi(self.store, self.identities, self.packages, self.base_url).install(app)

@@ -165,8 +165,6 @@ async def _store_manifest(
     # The policy's writes (its own database, which an admin command may hold locked for seconds)
     # run off the event loop, so other requests go on meanwhile. Before and after the core's
     # commit: see AccessPolicy.manifest_storing.
-    await asyncio.to_thread(access.manifest_storing, route.name)
-    registry.metadata.put_manifest(record, tags)
     stored = StoredManifest(
         route.name,
         digest,
@@ -175,6 +173,8 @@ async def _store_manifest(
         registry.read_config(parsed),
         tags[0] if tags else None,
     )
+    await asyncio.to_thread(access.manifest_storing, stored)
+    registry.metadata.put_manifest(record, tags)
     warnings = await asyncio.to_thread(access.manifest_stored, stored)
     response = web.Response(status=201)
     response.headers["Location"] = f"/v2/{route.name}/manifests/{digest}"

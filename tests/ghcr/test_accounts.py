@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from reference_server.ghcr.admin import Admin, AdminError, parse_duration
 from reference_server.ghcr.auth import credentials
 from reference_server.ghcr.auth.credentials import READ, WRITE
 from reference_server.ghcr.auth.identity import Identities
-from reference_server.ghcr.data.store import accounts_path
+from reference_server.ghcr.data.store import AccountsStore, accounts_path
 
 
 def test_users_orgs_members_and_repositories(admin: Admin) -> None:
@@ -114,3 +115,25 @@ def test_parse_duration() -> None:
     for bad in ("", "0", "-5", "1w", "10 d"):
         with pytest.raises(AdminError):
             parse_duration(bad)
+
+
+def test_pending_pushes_noted_before_digests_and_labels_were_kept_still_load(tmp_path: Path) -> None:
+    """An accounts.db a crash left with a pending push of the old shape: the columns are added and
+    the row reads back with no digest and no labels (recovery then falls back to any manifest)."""
+    path = accounts_path(tmp_path)
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE pending_pushes (id INTEGER PRIMARY KEY, repository TEXT NOT NULL, "
+        "caller TEXT NOT NULL, subject TEXT, created_at REAL NOT NULL);"
+        "INSERT INTO pending_pushes (repository, caller, subject, created_at) "
+        "VALUES ('acme/app', '{}', 'alice', 1.0);"
+    )
+    old.close()
+    store = AccountsStore(path)
+    try:
+        (pending,) = store.pending_pushes()
+        assert (pending.repository, pending.digest, pending.labels) == ("acme/app", None, None)
+        store.add_pending_push("acme/web", "{}", "alice", "sha256:" + "0" * 64, '{"a": "b"}')
+        assert store.pending_pushes()[1].labels == '{"a": "b"}'
+    finally:
+        store.close()

@@ -25,6 +25,7 @@ from keelhaul.client.registry import RegistryClient
 from reference_server.config import ServerConfig
 from reference_server.embedded import READY_PREFIX, ServerProcess
 from reference_server.ghcr.admin import Admin
+from reference_server.ghcr.data.labels import DESCRIPTION
 from reference_server.ghcr.data.store import AccountsStore, accounts_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +46,21 @@ def make_accounts(data: Path) -> str:
         admin.close()
 
 
-def push(url: str, token: str, repository: str, seed: str) -> str:
+def push(url: str, token: str, repository: str, seed: str, labels: dict[str, str] | None = None) -> str:
     with RegistryClient(url, credentials=Credentials("alice", token)) as client:
-        return push_image(client, repository, "v1", sample_image(seed, layers=1))
+        return push_image(client, repository, "v1", sample_image(seed, layers=1, labels=labels))
+
+
+def _description(data: Path, repository: str) -> str | None:
+    store = AccountsStore(accounts_path(data))
+    try:
+        owner = store.find_account(repository.split("/")[0])
+        assert owner is not None
+        package = store.live_package(owner, repository.split("/", 1)[1])
+        assert package is not None
+        return package.description
+    finally:
+        store.close()
 
 
 def check_whole_or_absent(url: str, data: Path, token: str, repository: str, acknowledged: bool) -> str:
@@ -104,7 +117,7 @@ def test_a_kill_at_each_step_boundary_leaves_the_push_whole_or_absent(tmp_path: 
     process, url = start_crashing(data, point)
     try:
         with pytest.raises(Exception):  # noqa: B017 - the server dies mid-request, however the client says so
-            push(url, token, "acme/app", "crash")
+            push(url, token, "acme/app", "crash", labels={DESCRIPTION: "from the cut push"})
         assert process.wait(30) == -9
     finally:
         if process.poll() is None:
@@ -116,6 +129,8 @@ def test_a_kill_at_each_step_boundary_leaves_the_push_whole_or_absent(tmp_path: 
         assert server.url is not None
         outcome = check_whole_or_absent(server.url, data, token, "acme/app", acknowledged=False)
         assert outcome == ("absent" if point == "pending-noted" else "whole")
+        if outcome == "whole":  # a push the restart completed has its labels too
+            assert _description(data, "acme/app") == "from the cut push"
         push(server.url, token, "acme/app", "retry")  # the publisher's retried push works
         assert check_whole_or_absent(server.url, data, token, "acme/app", acknowledged=True) == "whole"
 

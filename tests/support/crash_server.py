@@ -10,7 +10,13 @@ POINT is where the server dies:
   registry still has its data;
 - `registry-deleted`: the registry's data of a deleted package is gone too, the 204 is not sent;
 - `package-revived`: a package restore made it live in accounts.db, the registry has no data yet;
-- `repository-restored`: the registry has its data back, the trash entry is not dropped yet.
+- `repository-restored`: the registry has its data back, the trash entry is not dropped yet;
+- `version-delete-noted`: a version delete is noted in accounts.db, the registry still has it;
+- `version-manifest-deleted`: the registry dropped the version, its trash copy is not written yet;
+- `version-trashed`: the trash copy is written too, the 204 is not sent;
+- `version-restore-noted`: a version restore is noted in accounts.db, the registry lacks it still;
+- `version-manifest-restored`: the registry has the version back, its trash copy is not dropped;
+- `version-untrashed`: the trash copy is dropped too, the 204 is not sent.
 Like a kill -9 from outside, only at an exact place: the crash tests restart a normal server on
 the same data folder and check that the push is whole or leaves no trace.
 """
@@ -38,6 +44,12 @@ POINTS = (
     "registry-deleted",
     "package-revived",
     "repository-restored",
+    "version-delete-noted",
+    "version-manifest-deleted",
+    "version-trashed",
+    "version-restore-noted",
+    "version-manifest-restored",
+    "version-untrashed",
 )
 
 
@@ -73,8 +85,20 @@ def crash_hook(point: str) -> Callable[[AppParts], None]:
             metadata.delete_repository = _die_after(metadata.delete_repository)  # type: ignore[method-assign]
         elif point == "package-revived":
             metadata.restore_repository = _die_instead(metadata.restore_repository)  # type: ignore[method-assign]
-        else:
+        elif point == "repository-restored":
             metadata.restore_repository = _die_after(metadata.restore_repository)  # type: ignore[method-assign]
+        elif point == "version-delete-noted":
+            metadata.delete_manifest = _die_instead(metadata.delete_manifest)  # type: ignore[method-assign]
+        elif point == "version-manifest-deleted":
+            metadata.delete_manifest = _die_after(metadata.delete_manifest)  # type: ignore[method-assign]
+        elif point == "version-trashed":
+            packages.delete_version = _die_after(packages.delete_version)
+        elif point == "version-restore-noted":
+            metadata.restore_manifest = _die_instead(metadata.restore_manifest)  # type: ignore[method-assign]
+        elif point == "version-manifest-restored":
+            metadata.restore_manifest = _die_after(metadata.restore_manifest)  # type: ignore[method-assign]
+        else:
+            packages.restore_version = _die_after(packages.restore_version)
 
     return install
 

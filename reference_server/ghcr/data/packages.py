@@ -23,7 +23,7 @@ from reference_server.access import (
     StoredManifest,
 )
 from reference_server.ghcr.data.callers import Caller, caller_from_json, caller_to_json, split_name
-from reference_server.ghcr.data.labels import normalise_url, read_labels
+from reference_server.ghcr.data.labels import ImageLabels, normalise_url, read_labels
 from reference_server.ghcr.data.store import Account, AccountsStore, Package, SourceRepository, StoreError
 
 if TYPE_CHECKING:
@@ -78,13 +78,17 @@ class PackageService:
     # its grant and the labels and drops the row. A crash in between leaves the row, and the next
     # start completes the push (recover_pushes) or, when its manifest never landed, forgets it.
 
-    def manifest_storing(self, caller: Caller, subject: str | None, repository: str) -> None:
-        """Before the core commits a manifest to `repository`: note a push that may create its package."""
-        parts = split_name(repository)
+    def manifest_storing(self, caller: Caller, subject: str | None, stored: StoredManifest) -> None:
+        """Before the core commits a manifest to its repository: note a push that may create its
+        package, with what completing it needs (the labels too, read now from the image config)."""
+        parts = split_name(stored.repository)
         owner = self.store.find_account(parts[0]) if parts else None
         if parts is None or owner is None or self.store.live_package(owner, parts[1]) is not None:
             return  # nothing here to create: a crash after the core's commit leaves nothing half-done
-        self.store.add_pending_push(repository, caller_to_json(caller), subject)
+        labels = {} if stored.manifest.get("subject") else read_labels(stored.manifest, stored.config).values
+        self.store.add_pending_push(
+            stored.repository, caller_to_json(caller), subject, stored.digest, json.dumps(labels)
+        )
 
     def manifest_stored(self, caller: Caller, subject: str | None, stored: StoredManifest) -> list[str]:
         parts = split_name(stored.repository)
@@ -99,38 +103,44 @@ class PackageService:
             if stored.manifest.get("subject"):
                 return []  # a referrer (signature, SBOM) describes itself, not the package
             labels = read_labels(stored.manifest, stored.config)
-            updates: dict[str, object] = {}
-            if labels.description is not None:
-                updates["description"] = labels.description
-            if labels.licenses is not None:
-                updates["licenses"] = labels.licenses
-            if labels.source is not None:
-                updates["source_url"] = labels.source
-                repository = self.matching_repository(package, labels.source)
-                if repository is not None:
-                    updates["repository_id"] = repository.id  # PUSH-4: the label connects (same owner only)
-            self.store.update_package(package.id, **updates)
+            self._apply_labels(package, labels)
         return labels.warnings
 
+    def _apply_labels(self, package: Package, labels: ImageLabels) -> None:
+        updates: dict[str, object] = {}
+        if labels.description is not None:
+            updates["description"] = labels.description
+        if labels.licenses is not None:
+            updates["licenses"] = labels.licenses
+        if labels.source is not None:
+            updates["source_url"] = labels.source
+            repository = self.matching_repository(package, labels.source)
+            if repository is not None:
+                updates["repository_id"] = repository.id  # PUSH-4: the label connects (same owner only)
+        self.store.update_package(package.id, **updates)
+
     def recover_pushes(self) -> int:
-        """At start: finish each push whose manifest landed but whose package did not; forget
-        those whose manifest never landed (they leave no trace). Returns how many were finished.
-        Labels of a finished push are not read again (its image config is the core's business);
-        the next push of the package sets them."""
+        """At start: finish each push whose manifest landed but whose package did not (package,
+        grant and the labels noted with the push); forget those whose manifest never landed (they
+        leave no trace). Returns how many were finished."""
         finished = 0
-        for repository, caller_text, subject in self.store.pending_pushes():
-            parts = split_name(repository)
+        for pending in self.store.pending_pushes():
+            parts = split_name(pending.repository)
             owner = self.store.find_account(parts[0]) if parts else None
-            landed = bool(self.metadata.list_manifests(repository))
+            if pending.digest is None:  # noted before pushes recorded their digest
+                landed = bool(self.metadata.list_manifests(pending.repository))
+            else:
+                landed = self.metadata.get_manifest(pending.repository, pending.digest) is not None
             with self.store.atomically():
-                missing = (
-                    parts is not None and owner is not None and not self.store.live_package(owner, parts[1])
-                )
-                if landed and missing:
-                    assert parts is not None and owner is not None
-                    self._create(caller_from_json(caller_text), subject, owner, parts[1])
-                    finished += 1
-                self.store.drop_pending_pushes(repository)
+                if landed and parts is not None and owner is not None:
+                    package = self.store.live_package(owner, parts[1])
+                    if package is None:
+                        caller = caller_from_json(pending.caller)
+                        package = self._create(caller, pending.subject, owner, parts[1])
+                        finished += 1
+                    # In push order, so the last landed push's labels win, as they would have.
+                    self._apply_labels(package, ImageLabels(dict(json.loads(pending.labels or "{}"))))
+                self.store.drop_pending_push(pending.id)
         return finished
 
     def _create(self, caller: Caller, subject: str | None, owner: Account, name: str) -> Package:
@@ -186,13 +196,31 @@ class PackageService:
             )
         return result
 
+    # -- one version: moved between registry.db and the trash here ------------------------------
+    # The registry's write is the commit point, as for a push: a move is first noted here (a
+    # pending row), then the registry drops or gets back the manifest, then one transaction here
+    # settles the trash and drops the row. At start (recover_version_moves) a noted move whose
+    # registry write landed is finished and one whose write did not is forgotten, so the version is
+    # either wholly deleted (nothing pulls, a trash copy restores it) or wholly live.
     def delete_version(self, package: Package, digest: str) -> bool:
-        deleted = self.metadata.delete_manifest(package.registry_name, digest)
-        if deleted is None:
+        """Move a version to the trash; False when the registry does not have it."""
+        record = self.metadata.get_manifest(package.registry_name, digest)
+        if record is None:
             return False
-        self.store.put_trash(package.id, digest, json.dumps(_dump_manifest(deleted)).encode())
-        self.store.update_package(package.id)  # bumps updated_at
+        copy = DeletedManifest(record, self.metadata.tags_of(package.registry_name, digest))
+        payload = json.dumps(_dump_manifest(copy)).encode()
+        move = self.store.add_version_move(package.id, digest, "delete", payload)
+        if self.metadata.delete_manifest(package.registry_name, digest) is None:
+            self.store.drop_version_move(move)  # someone else deleted it meanwhile
+            return False
+        self._settle_delete(package.id, digest, payload, move)
         return True
+
+    def _settle_delete(self, package_id: int, digest: str, payload: bytes, move: int) -> None:
+        with self.store.atomically():
+            self.store.put_trash(package_id, digest, payload)
+            self.store.update_package(package_id)  # bumps updated_at
+            self.store.drop_version_move(move)
 
     def restore_version(self, package: Package, digest: str) -> None:
         found = self.store.trash(package.id, digest)
@@ -205,8 +233,34 @@ class PackageService:
         deleted.tags = [
             tag for tag in deleted.tags if self.metadata.resolve_tag(package.registry_name, tag) is None
         ]
+        move = self.store.add_version_move(package.id, digest, "restore", None)
         self.metadata.restore_manifest(deleted)
-        self.store.drop_trash(package.id, digest)
+        self._settle_restore(package.id, digest, move)
+
+    def _settle_restore(self, package_id: int, digest: str, move: int) -> None:
+        with self.store.atomically():
+            self.store.drop_trash(package_id, digest)
+            self.store.update_package(package_id)
+            self.store.drop_version_move(move)
+
+    def recover_version_moves(self) -> int:
+        """At start: finish each version delete or restore whose registry write landed, forget
+        each whose write did not. Returns how many were finished."""
+        finished = 0
+        for move in self.store.version_moves():
+            package = self.store.package_by_id(move.package_id)
+            present = package is not None and (
+                self.metadata.get_manifest(package.registry_name, move.digest) is not None
+            )
+            if move.direction == "delete" and not present and move.payload is not None:
+                self._settle_delete(move.package_id, move.digest, move.payload, move.id)
+                finished += 1
+            elif move.direction == "restore" and present:
+                self._settle_restore(move.package_id, move.digest, move.id)
+                finished += 1
+            else:
+                self.store.drop_version_move(move.id)  # the registry never saw it: no trace
+        return finished
 
     # -- whole packages --------------------------------------------------------------------------
     # Delete and restore touch both databases too; their order leaves every crash repairable by

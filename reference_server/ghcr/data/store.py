@@ -106,6 +106,16 @@ CREATE TABLE IF NOT EXISTS pending_pushes (
     repository TEXT NOT NULL,  -- the registry name whose package the push may create
     caller TEXT NOT NULL,  -- the pusher (callers.Caller as JSON), for the package and its grant
     subject TEXT,
+    created_at REAL NOT NULL,
+    digest TEXT,  -- the manifest the push stores: landed or not decides the repair
+    labels TEXT  -- the package labels the push sets (JSON), for a repair to set them too
+);
+CREATE TABLE IF NOT EXISTS pending_version_moves (
+    id INTEGER PRIMARY KEY,
+    package_id INTEGER NOT NULL REFERENCES packages(id),
+    digest TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('delete', 'restore')),
+    payload BLOB,  -- a delete's copy of the version, moved into trash once the registry let go of it
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS trash (
@@ -193,6 +203,29 @@ class TokenRecord:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
+@dataclass(frozen=True)
+class PendingPush:
+    """A push noted before the registry's commit (see PackageService.manifest_storing)."""
+
+    id: int
+    repository: str
+    caller: str  # the pusher (callers.Caller as JSON), for the package and its grant
+    subject: str | None
+    digest: str | None  # None in rows from before digests were noted
+    labels: str | None  # JSON object of label values; None as for digest
+
+
+@dataclass(frozen=True)
+class VersionMove:
+    """A version delete or restore noted before its registry write (the commit point)."""
+
+    id: int
+    package_id: int
+    digest: str
+    direction: str  # delete | restore
+    payload: bytes | None  # a delete's trash copy of the version; None for a restore
+
+
 _process_writes = itertools.count(1)
 
 
@@ -248,33 +281,45 @@ class AccountsStore:
         return self._transaction()
 
     # -- pushes in flight (see PackageService.manifest_storing) --------------------------------
-    def add_pending_push(self, repository: str, caller: str, subject: str | None) -> None:
+    def add_pending_push(
+        self, repository: str, caller: str, subject: str | None, digest: str, labels: str
+    ) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO pending_pushes (repository, caller, subject, created_at) VALUES (?, ?, ?, ?)",
-                (repository, caller, subject, self.clock()),
+                "INSERT INTO pending_pushes (repository, caller, subject, created_at, digest, labels) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (repository, caller, subject, self.clock(), digest, labels),
             )
 
-    def pending_pushes(self) -> list[tuple[str, str, str | None]]:
-        """(repository, caller, subject) of each push whose manifest may have landed without its
-        package, oldest first."""
+    def pending_pushes(self) -> list[PendingPush]:
+        """Each push whose manifest may have landed without its package, oldest first."""
         rows = self._connection().execute(
-            "SELECT repository, caller, subject FROM pending_pushes ORDER BY id"
+            "SELECT id, repository, caller, subject, digest, labels FROM pending_pushes ORDER BY id"
         )
-        return [(row[0], row[1], row[2]) for row in rows]
+        return [PendingPush(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
 
     def drop_pending_pushes(self, repository: str) -> None:
+        """Every push into `repository` is settled (its package exists)."""
         with self._transaction() as db:
             db.execute("DELETE FROM pending_pushes WHERE repository = ?", (repository,))
 
+    def drop_pending_push(self, push_id: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM pending_pushes WHERE id = ?", (push_id,))
+
     def _migrate(self) -> None:
-        """Databases from before `packages.registry_name`: add and fill it. Then the indexes that
+        """Databases from before `packages.registry_name`: add and fill it; from before pending
+        pushes kept their digest and labels: add those columns. Then the indexes that
         let the catalog walk readable names in order, page by page (CATALOG_INDEXES)."""
         db = self._connection()
         columns = {row["name"] for row in db.execute("PRAGMA table_info(packages)")}
+        pending = {row["name"] for row in db.execute("PRAGMA table_info(pending_pushes)")}
         with self._transaction() as db:
             if "registry_name" not in columns:
                 db.execute("ALTER TABLE packages ADD COLUMN registry_name TEXT")
+            for column in ("digest", "labels"):  # pending pushes noted before these were kept
+                if column not in pending:
+                    db.execute(f"ALTER TABLE pending_pushes ADD COLUMN {column} TEXT")
             db.execute(
                 "UPDATE packages SET registry_name = "
                 "(SELECT lower(login) FROM accounts WHERE accounts.id = packages.owner_id) || '/' || name "
@@ -670,6 +715,36 @@ class AccountsStore:
     def drop_trash(self, package_id: int, digest: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM trash WHERE package_id = ? AND digest = ?", (package_id, digest))
+
+    # -- version deletes and restores in flight (see PackageService.delete_version) ---------------
+    def add_version_move(self, package_id: int, digest: str, direction: str, payload: bytes | None) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO pending_version_moves (package_id, digest, direction, payload, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (package_id, digest, direction, payload, self.clock()),
+            )
+        return _inserted_id(cursor)
+
+    def version_moves(self) -> list[VersionMove]:
+        """Version deletes and restores a crash may have cut between the databases, oldest first."""
+        rows = self._connection().execute(
+            "SELECT id, package_id, digest, direction, payload FROM pending_version_moves ORDER BY id"
+        )
+        return [
+            VersionMove(
+                row["id"],
+                row["package_id"],
+                row["digest"],
+                row["direction"],
+                None if row["payload"] is None else bytes(row["payload"]),
+            )
+            for row in rows
+        ]
+
+    def drop_version_move(self, move_id: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM pending_version_moves WHERE id = ?", (move_id,))
 
     # -- tokens ------------------------------------------------------------------------------------
     def insert_token(self, record: TokenRecord) -> None:

@@ -33,7 +33,7 @@ MARKERS = {
     "lacks": "lacks(*features): the check is for registries without these features (N/A otherwise)",
     "read_only": "read_only: check only reads the profile's [read_only] content; allowed with --read-only",
     "slow": "slow: long-running (real 10 GB / 600 s variants); run with --run-slow",
-    "robustness": "robustness: opt-in robustness probe (slow clients, Range edges, cost, races); --robustness",
+    "robustness": "robustness: opt-in probe (slow clients, Range edges, cost, races); run with --robustness",
     "alone": "alone: runs while no other check runs (checks otherwise run concurrently in workers)",
 }
 

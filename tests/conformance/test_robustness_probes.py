@@ -103,3 +103,22 @@ def test_connections_kept_forever_are_robustness_findings(
     assert slow["outcome"] == idle["outcome"] == "ROBUSTNESS"
     assert "3 of 3 requests whose headers never end" in str(slow["message"])
     assert "idle keep-alive connection" in str(idle["message"])
+
+
+def test_check_passes_the_robustness_options_to_pytest(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import pytest_args
+    from keelhaul.cli import build_parser
+
+    parser = build_parser()
+    argv = pytest_args(
+        parser.parse_args(
+            ["check", "--robustness", "--robustness-connections", "8", "--robustness-budget", "30"]
+        )
+    )
+    assert "--robustness" in argv
+    assert argv[argv.index("--robustness-connections") + 1] == "8"
+    assert argv[argv.index("--robustness-budget") + 1] == "30.0"
+    assert "--robustness" not in pytest_args(parser.parse_args(["check"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["check", "--robustness-connections", "1"])
+    assert "expected 2 or more" in capsys.readouterr().err

@@ -65,7 +65,9 @@ def test_slow_headers_are_cut_off_and_others_still_served(
                 f"GET /v2/ got {status} instead of being served"
             )
         cut_off = _wait_for_cut_off(slow, started + budget)
-        record_property("slow_header_cut_off_seconds", round(cut_off, 2) if cut_off is not None else None)
+        record_property(
+            "measured:slow_header_cut_off_seconds", f"{cut_off:.2f}" if cut_off is not None else "not cut off"
+        )
         still_open = sum(1 for sock in slow if sock.fileno() != -1)
         if still_open:
             pytest.fail(
@@ -119,10 +121,10 @@ def test_idle_keep_alive_connection_is_closed(
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < budget:
             if closed_or_answered(sock) is not None:
-                record_property("idle_close_seconds", round(time.monotonic() - idle_since, 2))
+                record_property("measured:idle_close_seconds", f"{time.monotonic() - idle_since:.2f}")
                 return
             time.sleep(POLL_SECONDS)
-        record_property("idle_close_seconds", None)
+        record_property("measured:idle_close_seconds", f"still open after {budget:.0f}")
         pytest.fail(
             f"ROB-CONN-2: an idle keep-alive connection (after one answered GET /v2/) was still open "
             f"after the {budget:.0f} s budget: expected the server to close it"

@@ -49,6 +49,11 @@ def test_reference_server_has_no_robustness_finding(pytester: pytest.Pytester) -
     )
     assert {name: t["outcome"] for name, t in tests.items()} == dict.fromkeys(tests, "PASS")
     assert len(tests) == 7 and code == 0
+    # the embedded server's deadlines are 3 s (headers) and 5 s (idle): the figures are the report's
+    idle = float(tests["test_idle_keep_alive_connection_is_closed"]["measured"]["idle_close_seconds"])
+    assert 0 < idle < 30
+    cost = tests["test_one_entry_listing_pages_cost_about_a_ping"]["measured"]
+    assert "_catalog?n=1" in cost and all("x GET /v2/" in v for v in cost.values())
 
 
 class _LingeringHandler(BaseHTTPRequestHandler):

@@ -50,7 +50,7 @@ def test_slow_headers_are_cut_off_and_others_still_served(
         normal = endpoint.connect(timeout=NORMAL_REQUEST_SECONDS)
         try:
             normal.sendall(request_bytes(endpoint))
-            status, _ = read_response(normal, time.monotonic() + NORMAL_REQUEST_SECONDS)
+            status, headers, _ = read_response(normal, time.monotonic() + NORMAL_REQUEST_SECONDS)
         except OSError as error:  # TimeoutError and ConnectionError included
             pytest.fail(
                 f"ROB-CONN-1: with {slow_count} requests whose headers never end open, a normal "
@@ -59,7 +59,10 @@ def test_slow_headers_are_cut_off_and_others_still_served(
             )
         finally:
             normal.close()
-        if status >= 500:
+        # the normal request comes from the same address as the slow ones: a registry that caps
+        # connections per address may shed it cleanly (503 with Retry-After), which is not a finding
+        shed = status == 503 and "retry-after" in headers
+        if status >= 500 and not shed:
             pytest.fail(
                 f"ROB-CONN-1: with {slow_count} requests whose headers never end open, a normal "
                 f"GET /v2/ got {status} instead of being served"

@@ -45,23 +45,23 @@ def unfinished_head(endpoint: Endpoint) -> bytes:
     return f"GET /v2/ HTTP/1.1\r\nHost: {endpoint.host_header}\r\nX-Keelhaul-Slow: ".encode()
 
 
-def read_response(sock: socket.socket, deadline: float) -> tuple[int, bytes]:
-    """(status, body) of one response with a Content-Length or no body; raises TimeoutError past the
-    deadline and ConnectionError when the server closes before the response is whole."""
+def read_response(sock: socket.socket, deadline: float) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers with lower-case names, body) of one response with a Content-Length or no body;
+    raises TimeoutError past the deadline and ConnectionError when the server closes before it is whole."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += _recv(sock, deadline)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    length = 0
+    headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
     while len(body) < length:
         body += _recv(sock, deadline)
-    return status, body[:length]
+    return status, headers, body[:length]
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:

@@ -58,6 +58,23 @@ def register(subparsers: Any) -> None:
         "--read-only", action="store_true", help="only pull/list the profile's [read_only] content"
     )
     check.add_argument("--run-slow", action="store_true", help="also run slow checks (real-size limits)")
+    check.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also run the opt-in robustness probes (slow/idle connections, Range edges, cost, races)",
+    )
+    check.add_argument(
+        "--robustness-connections",
+        type=_connection_budget,
+        metavar="N",
+        help="most connections a robustness probe holds open at once (default: 32)",
+    )
+    check.add_argument(
+        "--robustness-budget",
+        type=float,
+        metavar="SECONDS",
+        help="how long a slow-header or idle connection may stay open (default: 120)",
+    )
     check.add_argument("--report-dir", default="reports", metavar="DIR", help="reports go to DIR/<run-id>/")
     check.add_argument("--run-id", metavar="ID", help="run identifier (default: timestamp + random)")
     check.add_argument(
@@ -143,6 +160,12 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv.append("--read-only")
     if args.run_slow:
         argv.append("--run-slow")
+    if getattr(args, "robustness", False):
+        argv.append("--robustness")
+    if getattr(args, "robustness_connections", None) is not None:
+        argv += ["--robustness-connections", str(args.robustness_connections)]
+    if getattr(args, "robustness_budget", None) is not None:
+        argv += ["--robustness-budget", str(args.robustness_budget)]
     if args.report_dir:
         argv += ["--report-dir", args.report_dir]
     if args.run_id:
@@ -165,6 +188,13 @@ def _worker_count(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if count < 0:
         raise argparse.ArgumentTypeError("expected 0 or more")
+    return count
+
+
+def _connection_budget(value: str) -> int:
+    count = _worker_count(value)
+    if count < 2:
+        raise argparse.ArgumentTypeError("expected 2 or more (one slow connection and one normal one)")
     return count
 
 

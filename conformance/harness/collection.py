@@ -37,6 +37,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             state.options,
             is_read_only_check=item.get_closest_marker("read_only") is not None,
             is_slow=item.get_closest_marker("slow") is not None,
+            is_robustness=item.get_closest_marker("robustness") is not None,
             products=products if all(products) else (),
         )
         if decision:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import os
@@ -41,6 +42,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="also run slow checks (real 10 GB / 600 s limits)",
+    )
+    group.addoption(
+        "--robustness",
+        action="store_true",
+        default=False,
+        help="also run the opt-in robustness probes (slow and idle connections, Range edge cases, "
+        "listing cost, concurrent pushes); they stay inside the run's own repositories",
+    )
+    group.addoption(
+        "--robustness-connections",
+        type=_connection_budget,
+        default=32,
+        metavar="N",
+        help="most connections a robustness probe holds open at once (default: 32)",
+    )
+    group.addoption(
+        "--robustness-budget",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long a slow-header or idle connection may stay open before it is a finding (default: 120)",
     )
     group.addoption(
         "--report-dir",
@@ -87,7 +109,11 @@ def pytest_configure(config: pytest.Config) -> None:
     state = HarnessState(
         catalogue=catalogue,
         options=RunOptions(
-            read_only=config.getoption("--read-only"), run_slow=config.getoption("--run-slow")
+            read_only=config.getoption("--read-only"),
+            run_slow=config.getoption("--run-slow"),
+            robustness=config.getoption("--robustness"),
+            robustness_connections=config.getoption("--robustness-connections"),
+            robustness_budget=config.getoption("--robustness-budget"),
         ),
         run_id=run_id,
         report_root=None if str(report_dir).lower() == "none" else Path(report_dir),
@@ -139,6 +165,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"keelhaul target: {profile.name} ({profile.kind}) at {profile.url}; run {state.run_id}"]
     lines += [f"keelhaul note: {note}" for note in state.target.notes]
     return lines
+
+
+def _connection_budget(text: str) -> int:
+    """--robustness-connections: a whole number of at least 2 (one slow connection and one normal)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if count < 2:
+        raise argparse.ArgumentTypeError("expected 2 or more (one slow connection and one normal one)")
+    return count
 
 
 def new_run_id() -> str:

@@ -30,6 +30,8 @@ from conformance.reports.model import RunResult, TestResult, judge_requirements
 from conformance.reports.writers import write_reports
 from keelhaul import __version__
 
+MEASURED_PREFIX = "measured:"  # record_property("measured:NAME", value): a figure the check measured
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
@@ -52,6 +54,9 @@ def pytest_runtest_makereport(
     scale = dict(item.user_properties).get("scale")  # set by a check that ran scaled down
     if scale:
         result.scale = str(scale)
+    for name, value in item.user_properties:
+        if isinstance(name, str) and name.startswith(MEASURED_PREFIX):
+            result.measured[name.removeprefix(MEASURED_PREFIX)] = str(value)
     if report.skipped and result.outcome == PASS:
         raised = call.excinfo.value if call.excinfo is not None else None
         result.outcome = item.stash.get(

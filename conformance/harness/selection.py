@@ -15,6 +15,7 @@ Markers (registered by the harness):
 - ``read_only``: the check only reads content the profile names, so it may run with --read-only.
   Every other check writes and is skipped in a read-only run.
 - ``slow``: runs only with --run-slow.
+- ``robustness``: an opt-in robustness probe (conformance/robustness); runs only with --robustness.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ MARKERS = {
     "lacks": "lacks(*features): the check is for registries without these features (N/A otherwise)",
     "read_only": "read_only: check only reads the profile's [read_only] content; allowed with --read-only",
     "slow": "slow: long-running (real 10 GB / 600 s variants); run with --run-slow",
+    "robustness": "robustness: opt-in probe (slow clients, Range edges, cost, races); run with --robustness",
     "alone": "alone: runs while no other check runs (checks otherwise run concurrently in workers)",
 }
 
@@ -73,6 +75,9 @@ class RunOptions:
 
     read_only: bool = False
     run_slow: bool = False
+    robustness: bool = False
+    robustness_connections: int = 32  # sockets a robustness probe may hold open at once
+    robustness_budget: float = 120.0  # seconds a slow-header or idle connection may stay open
 
 
 def feature_enabled(value: object) -> bool:
@@ -116,11 +121,13 @@ def decide(
     is_read_only_check: bool,
     is_slow: bool,
     products: tuple[str, ...] = (),
+    is_robustness: bool = False,
 ) -> tuple[str, str] | None:
     """(class, reason) when this check does not run against `profile`, None when it runs.
     N/A: the requirement does not apply (feature declared absent or present for a `lacks` check, a
     limit the target does not have, another product's promise). SKIP: this run cannot decide it
-    (no credentials for a role, --read-only, a slow check without --run-slow)."""
+    (no credentials for a role, --read-only, a slow check without --run-slow, a robustness probe
+    without --robustness)."""
     if products and not any(product_applies(product, profile) for product in products):
         return NOT_APPLICABLE, (
             f"a documented promise of {', '.join(sorted(set(products)))}; "
@@ -143,6 +150,8 @@ def decide(
             return NOT_APPLICABLE, f"target profile declares no limit {name!r} ([limits])"
     if is_slow and not options.run_slow:
         return SKIPPED, "slow check (real-size limits); run with --run-slow"
+    if is_robustness and not options.robustness:
+        return SKIPPED, "opt-in: --robustness"
     if options.read_only:
         if not is_read_only_check:
             return SKIPPED, "writes to the registry; skipped in a --read-only run"

@@ -24,6 +24,8 @@ from keelhaul.profile import KIND_LIMITS, ROLES, Role, TargetProfile, load_profi
 # Small limits for the embedded server so LIM checks run fast in CI; real-size variants are `slow`.
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
 EMBEDDED_UPLOAD_EXPIRY_SECONDS = 1  # the expiry check waits about 1.3 s, not the real 10 min
+EMBEDDED_HEADER_TIMEOUT_SECONDS = 3.0  # --robustness: the slow-header probe sees the cut-off in seconds
+EMBEDDED_IDLE_TIMEOUT_SECONDS = 5.0  # --robustness: the idle probe sees the close in seconds
 EMBEDDED_NAMESPACE = "keelhaul-ci"
 TEST_HOOK_VARIABLE = "KEELHAUL_EMBEDDED_HOOK"
 
@@ -150,6 +152,10 @@ def start_embedded() -> Target:
         max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
         upload_timeout_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
         registry_deletes=registry_deletes,
+        # short connection deadlines, so --robustness's slow-header and idle probes end in seconds
+        # (the idle deadline stays above the header one: aiohttp's idle timer also runs from the start)
+        header_timeout_seconds=EMBEDDED_HEADER_TIMEOUT_SECONDS,
+        idle_timeout_seconds=EMBEDDED_IDLE_TIMEOUT_SECONDS,
     )
     notes = []
     hooks = _embedded_test_hooks()

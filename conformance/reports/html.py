@@ -292,6 +292,7 @@ def _checks_html(run: RunResult, requirements: dict[str, RequirementVerdict]) ->
             name = f"<code>{escape(test.nodeid)}</code>"
             row_id = f" id='{anchor}'"
         scale = f"<br>{_scale_html(test.scale)}" if test.scale else ""
+        scale += "".join(f"<br>Measured {escape(k)}: {escape(v)}" for k, v in test.measured.items())
         rows.append(
             f"<tr{row_id}><td>{name}<br><span class='muted small'>{escape(test.description)}</span></td>"
             f"<td>{_badge(test.outcome)}</td><td>{_requirement_links(test.requirements, requirements)}</td>"

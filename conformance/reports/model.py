@@ -21,7 +21,8 @@ from keelhaul.errors import UsageError
 # passed / failed / error / skipped), tests carry the judged requirement, its level and sentence,
 # requirements carry their quote, and the run carries `fail_on`, `ok` and the cleanup ledger.
 # 2.1: a check that ran scaled down says what it tested (`scale`).
-SCHEMA_VERSION = "2.1"
+# 2.2: a check that measures something (the robustness probes) keeps its figures (`measured`).
+SCHEMA_VERSION = "2.2"
 OUTCOMES = CLASSES
 UNTESTED = "UNTESTED"
 VERDICTS = (*SEVERITY, UNTESTED)
@@ -74,6 +75,7 @@ class TestResult:
     cited: str | None = None
     traceback: str = ""
     scale: str = ""
+    measured: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -9,6 +9,7 @@ import pytest
 from conformance.harness.selection import (
     Needs,
     RunOptions,
+    decide,
     feature_enabled,
     role_usable,
     skip_reason,
@@ -79,6 +80,16 @@ def test_undeclared_limit_skips():
 def test_slow_checks_need_run_slow():
     assert "--run-slow" in reason(slow=True)
     assert reason(slow=True, options=RunOptions(run_slow=True)) is None
+
+
+def test_robustness_probes_are_opt_in():
+    def decision(options):
+        return decide(
+            Needs(), profile(), options, is_read_only_check=False, is_slow=False, is_robustness=True
+        )
+
+    assert decision(RunOptions()) == ("SKIP", "opt-in: --robustness")
+    assert decision(RunOptions(robustness=True)) is None
 
 
 def test_read_only_run_skips_writing_checks_and_needs_content():

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from conformance.option_types import connection_budget, worker_count
 from conformance.url_profile import PASSWORD_ENV, url_profile_text
 from keelhaul.errors import UsageError
 from keelhaul.profile import KINDS
@@ -65,7 +66,7 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument(
         "--robustness-connections",
-        type=_connection_budget,
+        type=connection_budget,
         metavar="N",
         help="most connections a robustness probe holds open at once (default: 32)",
     )
@@ -91,7 +92,7 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument(
         "--workers",
-        type=_worker_count,
+        type=worker_count,
         default=0,
         metavar="N",
         help="run the checks in N worker processes next to the one holding the target (default 0: "
@@ -179,23 +180,6 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     if getattr(args, "workers", 0):
         argv += ["-n", str(args.workers), "--dist", "worksteal"]
     return argv
-
-
-def _worker_count(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if count < 0:
-        raise argparse.ArgumentTypeError("expected 0 or more")
-    return count
-
-
-def _connection_budget(value: str) -> int:
-    count = _worker_count(value)
-    if count < 2:
-        raise argparse.ArgumentTypeError("expected 2 or more (one slow connection and one normal one)")
-    return count
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import os
@@ -18,6 +17,7 @@ from conformance.harness.parallel import Gatherer, is_worker, join_controller
 from conformance.harness.selection import MARKERS, RunOptions
 from conformance.harness.state import STATE, HarnessState
 from conformance.harness.target import GivenProfile, load_target
+from conformance.option_types import connection_budget
 from conformance.outcomes import parse_fail_on
 from keelhaul.client.grammar import is_valid_name
 from keelhaul.errors import UsageError
@@ -52,7 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--robustness-connections",
-        type=_connection_budget,
+        type=connection_budget,
         default=32,
         metavar="N",
         help="most connections a robustness probe holds open at once (default: 32)",
@@ -165,17 +165,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"keelhaul target: {profile.name} ({profile.kind}) at {profile.url}; run {state.run_id}"]
     lines += [f"keelhaul note: {note}" for note in state.target.notes]
     return lines
-
-
-def _connection_budget(text: str) -> int:
-    """--robustness-connections: a whole number of at least 2 (one slow connection and one normal)."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if count < 2:
-        raise argparse.ArgumentTypeError("expected 2 or more (one slow connection and one normal one)")
-    return count
 
 
 def new_run_id() -> str:

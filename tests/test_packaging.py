@@ -3,12 +3,12 @@ no test support (seeded defects, the docker-registry launcher, tests/, bench/)."
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.support.source_copy import build_wheel
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCT_PACKAGES = ("keelhaul", "conformance", "load", "reference_server")
@@ -16,26 +16,7 @@ PRODUCT_PACKAGES = ("keelhaul", "conformance", "load", "reference_server")
 
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    out = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(REPO),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert build.returncode == 0, build.stderr[-2000:]
-    (wheel,) = out.glob("keelhaul-*.whl")
+    wheel = build_wheel(tmp_path_factory.mktemp("packaging"))
     with zipfile.ZipFile(wheel) as archive:
         return set(archive.namelist())
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.source_copy import copy_checkout
+from tests.support.source_copy import build_wheel
 
 REPO = Path(__file__).resolve().parents[2]
 STEP_TIMEOUT = 300
@@ -37,25 +37,7 @@ def run(command: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding keelhaul installed from a wheel of this checkout."""
     root = tmp_path_factory.mktemp("install")
-    source = copy_checkout(root / "source")
-    wheel_dir = root / "wheel"
-    built = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheel_dir),
-            str(source),
-        ],
-        cwd=root,
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-    (wheel,) = wheel_dir.glob("keelhaul-*.whl")
+    wheel = build_wheel(root)
     venv = root / "venv"
     made = run(
         [getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)], cwd=root

@@ -3,7 +3,10 @@ and a stale build/lib there (files since moved or deleted) would end up in the w
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,3 +26,32 @@ def copy_checkout(destination: Path) -> Path:
     """Copy the checkout's source (no run output, caches or build folders) to `destination`."""
     shutil.copytree(REPO, destination, ignore=not_source)
     return destination
+
+
+def build_wheel(work_dir: Path) -> Path:
+    """Build keelhaul's wheel from a clean copy of the checkout under `work_dir`, offline (no build
+    isolation, no dependencies); returns the wheel's path."""
+    source = copy_checkout(work_dir / "source")
+    wheel_dir = work_dir / "wheel"
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheel_dir),
+            str(source),
+        ],
+        cwd=work_dir,
+        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = wheel_dir.glob("keelhaul-*.whl")
+    return wheel

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from load.webui import COLUMNS, RESOURCE_COLUMNS, RESOURCES_KEY, SPARK_BLOCKS, TAB_KEY
+from tests.support.browser import run_headless
 from tests.support.distribution import free_port
 
 CHROMIUM = shutil.which("chromium")
@@ -208,23 +209,7 @@ def render(browser_base: list[str], url: str, screenshot: Path, timeout: float) 
         "--dump-dom",
         url,
     ]
-    browser = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    dom = b""
-    try:
-        dom, _ = browser.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # helpers (zygote, utility processes) go too
-            os.killpg(browser.pid, signal.SIGKILL)
-        browser.wait(10)
-    return dom.decode(errors="replace")
+    return run_headless(command, timeout)
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -11,16 +11,15 @@ where each requirement row's check links lead and whether those checks link back
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from tests.support.browser import run_headless
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
@@ -85,22 +84,7 @@ def chromium(base: list[str], page: Path, *output: str, fragment: str = "") -> s
         *output,
         page.as_uri() + (f"#{fragment}" if fragment else ""),
     ]
-    browser = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        out, _ = browser.communicate(timeout=BROWSER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        out = b""
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # helpers (zygote, utility processes) go too
-            os.killpg(browser.pid, signal.SIGKILL)
-        browser.wait(10)
-    return out.decode(errors="replace")
+    return run_headless(command, BROWSER_TIMEOUT)
 
 
 def probe(base: list[str], page: Path, scratch: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ class Limits:
     """What the target declares; None = not declared (checks that need it are skipped)."""
 
     max_layer_bytes: int | None = None
-    upload_expiry_seconds: int | None = None
+    upload_expiry_seconds: float | None = None  # a fraction allowed: a test server's expiry may be short
     upload_expiry_from: str | None = None  # start | last-activity
     max_manifest_bytes: int | None = None
     label_overflow: str | None = None  # truncate | reject   (LBL-7)
@@ -335,6 +335,17 @@ class _Reader:
             raise self.fail(f"{prefix}.{key}", f"expected a positive integer, got {value}")
         return value
 
+    def seconds(self, table: Table, prefix: str, key: str) -> float | None:
+        """A positive number of seconds (an integer stays one, so "600 s" reads as written)."""
+        value = table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"{prefix}.{key}", f"expected a number of seconds, got {_shown(value)}")
+        if not value > 0 or value == float("inf"):
+            raise self.fail(f"{prefix}.{key}", f"expected a positive number of seconds, got {value}")
+        return value
+
     def boolean(self, table: Table, prefix: str, key: str) -> bool | None:
         value = table.get(key)
         if value is None:
@@ -384,7 +395,7 @@ class _Reader:
         return Limits(
             max_layer_bytes=_or(self.integer(table, p, "max_layer_bytes"), preset.max_layer_bytes),
             upload_expiry_seconds=_or(
-                self.integer(table, p, "upload_expiry_seconds"), preset.upload_expiry_seconds
+                self.seconds(table, p, "upload_expiry_seconds"), preset.upload_expiry_seconds
             ),
             upload_expiry_from=_or(self.choice(table, p, "upload_expiry_from"), preset.upload_expiry_from),
             max_manifest_bytes=_or(self.integer(table, p, "max_manifest_bytes"), preset.max_manifest_bytes),

@@ -62,7 +62,9 @@ def tenant_repo(
     yield factory
     if harness.target.embedded or not target.has_role("other_tenant"):
         return
-    cleaner = make_client(target, "other_tenant", transport=harness.transport)
+    cleaner = make_client(
+        target, "other_tenant", transport=harness.transport, scope_forms=harness.scope_forms
+    )
     for name in names:
         created = created_in(name, exchange_recorder.exchanges)
         if created.manifests or created.tags or created.blobs or created.sessions:

@@ -35,7 +35,7 @@ def expiry_margin(expiry: float) -> float:
 DOCUMENTED = KIND_LIMITS["ghcr"]  # what ghcr.io documents (10 GB, 600 s): the size a scaled run stands for
 
 
-def _fast_or_skip(value: int, bound: int, what: str) -> None:
+def _fast_or_skip(value: float, bound: float, what: str) -> None:
     if value > bound:
         pytest.skip(f"declared {what} {value} is real-size: its slow variant runs it (--run-slow)")
 
@@ -47,11 +47,11 @@ def _bytes_label(size: int) -> str:
     return f"{size} bytes"
 
 
-def _seconds_label(seconds: int) -> str:
-    return f"{seconds} s"
+def _seconds_label(seconds: float) -> str:
+    return f"{seconds:g} s"
 
 
-def _record_scale(request, declared: int, documented: int | None, label) -> None:
+def _record_scale(request, declared: float, documented: float | None, label) -> None:
     """A limit below ghcr.io's documented one was tested scaled down: the report must say so, so a PASS
     at 8 MiB never reads as a PASS at 10 GB ("8 MiB scaled; real 10 GB with --run-slow"). A slow variant
     run against such a target is no more real-size than the fast one, and says that instead."""

@@ -50,6 +50,6 @@ def clean_up(
             )
             harness.cleanup.append(outcome)
         return
-    cleaner = make_client(target, role, transport=harness.transport)
+    cleaner = make_client(target, role, transport=harness.transport, scope_forms=harness.scope_forms)
     for item in created:
         harness.cleanup.append(clean_repository(cleaner, item, target.kind))

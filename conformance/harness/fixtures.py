@@ -46,7 +46,7 @@ def client_for(
     without that role skips them; here a role without credentials acts anonymously."""
 
     def factory(role: str = "writer") -> RegistryClient:
-        return make_client(target, role, exchange_recorder, harness.transport)
+        return make_client(target, role, exchange_recorder, harness.transport, harness.scope_forms)
 
     return factory
 
@@ -98,7 +98,7 @@ def session_repo(
     def factory() -> tuple[str, RegistryClient]:
         name = repo_namer.next()
         names.append(name)
-        return name, make_client(target, "writer", recorder, harness.transport)
+        return name, make_client(target, "writer", recorder, harness.transport, harness.scope_forms)
 
     yield factory
     clean_up(harness, target, names, recorder.exchanges)

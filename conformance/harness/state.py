@@ -16,6 +16,7 @@ from conformance.harness.selection import RunOptions
 from conformance.harness.target import Target
 from conformance.reports.model import TestResult
 from keelhaul.client import ExchangeRecorder
+from keelhaul.client.auth import ScopeForms
 
 
 def process_started() -> float:
@@ -52,6 +53,8 @@ class HarnessState:
     lock_path: Path | None = None  # the file `alone` checks lock (parallel.py)
     shipped_cleanup: int = 0  # cleanup outcomes a worker already sent to the controller
     _transport: httpx.HTTPTransport | None = None
+    # what the target's auth challenges showed, shared by every client of the run (RegistryClient)
+    scope_forms: ScopeForms = field(default_factory=ScopeForms)
 
     def repo_namer(self, namespace: str | None, suffix: str = "") -> RepoNamer:
         """Unique repository names for this process's lane of the run (see RepoNamer)."""

@@ -35,6 +35,7 @@ def _local(name: str) -> Path:
     raise NoSuchResource(ref=name)  # type: ignore[call-arg]  # attrs class mypy misreads
 
 
+@cache  # the registry asks again on every validation that follows the reference: read each file once
 def _retrieve(uri: str) -> Resource:
     basename = uri.rstrip("/").rsplit("/", 1)[-1].split("#", 1)[0]
     if not basename.endswith(".json"):

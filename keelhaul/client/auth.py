@@ -97,6 +97,40 @@ class TokenCache:
         self._scope_hints[key] = scope
 
 
+class ScopeForms:
+    """What a registry's bearer challenges showed, whoever asked: its realm and service, and the
+    actions it asks for per kind of request (GET/HEAD, writes, DELETE). With them a client names a new
+    repository's scope before the registry asks (`RegistryClient` shares one per run). It is a fact
+    about the registry, not about an identity, so clients of every role share it."""
+
+    def __init__(self) -> None:
+        self.challenge: Challenge | None = None
+        self._actions: dict[str, str] = {}
+
+    def learn(self, key: tuple[str, str], challenge: Challenge) -> None:
+        """Remember `challenge` (bearer, with a realm) and the actions it asked for when it named
+        exactly this request's repository (`repository:NAME:ACTIONS`)."""
+        if challenge.scheme != "bearer" or not challenge.realm:
+            return
+        self.challenge = challenge
+        repository, action = key
+        prefix = f"repository:{repository}:"
+        scope = challenge.scope
+        if repository and scope and scope.startswith(prefix):
+            actions = scope[len(prefix) :]
+            if actions and " " not in actions and ":" not in actions:
+                self._actions[action] = actions
+
+    def predicted_scope(self, key: tuple[str, str]) -> str | None:
+        """The scope the registry would ask for on this request, when an earlier challenge of the
+        same kind showed its form; None when nothing was learned (then the challenge decides)."""
+        repository, action = key
+        actions = self._actions.get(action)
+        if not repository or repository == "_catalog" or actions is None:
+            return None
+        return f"repository:{repository}:{actions}"
+
+
 # The name may itself contain "tags" or "blobs" components: match the endpoint suffix at the end.
 _REPO_PATH_RE = re.compile(
     r"^/v2/(?P<name>.+)/(?:blobs/uploads/[^/]*|blobs/[^/]+|manifests/[^/]+|tags/list|referrers/[^/]+)$"

@@ -180,11 +180,59 @@ def test_replayable_body_is_sent_again_after_the_challenge_but_one_shot_is_not()
     response = client.request("PUT", "/v2/alice/app/blobs/uploads/x", content=chunks, content_length=4)
     assert response.status_code == 200
     assert [r.content for r in fake.registry_calls] == [b"abcd", b"abcd"]
+    fresh = make_client(fake)  # knows nothing of the registry's scopes yet: its first request gets a 401
     one_shot = iter([b"xy"])
-    response = client.request("PUT", "/v2/alice/lib/blobs/uploads/x", content=one_shot, content_length=2)
+    response = fresh.request("PUT", "/v2/alice/lib/blobs/uploads/x", content=one_shot, content_length=2)
     assert response.status_code == 401  # no replay of a consumed iterator...
-    response = client.request("PUT", "/v2/alice/lib/blobs/uploads/x", content=iter([b"xy"]), content_length=2)
+    response = fresh.request("PUT", "/v2/alice/lib/blobs/uploads/x", content=iter([b"xy"]), content_length=2)
     assert response.status_code == 200  # ...but the token it fetched is used next time
+
+
+def test_a_new_repository_gets_the_learned_scope_before_the_registry_asks():
+    """After one challenge showed the scope form for writes, the first write to another repository
+    carries a token for `repository:OTHER:pull,push`: no 401 round trip."""
+    fake = FakeRegistry()
+    client = make_client(fake)
+    assert client.request("POST", "/v2/alice/one/blobs/uploads/").status_code == 200
+    assert [r.headers.get("authorization") is None for r in fake.registry_calls] == [True, False]
+    fake.registry_calls.clear()
+    assert client.request("POST", "/v2/alice/two/blobs/uploads/").status_code == 200
+    assert [r.headers.get("authorization") is None for r in fake.registry_calls] == [False]
+    assert fake.realm_calls[-1].url.params.get_list("scope") == ["repository:alice/two:pull,push"]
+    # pulls were never challenged: their form is unknown, so the registry's challenge decides
+    fake.registry_calls.clear()
+    assert client.get_manifest("alice/two", "v1").status_code == 200
+    assert [r.headers.get("authorization") is None for r in fake.registry_calls] == [True, False]
+
+
+def test_learned_scope_forms_are_shared_across_identities_but_never_used_anonymously():
+    fake = FakeRegistry(allow_anonymous=True)
+    client = make_client(fake)
+    assert client.get_manifest("alice/one", "v1").status_code == 200
+    sibling = client.with_credentials(ALICE)
+    fake.registry_calls.clear()
+    assert sibling.get_manifest("alice/two", "v1").status_code == 200
+    assert [r.headers.get("authorization") is None for r in fake.registry_calls] == [False]
+    anonymous = client.with_credentials(None)
+    fake.registry_calls.clear()
+    anonymous.get_manifest("alice/three", "v1")
+    assert fake.registry_calls[0].headers.get("authorization") is None
+
+
+def test_a_wrong_prediction_falls_back_to_the_challenge():
+    """A registry that asks for a different scope on the next repository: the predicted token is
+    refused, and the challenge's own scope is fetched and used."""
+    fake = FakeRegistry()
+    client = make_client(fake)
+    assert client.request("POST", "/v2/alice/one/blobs/uploads/").status_code == 200
+    client.scope_forms.learn(
+        ("alice/two", "push"),
+        parse_challenge('Bearer realm="http://registry.test/token",scope="repository:alice/two:push"'),
+    )
+    fake.registry_calls.clear()
+    assert client.request("POST", "/v2/alice/three/blobs/uploads/").status_code == 200
+    assert [r.headers.get("authorization") is None for r in fake.registry_calls] == [False, False]
+    assert fake.realm_calls[-1].url.params.get_list("scope") == ["repository:alice/three:pull,push"]
 
 
 def test_recorder_redacts_credentials_and_tokens():

@@ -20,6 +20,7 @@ Rules (all in plain methods so tests and fault injection can drive them without 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import hashlib
 import os
@@ -37,6 +38,10 @@ from reference_server.storage.direct_writer import UploadWriter
 from reference_server.storage.metadata import MetadataStore
 
 BUFFER_BYTES = 4 * 1024 * 1024  # handed to the worker thread at once: hashlib and write release the GIL
+# Batches handed to the workers and not yet done. Two: the writer's and the hasher's times per batch
+# jitter (page faults, the disk, the other core's load), and with one batch the receiver waited on
+# every slow one; a second in flight lets a fast batch make up for a slow one. 8 MiB more per upload.
+BATCHES_IN_FLIGHT = 2
 _UPLOAD_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CONTENT_RANGE_RE = re.compile(r"(?:bytes[ =])?(\d{1,19})-(\d{1,19})(?:/(?:\d{1,19}|\*))?")
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -116,6 +121,16 @@ def _hash_pieces(hasher: hashlib._Hash, pieces: list[bytes]) -> None:
         hasher.update(piece)
 
 
+def _after(
+    previous: concurrent.futures.Future[None] | None, work: Callable[..., None], *args: object
+) -> None:
+    """Run `work` once the previous batch's same step is done (its error is this one's): writes and
+    hash updates stay in order while two batches are in flight."""
+    if previous is not None:
+        previous.result()
+    work(*args)
+
+
 def _write_and_hash(writer: UploadWriter, hasher: hashlib._Hash, pieces: list[bytes]) -> None:
     writer.write(pieces)
     _hash_pieces(hasher, pieces)
@@ -160,11 +175,13 @@ async def receive_body(
     it returns, the file holds every byte (`writer.finish()` ran); on an error the caller rolls back.
 
     Raises UploadTooLarge as soon as more than `room` bytes arrived, UploadStalled when nothing
-    arrives for `idle_seconds`, UploadDeadlinePassed at `deadline` (wall clock). Double buffering: while the
-    worker writes and hashes one batch of pieces, this coroutine collects the next from the
-    socket. Pieces are never joined: copying big buffers costs more than the hashing."""
+    arrives for `idle_seconds`, UploadDeadlinePassed at `deadline` (wall clock). Pipelined: while the
+    workers write and hash up to BATCHES_IN_FLIGHT batches of pieces (each step in order), this
+    coroutine collects the next from the socket. Pieces are never joined: copying big buffers costs
+    more than the hashing."""
     loop = asyncio.get_running_loop()
-    pending: list[concurrent.futures.Future[None]] = []
+    pending: list[concurrent.futures.Future[None]] = []  # handed to the workers, maybe still running
+    in_flight: collections.deque[tuple[concurrent.futures.Future[None], ...]] = collections.deque()
     pieces: list[bytes] = []
     buffered = 0
     total = 0
@@ -191,17 +208,21 @@ async def receive_body(
             pieces.append(chunk)
             buffered += len(chunk)
             if buffered >= BUFFER_BYTES:
-                if pending:
-                    await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in pending))
-                pending = [
-                    executor.submit(writer.write, pieces),
-                    executor.submit(_hash_pieces, hasher, pieces),
-                ]
+                while len(in_flight) >= BATCHES_IN_FLIGHT:
+                    await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight.popleft()))
+                before = in_flight[-1] if in_flight else (None, None)
+                batch = (
+                    executor.submit(_after, before[0], writer.write, pieces),
+                    executor.submit(_after, before[1], _hash_pieces, hasher, pieces),
+                )
+                in_flight.append(batch)
+                pending = [future for future in pending if not future.done()]
+                pending.extend(batch)
                 pieces = []
                 buffered = 0
-        if pending:
-            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in pending))
-            pending = []
+        while in_flight:
+            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight.popleft()))
+        pending = []
         if buffered < 256 * 1024 and not writer.direct:
             _write_and_hash(writer, hasher, pieces)  # small tail, buffered: cheaper than a thread hop
         else:

@@ -158,7 +158,9 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     # Only the plugins the suite uses (run_check turns plugin autoloading off): no cache (a run leaves
     # nothing in the user's directory but reports), no Locust, benchmark or anyio plugins, nor any
     # other the user's environment has installed: they cost start-up time and could change verdicts.
-    argv += ["-p", "no:cacheprovider", "-p", HYPOTHESIS_PLUGIN]
+    # Nor pytest's unraisable-exception hook: it runs the garbage collector five times at the end
+    # (0.15 s) to report exceptions raised in destructors, which judge no check.
+    argv += ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "-p", HYPOTHESIS_PLUGIN]
     argv.append("-v" if args.verbose else "-q")
     if args.target:
         argv += ["--target", args.target]

@@ -6,7 +6,9 @@ of kernel time per GiB while the guest's memory is still untouched, 0.17 s once 
 O_DIRECT skips that copy. The price would be a just-pushed blob that is not cached, so that its first
 pull reads the disk (0.2-0.4 GB/s against 1-2 GB/s from memory). So every block written through
 O_DIRECT is read back into the page cache right away (POSIX_FADV_WILLNEED on just that range:
-asynchronous, filled by the device, no copy by our CPU), while the upload is still arriving. Asking
+asynchronous, filled by the device, no copy by our CPU), while the upload is still arriving. The call
+blocks until the reads are queued, about as long as the write itself, so it runs on a thread of its own
+(in write order, on a duplicated descriptor) and `finish` waits until every one was queued. Asking
 once for the whole blob after commit does not work: the kernel reads at most one readahead window
 (read_ahead_kb, 8 MiB here) per call, and by then the pull has started.
 

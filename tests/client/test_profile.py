@@ -129,6 +129,14 @@ def test_docker_config_credentials_by_host(tmp_path):
     assert reason is not None and "does not exist" in reason
 
 
+def test_upload_expiry_may_be_a_fraction_of_a_second(tmp_path):
+    """A test server's short expiry (the embedded server declares 0.5 s); whole seconds stay integers."""
+    fraction = load_profile(write(tmp_path, MINIMAL + "[limits]\nupload_expiry_seconds = 0.5\n"))
+    assert fraction.limits.upload_expiry_seconds == 0.5
+    whole = load_profile(write(tmp_path, MINIMAL + "[limits]\nupload_expiry_seconds = 600\n", "w.toml"))
+    assert whole.limits.upload_expiry_seconds == 600 and isinstance(whole.limits.upload_expiry_seconds, int)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -143,6 +151,18 @@ def test_docker_config_credentials_by_host(tmp_path):
         (
             "[limits]\nmax_layer_bytes = true\n",
             "p.toml: limits.max_layer_bytes: expected an integer, got true",
+        ),
+        (
+            '[limits]\nupload_expiry_seconds = "600"\n',
+            'p.toml: limits.upload_expiry_seconds: expected a number of seconds, got "600"',
+        ),
+        (
+            "[limits]\nupload_expiry_seconds = -0.5\n",
+            "p.toml: limits.upload_expiry_seconds: expected a positive number of seconds, got -0.5",
+        ),
+        (
+            "[limits]\nupload_expiry_seconds = inf\n",
+            "p.toml: limits.upload_expiry_seconds: expected a positive number of seconds, got inf",
         ),
         (
             '[limits]\nupload_expiry_from = "end"\n',

@@ -180,7 +180,7 @@ async def receive_body(
     coroutine collects the next from the socket. Pieces are never joined: copying big buffers costs
     more than the hashing."""
     loop = asyncio.get_running_loop()
-    pending: list[concurrent.futures.Future[None]] = []  # handed to the workers, maybe still running
+    # batches handed to the workers, oldest first; a batch leaves only once it is done
     in_flight: collections.deque[tuple[concurrent.futures.Future[None], ...]] = collections.deque()
     pieces: list[bytes] = []
     buffered = 0
@@ -209,30 +209,29 @@ async def receive_body(
             buffered += len(chunk)
             if buffered >= BUFFER_BYTES:
                 while len(in_flight) >= BATCHES_IN_FLIGHT:
-                    await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight.popleft()))
+                    await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight[0]))
+                    in_flight.popleft()
                 before = in_flight[-1] if in_flight else (None, None)
                 batch = (
                     executor.submit(_after, before[0], writer.write, pieces),
                     executor.submit(_after, before[1], _hash_pieces, hasher, pieces),
                 )
                 in_flight.append(batch)
-                pending = [future for future in pending if not future.done()]
-                pending.extend(batch)
                 pieces = []
                 buffered = 0
         while in_flight:
-            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight.popleft()))
-        pending = []
+            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight[0]))
+            in_flight.popleft()
         if buffered < 256 * 1024 and not writer.direct:
             _write_and_hash(writer, hasher, pieces)  # small tail, buffered: cheaper than a thread hop
         else:
             await loop.run_in_executor(executor, _write_and_hash, writer, hasher, pieces)
         return total
     finally:
-        if pending:
+        if in_flight:
             # An error or cancellation while the workers still write: let them finish before anyone
             # truncates the file, so no write lands after the rollback.
-            concurrent.futures.wait(pending)
+            concurrent.futures.wait([future for batch in in_flight for future in batch])
 
 
 class UploadManager:

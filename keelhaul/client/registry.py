@@ -6,6 +6,7 @@ raise httpx transport errors (connection refused, timeouts), which are not answe
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -49,9 +50,13 @@ class _NoCookies(httpx.Cookies):
 class _HttpClient(httpx.Client):
     """httpx.Client without a cookie jar (see _NoCookies)."""
 
+    @functools.cached_property
+    def _no_cookies(self) -> _NoCookies:
+        return _NoCookies()  # one per client: httpx asks for the cookies twice on every request
+
     @property
     def cookies(self) -> httpx.Cookies:
-        return _NoCookies()
+        return self._no_cookies
 
     @cookies.setter
     def cookies(self, cookies: object) -> None:

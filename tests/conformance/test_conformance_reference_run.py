@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 
 from conformance.oci.schemas import SCHEMA_DIR
+from tests.support.suite_run import run_suite
 
 pytest_plugins = ["pytester"]
 
@@ -17,25 +18,12 @@ SUITE = Path(__file__).resolve().parents[2] / "conformance"
 
 
 def test_every_oci_check_passes_against_the_reference_server(pytester: pytest.Pytester):
-    result = pytester.runpytest_subprocess(
-        str(SUITE),
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:locust",
-        "-q",
-        "--run-id",
-        "acceptance",
-        "--report-dir",
-        str(pytester.path / "reports"),
-        "-k",
-        "oci",
-    )
+    result, run_dir = run_suite(pytester, SUITE, "acceptance", "-k", "oci")
     outcomes = result.parseoutcomes()
     assert result.ret == 0, result.stdout.str()[-4000:]
     assert outcomes.get("failed", 0) == 0 and outcomes.get("error", 0) == 0
     assert outcomes["passed"] > 70
-    document = json.loads((pytester.path / "reports" / "acceptance" / "results.json").read_text())
+    document = json.loads((run_dir / "results.json").read_text())
     jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / "results.schema.json").read_text())).validate(
         document
     )

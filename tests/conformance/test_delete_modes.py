@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.suite_run import run_suite
+
 pytest_plugins = ["pytester"]
 
 SUITE = Path(__file__).resolve().parents[2] / "conformance"
@@ -37,12 +39,9 @@ def outcomes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, no_auth
     else:
         monkeypatch.delenv("KEELHAUL_EMBEDDED_NO_AUTH", raising=False)
     monkeypatch.delenv("KEELHAUL_EMBEDDED_REGISTRY_DELETES", raising=False)
-    result = pytester.runpytest_subprocess(
-        str(SUITE), "-p", "no:cacheprovider", "-p", "no:locust", "-q",
-        "--run-id", "modes", "--report-dir", str(pytester.path / "reports"), "-k", SELECTION,
-    )  # fmt: skip
+    result, run_dir = run_suite(pytester, SUITE, "modes", "-k", SELECTION)
     assert result.ret == 0, result.stdout.str()[-3000:]
-    document = json.loads((pytester.path / "reports" / "modes" / "results.json").read_text())
+    document = json.loads((run_dir / "results.json").read_text())
     found = {}
     for test in document["tests"]:
         nodeid = test["nodeid"][test["nodeid"].index("conformance/") :]

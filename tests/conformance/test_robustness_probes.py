@@ -12,26 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.suite_run import run_suite
+
 pytest_plugins = ["pytester"]
 
 PROBES = Path(__file__).resolve().parents[2] / "conformance" / "robustness"
 
 
 def outcomes(pytester: pytest.Pytester, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
-    result = pytester.runpytest_subprocess(
-        str(PROBES),
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:locust",
-        "-q",
-        "--run-id",
-        "rob",
-        "--report-dir",
-        str(pytester.path / "reports"),
-        *extra,
-    )
-    document = json.loads((pytester.path / "reports" / "rob" / "results.json").read_text())
+    result, run_dir = run_suite(pytester, PROBES, "rob", *extra)
+    document = json.loads((run_dir / "results.json").read_text())
     return result.ret, {t["nodeid"].split("::")[-1]: t for t in document["tests"]}
 
 

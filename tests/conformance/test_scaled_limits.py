@@ -9,29 +9,24 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.suite_run import run_suite
+
 pytest_plugins = ["pytester"]
 
 SUITE = Path(__file__).resolve().parents[2] / "conformance"
+LIMITS = SUITE / "ghcr" / "test_limits.py"
 SCALE = "8 MiB scaled; real 10 GB with --run-slow"
 
 
 def test_layer_limit_check_records_its_scale(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(
-        str(SUITE / "ghcr" / "test_limits.py"),
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:locust",
-        "-q",
-        "--run-id",
+    result, run_dir = run_suite(
+        pytester,
+        LIMITS,
         "scaled",
-        "--report-dir",
-        str(pytester.path / "reports"),
         "-k",
         "layer_at_the_limit_accepted and not real_size",
     )
     assert result.ret == 0, result.stdout.str()[-4000:]
-    run_dir = pytester.path / "reports" / "scaled"
     tests = json.loads((run_dir / "results.json").read_text())["tests"]
     assert [(t["outcome"], t["scale"]) for t in tests] == [("PASS", SCALE)]
     assert f"Tested scaled: {SCALE}" in (run_dir / "report.html").read_text()
@@ -39,22 +34,15 @@ def test_layer_limit_check_records_its_scale(pytester: pytest.Pytester) -> None:
 
 def test_slow_variant_against_a_small_limit_says_it_was_not_real_size(pytester: pytest.Pytester) -> None:
     """--run-slow against the embedded server still uploads 8 MiB: the report must not call it 10 GB."""
-    result = pytester.runpytest_subprocess(
-        str(SUITE / "ghcr" / "test_limits.py"),
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:locust",
-        "-q",
-        "--run-slow",
-        "--run-id",
+    result, run_dir = run_suite(
+        pytester,
+        LIMITS,
         "slow",
-        "--report-dir",
-        str(pytester.path / "reports"),
+        "--run-slow",
         "-k",
         "real_size_layer_at_the_limit_accepted",
     )
     assert result.ret == 0, result.stdout.str()[-4000:]
-    tests = json.loads((pytester.path / "reports" / "slow" / "results.json").read_text())["tests"]
+    tests = json.loads((run_dir / "results.json").read_text())["tests"]
     expected = "8 MiB, the target's declared limit; ghcr.io documents 10 GB"
     assert [(t["outcome"], t["scale"]) for t in tests] == [("PASS", expected)]

@@ -1,4 +1,4 @@
-"""A limit check run scaled down says so: against the embedded server (8 MiB layers, 3 s expiry) LIM-1's
+"""A limit check run scaled down says so: against the embedded server (8 MiB layers, 0.5 s expiry) LIM-1's
 check records "8 MiB scaled; real 10 GB with --run-slow" in results.json and report.html, so its PASS
 never reads as a PASS at ghcr.io's documented 10 GB."""
 

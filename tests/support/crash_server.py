@@ -36,22 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 from reference_server import serve_cli
 from reference_server.http.app import AppParts
 
-POINTS = (
-    "pending-noted",
-    "registry-committed",
-    "package-committed",
-    "package-trashed",
-    "registry-deleted",
-    "package-revived",
-    "repository-restored",
-    "version-delete-noted",
-    "version-manifest-deleted",
-    "version-trashed",
-    "version-restore-noted",
-    "version-manifest-restored",
-    "version-untrashed",
-)
-
 
 def _die_after(function: Callable[..., Any]) -> Callable[..., Any]:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
@@ -69,36 +53,31 @@ def _die_instead(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+# POINT -> (whose step: the ghcr.io packages or the registry's metadata, the method, when to die)
+CRASHES: dict[str, tuple[str, str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = {
+    "pending-noted": ("packages", "manifest_storing", _die_after),
+    "registry-committed": ("metadata", "put_manifest", _die_after),
+    "package-committed": ("packages", "manifest_stored", _die_after),
+    "package-trashed": ("metadata", "delete_repository", _die_instead),
+    "registry-deleted": ("metadata", "delete_repository", _die_after),
+    "package-revived": ("metadata", "restore_repository", _die_instead),
+    "repository-restored": ("metadata", "restore_repository", _die_after),
+    "version-delete-noted": ("metadata", "delete_manifest", _die_instead),
+    "version-manifest-deleted": ("metadata", "delete_manifest", _die_after),
+    "version-trashed": ("packages", "delete_version", _die_after),
+    "version-restore-noted": ("metadata", "restore_manifest", _die_instead),
+    "version-manifest-restored": ("metadata", "restore_manifest", _die_after),
+    "version-untrashed": ("packages", "restore_version", _die_after),
+}
+POINTS = tuple(CRASHES)
+
+
 def crash_hook(point: str) -> Callable[[AppParts], None]:
     def install(parts: AppParts) -> None:
         packages = parts.policy.packages  # type: ignore[attr-defined]  # the ghcr.io model
-        metadata = parts.registry.metadata
-        if point == "pending-noted":
-            packages.manifest_storing = _die_after(packages.manifest_storing)
-        elif point == "registry-committed":
-            metadata.put_manifest = _die_after(metadata.put_manifest)  # type: ignore[method-assign]
-        elif point == "package-committed":
-            packages.manifest_stored = _die_after(packages.manifest_stored)
-        elif point == "package-trashed":
-            metadata.delete_repository = _die_instead(metadata.delete_repository)  # type: ignore[method-assign]
-        elif point == "registry-deleted":
-            metadata.delete_repository = _die_after(metadata.delete_repository)  # type: ignore[method-assign]
-        elif point == "package-revived":
-            metadata.restore_repository = _die_instead(metadata.restore_repository)  # type: ignore[method-assign]
-        elif point == "repository-restored":
-            metadata.restore_repository = _die_after(metadata.restore_repository)  # type: ignore[method-assign]
-        elif point == "version-delete-noted":
-            metadata.delete_manifest = _die_instead(metadata.delete_manifest)  # type: ignore[method-assign]
-        elif point == "version-manifest-deleted":
-            metadata.delete_manifest = _die_after(metadata.delete_manifest)  # type: ignore[method-assign]
-        elif point == "version-trashed":
-            packages.delete_version = _die_after(packages.delete_version)
-        elif point == "version-restore-noted":
-            metadata.restore_manifest = _die_instead(metadata.restore_manifest)  # type: ignore[method-assign]
-        elif point == "version-manifest-restored":
-            metadata.restore_manifest = _die_after(metadata.restore_manifest)  # type: ignore[method-assign]
-        else:
-            packages.restore_version = _die_after(packages.restore_version)
+        owners = {"packages": packages, "metadata": parts.registry.metadata}
+        whose, method, when = CRASHES[point]
+        setattr(owners[whose], method, when(getattr(owners[whose], method)))
 
     return install
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -97,27 +99,21 @@ def _alice_id(data: Path) -> int:
         store.close()
 
 
-def start_crashing(data: Path, point: str) -> tuple[subprocess.Popen[str], str]:
+@contextmanager
+def crashing_at(data: Path, point: str) -> Iterator[str]:
+    """A crash server on `data` (its URL) that must have died by SIGKILL at `point` when the block
+    ends; it is reaped whatever happens."""
     process = subprocess.Popen(
         [sys.executable, str(LAUNCHER), point, "--listen", "127.0.0.1:0", "--data", str(data)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    assert line.startswith(READY_PREFIX), line
-    return process, line[len(READY_PREFIX) :].split()[0]
-
-
-@pytest.mark.parametrize("point", ["pending-noted", "registry-committed", "package-committed"])
-def test_a_kill_at_each_step_boundary_leaves_the_push_whole_or_absent(tmp_path: Path, point: str) -> None:
-    data = tmp_path / "data"
-    token = make_accounts(data)
-    process, url = start_crashing(data, point)
     try:
-        with pytest.raises(Exception):  # noqa: B017 - the server dies mid-request, however the client says so
-            push(url, token, "acme/app", "crash", labels={DESCRIPTION: "from the cut push"})
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith(READY_PREFIX), line
+        yield line[len(READY_PREFIX) :].split()[0]
         assert process.wait(30) == -9
     finally:
         if process.poll() is None:
@@ -125,6 +121,14 @@ def test_a_kill_at_each_step_boundary_leaves_the_push_whole_or_absent(tmp_path: 
         process.wait(30)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.mark.parametrize("point", ["pending-noted", "registry-committed", "package-committed"])
+def test_a_kill_at_each_step_boundary_leaves_the_push_whole_or_absent(tmp_path: Path, point: str) -> None:
+    data = tmp_path / "data"
+    token = make_accounts(data)
+    with crashing_at(data, point) as url, pytest.raises(Exception):  # noqa: B017 - the server dies mid-request, however the client says so
+        push(url, token, "acme/app", "crash", labels={DESCRIPTION: "from the cut push"})
     with ServerProcess(ServerConfig(listen_port=0, data_dir=data, auth=True)) as server:
         assert server.url is not None
         outcome = check_whole_or_absent(server.url, data, token, "acme/app", acknowledged=False)
@@ -141,17 +145,8 @@ def _rest(url: str, token: str, method: str, path: str) -> httpx.Response:
 
 
 def _kill_during(data: Path, point: str, token: str, method: str, path: str) -> None:
-    process, url = start_crashing(data, point)
-    try:
-        with pytest.raises(httpx.HTTPError):
-            _rest(url, token, method, path)
-        assert process.wait(30) == -9
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
-        if process.stdout is not None:
-            process.stdout.close()
+    with crashing_at(data, point) as url, pytest.raises(httpx.HTTPError):
+        _rest(url, token, method, path)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from reference_server.access import AccessPolicy, Endpoint, Gate, RequestAccess, Route
 from reference_server.config import ServerConfig
 from reference_server.http import blobs as http_blobs
+from reference_server.http import direct_body
 from reference_server.http import discovery as http_discovery
 from reference_server.http import manifests as http_manifests
 from reference_server.http.body_budget import MANIFEST_BUDGET_KEY, BodyBudget
@@ -194,6 +195,7 @@ def create_app(
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
     app.cleanup_ctx.append(_lifecycle)
+    direct_body.install(app)
     policy.install(app, registry.metadata)
     for hook in hooks:
         hook(AppParts(app, registry, policy))

@@ -9,11 +9,12 @@ import re
 from aiohttp import web
 
 from reference_server.access import RequestAccess, Route
+from reference_server.http.direct_body import upload_body
 from reference_server.http.sendfile_response import SendfileResponse
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.registry.grammar import parse_digest, validate_name
 from reference_server.registry.services import Registry
-from reference_server.registry.uploads import ByteStream, ChunkOutOfOrder, Session
+from reference_server.registry.uploads import ChunkOutOfOrder, Session
 
 # One byte range (RFC 9110 §14.1.2). Positions may have any number of digits: a last position past
 # the end is clamped to the end, however it is written; the header's length is capped instead.
@@ -115,14 +116,14 @@ def _has_body(request: web.Request) -> bool:
 
 async def _append(registry: Registry, session: Session, request: web.Request) -> int:
     """Append the request body to the upload; a chunk out of order gets the upload's headers."""
-    body: ByteStream = request.content
     try:
-        return await registry.uploads.append(
-            session,
-            body,
-            content_range=request.headers.get("Content-Range"),
-            content_length=request.content_length,
-        )
+        with upload_body(request) as body:
+            return await registry.uploads.append(
+                session,
+                body,
+                content_range=request.headers.get("Content-Range"),
+                content_length=request.content_length,
+            )
     except ChunkOutOfOrder as error:
         error.headers.update(_upload_headers(error.repository, error.upload_id, error.offset))
         raise
@@ -148,7 +149,8 @@ async def start_upload(
     elif "digest" in query:
         digest_value = parse_digest(query["digest"])
         _check_octet_stream(request)
-        await registry.uploads.upload_whole(route.name, digest_value, request.content, request.content_length)
+        with upload_body(request) as body:
+            await registry.uploads.upload_whole(route.name, digest_value, body, request.content_length)
         return _created(route.name, str(digest_value))
     if mount is None and _has_body(request):
         raise OCIError(

@@ -23,6 +23,7 @@ import asyncio
 import collections
 import concurrent.futures
 import hashlib
+import mmap
 import os
 import re
 import time
@@ -30,11 +31,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.storage.blobs import BlobStore, Digest
-from reference_server.storage.direct_writer import UploadWriter
+from reference_server.storage.direct_writer import ALIGN, UploadWriter, give_stage, take_stage
 from reference_server.storage.metadata import MetadataStore
 
 BUFFER_BYTES = 4 * 1024 * 1024  # handed to the worker thread at once: hashlib and write release the GIL
@@ -54,6 +55,26 @@ class ByteStream(Protocol):
     async def readchunk(self) -> tuple[bytes, bool]: ...
 
     def at_eof(self) -> bool: ...
+
+
+@runtime_checkable
+class BlockStream(Protocol):
+    """A body received straight into buffers the receiver lends (http/direct_body.py): the bytes
+    land where the writer and the hasher read them, with no copy in between."""
+
+    @property
+    def last_arrival(self) -> float:
+        """The event loop's time when bytes last arrived (or when the body was opened)."""
+        ...
+
+    def start_read(self, view: memoryview) -> asyncio.Future[int]:
+        """Fill `view`; the future gives how many bytes were placed: fewer than `len(view)` only where
+        the body ends, 0 once it has. An early end of the body is its exception (ConnectionError)."""
+        ...
+
+    def stop_read(self) -> None:
+        """Stop filling the view of an unfinished `start_read` now (before the buffer is reused)."""
+        ...
 
 
 def parse_content_range(value: str) -> tuple[int, int]:
@@ -131,6 +152,10 @@ def _after(
     work(*args)
 
 
+def _hash_range(hasher: hashlib._Hash, buffer: mmap.mmap, start: int, end: int) -> None:
+    hasher.update(memoryview(buffer)[start:end])
+
+
 def _write_and_hash(writer: UploadWriter, hasher: hashlib._Hash, pieces: list[bytes]) -> None:
     writer.write(pieces)
     _hash_pieces(hasher, pieces)
@@ -163,7 +188,7 @@ def _fsync_path(path: Path) -> None:
 
 
 async def receive_body(
-    body: ByteStream,
+    body: ByteStream | BlockStream,
     writer: UploadWriter,
     hasher: hashlib._Hash,
     executor: concurrent.futures.Executor,
@@ -178,8 +203,11 @@ async def receive_body(
     arrives for `idle_seconds`, UploadDeadlinePassed at `deadline` (wall clock). Pipelined: while the
     workers write and hash up to BATCHES_IN_FLIGHT batches of pieces (each step in order), this
     coroutine collects the next from the socket. Pieces are never joined: copying big buffers costs
-    more than the hashing."""
+    more than the hashing. A BlockStream is received into the writer's own aligned buffers instead
+    (`_receive_blocks`)."""
     loop = asyncio.get_running_loop()
+    if isinstance(body, BlockStream):
+        return await _receive_blocks(body, writer, hasher, executor, room, deadline, idle_seconds)
     # batches handed to the workers, oldest first; a batch leaves only once it is done
     in_flight: collections.deque[tuple[concurrent.futures.Future[None], ...]] = collections.deque()
     pieces: list[bytes] = []
@@ -232,6 +260,94 @@ async def receive_body(
             # An error or cancellation while the workers still write: let them finish before anyone
             # truncates the file, so no write lands after the rollback.
             concurrent.futures.wait([future for batch in in_flight for future in batch])
+
+
+BLOCK_BUFFERS = 3  # one being filled from the socket while two are written and hashed
+
+
+async def _receive_blocks(
+    body: BlockStream,
+    writer: UploadWriter,
+    hasher: hashlib._Hash,
+    executor: concurrent.futures.Executor,
+    room: int,
+    deadline: float | None,
+    idle_seconds: float,
+) -> int:
+    """`receive_body` for a BlockStream: the socket's bytes land in pooled page-aligned buffers
+    (STAGE_BYTES each), which the workers write (O_DIRECT straight from the buffer) and hash, in order,
+    while the next buffer fills. The first byte sits at the file offset's place within a block, so
+    every whole block is aligned in memory as O_DIRECT needs. Same errors and guarantees as the
+    ByteStream path."""
+    loop = asyncio.get_running_loop()
+    hard_stop = deadline + loop.time() - time.time() if deadline is not None else float("inf")
+    owned: list[mmap.mmap] = []
+    free: list[mmap.mmap] = []
+    in_flight: collections.deque[tuple[mmap.mmap, tuple[concurrent.futures.Future[None], ...]]]
+    in_flight = collections.deque()
+    offset = writer.offset
+    total = 0
+    try:
+        while True:
+            if free:
+                buffer = free.pop()
+            elif len(owned) < BLOCK_BUFFERS:
+                buffer = take_stage()
+                owned.append(buffer)
+            else:
+                buffer, batch = in_flight[0]
+                await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in batch))
+                in_flight.popleft()
+            start = offset % ALIGN
+            placed = await _fill(body, memoryview(buffer)[start:], hard_stop, idle_seconds)
+            if not placed:
+                break
+            total += placed
+            if total > room:
+                raise UploadTooLarge
+            before = in_flight[-1][1] if in_flight else (None, None)
+            end = start + placed
+            batch = (
+                executor.submit(_after, before[0], writer.write_buffer, buffer, start, end),
+                executor.submit(_after, before[1], _hash_range, hasher, buffer, start, end),
+            )
+            in_flight.append((buffer, batch))
+            offset += placed
+            if end < len(buffer):
+                break  # the body ended inside this buffer
+        while in_flight:
+            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight[0][1]))
+            in_flight.popleft()
+        await loop.run_in_executor(executor, writer.finish)
+        return total
+    finally:
+        if in_flight:
+            # as in receive_body: no write may land after the caller's rollback
+            concurrent.futures.wait([future for _, batch in in_flight for future in batch])
+        for buffer in owned:
+            give_stage(buffer)
+
+
+async def _fill(body: BlockStream, view: memoryview, hard_stop: float, idle_seconds: float) -> int:
+    """Fill `view` from `body` under the upload's clocks: UploadStalled when no byte arrived for
+    `idle_seconds` (counted from the later of the last arrival and this call), UploadDeadlinePassed
+    at `hard_stop` (event-loop time)."""
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    reading = body.start_read(view)
+    try:
+        while not reading.done():
+            quiet_until = max(body.last_arrival, asked) + idle_seconds
+            now = loop.time()
+            if now >= hard_stop:
+                raise UploadDeadlinePassed
+            if now >= quiet_until:
+                raise UploadStalled
+            await asyncio.wait({reading}, timeout=min(quiet_until, hard_stop) - now)
+        return reading.result()
+    finally:
+        if not reading.done():
+            body.stop_read()
 
 
 class UploadManager:
@@ -344,7 +460,7 @@ class UploadManager:
     async def append(
         self,
         session: Session,
-        body: ByteStream,
+        body: ByteStream | BlockStream,
         *,
         content_range: str | None,
         content_length: int | None,
@@ -459,7 +575,7 @@ class UploadManager:
         self.blobs.commit(path, digest)
 
     async def upload_whole(
-        self, repository: str, digest: Digest, body: ByteStream, content_length: int | None
+        self, repository: str, digest: Digest, body: ByteStream | BlockStream, content_length: int | None
     ) -> int:
         """Single-request upload (POST ?digest=): stream, verify, store and link; no session."""
         if content_length is not None and content_length > self.max_layer_bytes:

@@ -14,8 +14,10 @@ once for the whole blob after commit does not work: the kernel reads at most one
 
 How: bytes are copied into an aligned staging buffer (anonymous mmap, page aligned, pooled so that
 every request does not pay fresh page faults) and written with pwrite on a second descriptor opened
-with O_DIRECT whenever a whole number of blocks is ready. The unaligned head of a chunk that starts
-mid-block and the final partial block go through the normal descriptor. Small bodies never touch
+with O_DIRECT whenever a whole number of blocks is ready. A receiver that fills pooled buffers itself
+(`take_stage`, http/direct_body.py) hands them to `write_buffer`, which writes them without that
+copy. The unaligned head of a chunk that starts mid-block and the final partial block go through the
+normal descriptor. Small bodies never touch
 O_DIRECT. When the filesystem refuses O_DIRECT (tmpfs, some overlayfs: EINVAL on open or on the
 first write) everything goes through the normal descriptor, as buffered writes.
 
@@ -28,6 +30,7 @@ descriptor after `close`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import errno
 import mmap
 import os
@@ -65,10 +68,23 @@ class _StagePool:
             if len(self._free) < self.limit:
                 self._free.append(buffer)
                 return
-        buffer.close()
+        with contextlib.suppress(BufferError):  # a view still alive: the mapping goes with the last one
+            buffer.close()
 
 
 _POOL = _StagePool(STAGE_BYTES, POOL_LIMIT)
+
+
+def take_stage() -> mmap.mmap:
+    """A page-aligned buffer of STAGE_BYTES from the shared pool, for a receiver that fills it itself
+    (see `UploadWriter.write_buffer`); hand it back with `give_stage` once every write from it is done."""
+    return _POOL.take()
+
+
+def give_stage(buffer: mmap.mmap) -> None:
+    _POOL.give(buffer)
+
+
 # posix_fadvise(WILLNEED) blocks until the kernel has queued the reads, about as long as the O_DIRECT
 # write itself; run inline it doubled the writer's time and made it the slowest stage of a push. One
 # thread, so read-backs are queued in the order the blocks were written.
@@ -158,6 +174,30 @@ class UploadWriter:
             # received data by less than a block, as with buffered writes (what a crash leaves).
             self._flush_blocks()
 
+    def write_buffer(self, buffer: mmap.mmap, start: int, end: int) -> None:
+        """Write `buffer[start:end]` at `self.offset`, the whole blocks through O_DIRECT straight from
+        `buffer`: no staging copy. The receiver placed the bytes so that `start` sits at the same place
+        within a block as `self.offset` does in the file, which makes those blocks page aligned in
+        memory too. The unaligned head and tail go through the normal descriptor. Not mixed with
+        `write` on one writer (it would leave staged bytes behind this data)."""
+        if self._fill:
+            raise RuntimeError("write_buffer after write: staged bytes would land out of order")
+        if (start - self.offset) % ALIGN:
+            raise ValueError(f"buffer position {start} and file offset {self.offset} differ within a block")
+        view = memoryview(buffer)[start:end]
+        if self._direct_fd is None and not self._direct_refused and len(view) >= DIRECT_MIN_BYTES:
+            self._open_direct()
+        if self._direct_fd is None:
+            self.offset = pwrite_all(self.fd, [view], self.offset)
+            return
+        head = min(-self.offset % ALIGN, len(view))
+        if head:
+            self.offset = pwrite_all(self.fd, [view[:head]], self.offset)
+        blocks = (len(view) - head) // ALIGN * ALIGN
+        done = self._write_direct(view[head : head + blocks])
+        if head + done < len(view):
+            self.offset = pwrite_all(self.fd, [view[head + done :]], self.offset)
+
     def finish(self) -> None:
         """Write everything staged; afterwards the file holds every byte accepted, and the kernel has
         queued the reads that bring what went through O_DIRECT back into the page cache."""
@@ -202,10 +242,10 @@ class UploadWriter:
                 raise
             self._direct_refused = True
             return
-        self._stage = _POOL.take()
 
     def _stage_piece(self, view: memoryview) -> None:
-        assert self._stage is not None
+        if self._stage is None:
+            self._stage = _POOL.take()
         if self._fill == 0 and self.offset % ALIGN:
             # A chunk that starts mid-block: write up to the block boundary through the normal fd.
             head = view[: ALIGN - self.offset % ALIGN]
@@ -229,10 +269,24 @@ class UploadWriter:
         assert self._stage is not None
         stage = memoryview(self._stage)
         blocks = self._fill - self._fill % ALIGN
+        done = self._write_direct(stage[:blocks])
+        if self._direct_fd is None:
+            self.offset = pwrite_all(self.fd, [stage[done : self._fill]], self.offset)
+            self._fill = 0
+            return
+        rest = self._fill - blocks
+        if rest:
+            stage[:rest] = stage[blocks : self._fill]
+        self._fill = rest
+
+    def _write_direct(self, blocks: memoryview) -> int:
+        """Write `blocks` (whole blocks, page aligned in memory) at `self.offset` through O_DIRECT and
+        queue their read-back; returns how many bytes went that way. Fewer than all only when the
+        filesystem refused O_DIRECT (EINVAL), which closes the direct descriptor for good."""
         done = 0
-        while done < blocks and self._direct_fd is not None:
+        while done < len(blocks) and self._direct_fd is not None:
             try:
-                done += os.pwrite(self._direct_fd, stage[done:blocks], self.offset + done)
+                done += os.pwrite(self._direct_fd, blocks[done:], self.offset + done)
             except OSError as error:
                 if error.errno != errno.EINVAL:
                     raise
@@ -240,15 +294,10 @@ class UploadWriter:
                 os.close(self._direct_fd)
                 self._direct_fd = None
                 self._direct_refused = True
-        if self._direct_fd is None:
-            self.offset = pwrite_all(self.fd, [stage[done : self._fill]], self.offset + done)
-            self._fill = 0
-            return
-        # on its own descriptor: the upload's may be closed (committed, rolled back) before it runs
-        self._read_backs = [future for future in self._read_backs if not future.done()]
-        self._read_backs.append(_READ_BACK.submit(_read_back_and_close, os.dup(self.fd), self.offset, blocks))
-        self.offset += blocks
-        rest = self._fill - blocks
-        if rest:
-            stage[:rest] = stage[blocks : self._fill]
-        self._fill = rest
+        if done:
+            # on its own descriptor: the upload's may be closed (committed, rolled back) before it runs
+            self._read_backs = [future for future in self._read_backs if not future.done()]
+            read_back_fd = os.dup(self.fd)
+            self._read_backs.append(_READ_BACK.submit(_read_back_and_close, read_back_fd, self.offset, done))
+            self.offset += done
+        return done

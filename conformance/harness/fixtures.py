@@ -46,7 +46,9 @@ def client_for(
     without that role skips them; here a role without credentials acts anonymously."""
 
     def factory(role: str = "writer") -> RegistryClient:
-        return make_client(target, role, exchange_recorder, harness.transport, harness.scope_forms)
+        return make_client(
+            target, role, exchange_recorder, harness.transport, harness.scope_forms, harness.blob_ledger
+        )
 
     return factory
 
@@ -80,6 +82,7 @@ def new_repo(
     def factory(nested: str | None = None) -> str:
         name = repo_namer.next() + (f"/{nested}" if nested else "")
         names.append(name)
+        harness.blob_ledger.add_fresh(name)
         return name
 
     yield factory
@@ -98,7 +101,11 @@ def session_repo(
     def factory() -> tuple[str, RegistryClient]:
         name = repo_namer.next()
         names.append(name)
-        return name, make_client(target, "writer", recorder, harness.transport, harness.scope_forms)
+        harness.blob_ledger.add_fresh(name)
+        client = make_client(
+            target, "writer", recorder, harness.transport, harness.scope_forms, harness.blob_ledger
+        )
+        return name, client
 
     yield factory
     clean_up(harness, target, names, recorder.exchanges)

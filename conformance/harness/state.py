@@ -17,6 +17,7 @@ from conformance.harness.target import Target
 from conformance.reports.model import TestResult
 from keelhaul.client import ExchangeRecorder
 from keelhaul.client.auth import ScopeForms
+from keelhaul.client.ledger import BlobLedger
 
 
 def process_started() -> float:
@@ -55,6 +56,8 @@ class HarnessState:
     _transport: httpx.HTTPTransport | None = None
     # what the target's auth challenges showed, shared by every client of the run (RegistryClient)
     scope_forms: ScopeForms = field(default_factory=ScopeForms)
+    # the blobs the run put into the repositories it named (keelhaul.client.ledger)
+    blob_ledger: BlobLedger = field(default_factory=BlobLedger)
 
     def repo_namer(self, namespace: str | None, suffix: str = "") -> RepoNamer:
         """Unique repository names for this process's lane of the run (see RepoNamer)."""

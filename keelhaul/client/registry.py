@@ -19,6 +19,7 @@ from keelhaul import __version__
 from keelhaul.client import media_types, uploads
 from keelhaul.client.auth import Challenge, Credentials, ScopeForms, TokenCache, parse_challenge, request_key
 from keelhaul.client.content import BlobSource
+from keelhaul.client.ledger import BlobLedger
 from keelhaul.client.recorder import (
     BODY_TEXT_LIMIT,
     Exchange,
@@ -102,14 +103,17 @@ class RegistryClient:
         verify: bool = True,
         transport: httpx.BaseTransport | None = None,
         scope_forms: ScopeForms | None = None,
+        blob_ledger: BlobLedger | None = None,
     ) -> None:
         """`scope_forms`: what this registry's challenges showed, shared by clients of one registry
-        (a new one when not given)."""
+        (a new one when not given). `blob_ledger`: the blobs a run put into repositories it created,
+        shared by the run's clients (none: every push asks HEAD first)."""
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.recorder = recorder
         self.tokens = TokenCache()
         self.scope_forms = scope_forms if scope_forms is not None else ScopeForms()
+        self.blob_ledger = blob_ledger
         self.last_challenge: Challenge | None = None
         self.last_token_response: httpx.Response | None = None
         self._basic_mode = False
@@ -146,6 +150,7 @@ class RegistryClient:
             verify=options.verify,
             transport=options.transport,
             scope_forms=self.scope_forms,
+            blob_ledger=self.blob_ledger,
         )
 
     # ---- core ------------------------------------------------------------------------------------

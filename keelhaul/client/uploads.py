@@ -17,6 +17,7 @@ import httpx
 
 from keelhaul.client import media_types
 from keelhaul.client.content import BlobSource, RangeHasher, as_source
+from keelhaul.client.ledger import BlobLedger
 from keelhaul.client.requester import Requester
 from keelhaul.client.urls import add_query
 
@@ -267,8 +268,17 @@ def upload_streamed(
 
 def push_blob(client: Requester, repo: str, data: bytes | BlobSource, *, skip_existing: bool = True) -> str:
     """Make sure the blob is in `repo` (monolithic upload unless HEAD finds it); returns its digest.
-    Raises UploadError when it cannot."""
+    No HEAD where the client's BlobLedger knows the blob is absent. Raises UploadError when it cannot."""
     source = as_source(data)
-    if skip_existing and client.request("HEAD", f"/v2/{repo}/blobs/{source.digest}").status_code == 200:
+    ledger: BlobLedger | None = getattr(client, "blob_ledger", None)
+    known_absent = ledger is not None and ledger.surely_absent(repo, source.digest)
+    if (
+        skip_existing
+        and not known_absent
+        and client.request("HEAD", f"/v2/{repo}/blobs/{source.digest}").status_code == 200
+    ):
         return source.digest
-    return upload_monolithic(client, repo, source).raise_for_status().digest
+    digest = upload_monolithic(client, repo, source).raise_for_status().digest
+    if ledger is not None:
+        ledger.record(repo, digest)
+    return digest

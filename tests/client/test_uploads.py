@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from keelhaul.client import BytesBlob, GeneratedBlob, RegistryClient, UploadError
 from keelhaul.client.content import BLOCK_SIZE
+from keelhaul.client.ledger import BlobLedger
 from keelhaul.client.uploads import cancel_upload, location_of, next_offset, push_blob, start_upload
 
 
@@ -39,6 +40,33 @@ def test_monolithic_from_bytes_and_push_blob_skips_existing(client, repo, record
     mark = recorder.mark()
     assert push_blob(client, repo, data) == result.digest
     assert [e.method for e in recorder.since(mark)] == ["HEAD"]
+
+
+def test_push_blob_into_a_fresh_repository_asks_no_head_until_the_blob_is_there(client, repo, recorder):
+    ledger = BlobLedger()
+    ledger.add_fresh(repo)
+    fresh = client.with_credentials(client.credentials)
+    fresh.blob_ledger = ledger
+    data = b"config blob for a fresh repository " + repo.encode()
+    mark = recorder.mark()
+    digest = push_blob(fresh, repo, data)
+    assert "HEAD" not in [e.method for e in recorder.since(mark)]
+    assert client.head_blob(repo, digest).status_code == 200
+    mark = recorder.mark()
+    assert push_blob(fresh, repo, data) == digest  # now recorded as present: HEAD finds it, no upload
+    assert [e.method for e in recorder.since(mark)] == ["HEAD"]
+
+
+def test_blob_ledger_only_vouches_for_absence_in_fresh_repositories():
+    ledger = BlobLedger()
+    assert not ledger.surely_absent("someone/else", "sha256:" + "a" * 64)  # not named by the run
+    ledger.add_fresh("run/fresh")
+    assert ledger.surely_absent("run/fresh", "sha256:" + "a" * 64)
+    ledger.record("run/fresh", "sha256:" + "a" * 64)
+    assert not ledger.surely_absent("run/fresh", "sha256:" + "a" * 64)
+    assert ledger.surely_absent("run/fresh", "sha256:" + "b" * 64)
+    ledger.record("someone/else", "sha256:" + "a" * 64)  # ignored: the ledger knows nothing there
+    assert not ledger.surely_absent("someone/else", "sha256:" + "b" * 64)
 
 
 def test_chunked_with_digest_computed_while_streaming(client, repo, recorder):

@@ -35,7 +35,13 @@ from typing import Protocol, runtime_checkable
 
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.storage.blobs import BlobStore, Digest
-from reference_server.storage.direct_writer import ALIGN, UploadWriter, give_stage, take_stage
+from reference_server.storage.direct_writer import (
+    ALIGN,
+    UploadWriter,
+    give_stage,
+    read_backs_queued,
+    take_stage,
+)
 from reference_server.storage.metadata import MetadataStore
 
 BUFFER_BYTES = 4 * 1024 * 1024  # handed to the worker thread at once: hashlib and write release the GIL
@@ -571,6 +577,7 @@ class UploadManager:
         return size
 
     def _commit_file(self, path: Path, digest: Digest) -> None:
+        read_backs_queued()  # the first pull after this commit finds the blob in the page cache
         _fsync_path(path)
         self.blobs.commit(path, digest)
 

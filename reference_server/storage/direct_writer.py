@@ -8,9 +8,10 @@ pull reads the disk (0.2-0.4 GB/s against 1-2 GB/s from memory). So every block 
 O_DIRECT is read back into the page cache right away (POSIX_FADV_WILLNEED on just that range:
 asynchronous, filled by the device, no copy by our CPU), while the upload is still arriving. The call
 blocks until the reads are queued, about as long as the write itself, so it runs on a thread of its own
-(in write order, on a duplicated descriptor) and `finish` waits until every one was queued. Asking
-once for the whole blob after commit does not work: the kernel reads at most one readahead window
-(read_ahead_kb, 8 MiB here) per call, and by then the pull has started.
+(in write order, on a duplicated descriptor), and a blob's commit waits until every one was queued
+(`read_backs_queued`); a chunk's answer does not wait for them. Asking once for the whole blob after
+commit does not work: the kernel reads at most one readahead window (read_ahead_kb, 8 MiB here) per
+call, and by then the pull has started.
 
 How: bytes are copied into an aligned staging buffer (anonymous mmap, page aligned, pooled so that
 every request does not pay fresh page faults) and written with pwrite on a second descriptor opened
@@ -109,6 +110,13 @@ def _read_back_and_close(fd: int, offset: int, length: int) -> None:
         os.close(fd)
 
 
+def read_backs_queued() -> None:
+    """Block until the kernel has queued the read-back of every block written so far (the read-back
+    thread takes them in order, so a no-op behind them marks the point). A blob's commit waits here,
+    so that its first pull finds it cached; a chunk of an unfinished upload does not have to."""
+    _READ_BACK.submit(lambda: None).result()
+
+
 def pwrite_all(fd: int, pieces: Sequence[bytes | memoryview], offset: int) -> int:
     """Write `pieces` in order at `offset` (pwritev, resuming after partial writes); returns the
     offset after the last byte."""
@@ -147,7 +155,6 @@ class UploadWriter:
         self._direct_refused = not direct or not hasattr(os, "O_DIRECT")
         self._stage: mmap.mmap | None = None
         self._fill = 0
-        self._read_backs: list[concurrent.futures.Future[None]] = []
 
     @property
     def direct(self) -> bool:
@@ -199,25 +206,18 @@ class UploadWriter:
             self.offset = pwrite_all(self.fd, [view[head + done :]], self.offset)
 
     def finish(self) -> None:
-        """Write everything staged; afterwards the file holds every byte accepted, and the kernel has
-        queued the reads that bring what went through O_DIRECT back into the page cache."""
+        """Write everything staged; afterwards the file holds every byte accepted. The read-back of
+        what went through O_DIRECT may still be queued: `read_backs_queued` waits for it."""
         if self._fill:
             self._flush_blocks()
         if self._fill:
             assert self._stage is not None
             self.offset = pwrite_all(self.fd, [memoryview(self._stage)[: self._fill]], self.offset)
             self._fill = 0
-        self._wait_for_read_backs()
-
-    def _wait_for_read_backs(self) -> None:
-        if self._read_backs:
-            concurrent.futures.wait(self._read_backs)
-            self._read_backs = []
 
     def close(self) -> None:
         """Release the O_DIRECT descriptor and the staging buffer; staged bytes are dropped (the
         caller rolls the file back or has called `finish`). Idempotent; never closes `fd`."""
-        self._wait_for_read_backs()
         if self._direct_fd is not None:
             os.close(self._direct_fd)
             self._direct_fd = None
@@ -296,8 +296,6 @@ class UploadWriter:
                 self._direct_refused = True
         if done:
             # on its own descriptor: the upload's may be closed (committed, rolled back) before it runs
-            self._read_backs = [future for future in self._read_backs if not future.done()]
-            read_back_fd = os.dup(self.fd)
-            self._read_backs.append(_READ_BACK.submit(_read_back_and_close, read_back_fd, self.offset, done))
+            _READ_BACK.submit(_read_back_and_close, os.dup(self.fd), self.offset, done)
             self.offset += done
         return done

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ALIGN = 4096  # covers 512-byte and 4 KiB logical blocks; mmap buffers are page aligned
-STAGE_BYTES = 8 * 1024 * 1024
+STAGE_BYTES = 4 * 1024 * 1024
 DIRECT_MIN_BYTES = 1024 * 1024  # a batch smaller than this is written buffered (tiny uploads stay cheap)
 POOL_LIMIT = 4  # staging buffers kept for reuse (more concurrent uploads allocate and drop their own)
 _IOV_BATCH = 512  # below IOV_MAX (1024 on Linux)

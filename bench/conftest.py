@@ -209,6 +209,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         return
     plan = _plan(config)
     FIGURES.labels["push_chunked"] = f"push {format_size(plan.chunk_size)} chunks"
+    FIGURES.note("push_chunked", "time in requests (curl's time_total), not the curl start per chunk")
     FIGURES.labels["peak_rss"] = f"peak RSS, {format_size(plan.rss_size)} upload"
     terminalreporter.section("keelhaul vs distribution 2.8, side by side")
     terminalreporter.write_line(

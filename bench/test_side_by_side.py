@@ -62,11 +62,21 @@ def transfer(
     metric: str,
     server: bench_servers.RunningServer,
     size: int,
-    function: Callable[[], object],
+    function: Callable[[], float],
     setup: Callable[[], None] | None = None,
+    *,
+    in_requests: bool = False,
 ) -> None:
+    """Time `function` moving `size` bytes and record its MB/s. `in_requests`: the figure counts the
+    seconds `function` returns (curl's own time in its requests) rather than the wall time, which also
+    holds one curl start per request (11 ms each here; a 16 MiB chunked push of 1 GiB starts 66). Those
+    starts weigh the same on both servers and would squeeze their ratio toward 1; pytest-benchmark's
+    own table keeps the wall time."""
     cpu_before = bench_servers.tree_cpu_seconds(server.pid)
-    seconds = timed(benchmark, function, setup)
+    returned: list[float] = []
+    wall = timed(benchmark, lambda: returned.append(function()), setup)
+    seconds = returned[0] if in_requests else wall
+    benchmark.extra_info["wall_seconds"] = wall
     record_transfer(
         benchmark,
         figures,
@@ -113,6 +123,7 @@ def test_push_chunked(
         server,
         blob.size,
         lambda: curl_http.push_chunked(server.url, repository, chunks, blob.digest),
+        in_requests=True,
     )
     curl_http.check_blob(server.url, repository, blob.digest, blob.size)
 

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
+from conformance.ghcr.expiry import FAST_EXPIRY_SECONDS, ExpiryProbe
 from conformance.ghcr.support import Rest, push
+from conformance.harness.cleanup import clean_up
 from conformance.harness.clients import make_client
 from conformance.harness.repos import RepoNamer, clean_repository, created_in
+from conformance.harness.selection import role_usable
 from conformance.harness.state import HarnessState
 from conformance.oci.expect import fail
 from keelhaul.client import ExchangeRecorder, RegistryClient
@@ -22,6 +25,38 @@ EMBEDDED_ONLY = (
     "needs credentials no profile role describes (an expired or revoked PAT, the server's signing key); "
     "the suite provisions them only on its embedded reference server"
 )
+
+
+EXPIRY_CHECK = "test_upload_session_expires"  # conformance/ghcr/test_limits.py, the scaled LIM-2 check
+
+
+@pytest.fixture(scope="session", autouse=True)
+def expiry_probe(
+    request: pytest.FixtureRequest, harness: HarnessState, target: TargetProfile, repo_namer: RepoNamer
+) -> Iterator[ExpiryProbe | None]:
+    """The LIM-2 check's sessions, opened in the background from the first ghcr check on, so the wait
+    for the expiry passes while other checks run (conformance/ghcr/expiry.py). Only when that check
+    will run, in one process (workers could not share it), with a scaled expiry; `alone` checks wait
+    for it to finish (HarnessState.background)."""
+    expiry = target.limits.upload_expiry_seconds
+    items = request.session.items
+    will_run = any(item.name == EXPIRY_CHECK and item.get_closest_marker("skip") is None for item in items)
+    scaled = expiry is not None and expiry <= FAST_EXPIRY_SECONDS
+    if not (will_run and scaled and role_usable(target, "writer")) or harness.lanes > 1:
+        yield None
+        return
+    assert expiry is not None
+    recorder = ExchangeRecorder(limit=None)
+    writer = make_client(
+        target, "writer", recorder, harness.transport, harness.scope_forms, harness.blob_ledger
+    )
+    repo = repo_namer.next()
+    harness.blob_ledger.add_fresh(repo)
+    probe = ExpiryProbe(writer, recorder, repo, expiry)
+    harness.background.append(probe.join)
+    yield probe
+    probe.join()
+    clean_up(harness, target, [repo], recorder.exchanges)
 
 
 @pytest.fixture

@@ -7,31 +7,18 @@ declares large ones (ghcr.io: 10 GB, 600 s) only the `slow` variants run them (-
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from conformance.ghcr.expiry import FAST_EXPIRY_SECONDS, judge, open_sessions
 from conformance.ghcr.support import expect_refused, push
 from conformance.oci.expect import expect_error, expect_manifest, expect_status, fail
-from keelhaul.client import GeneratedBlob, digest_of
+from keelhaul.client import GeneratedBlob
 from keelhaul.client.images import Built, Image, encode_json, oci_manifest, sample_image
-from keelhaul.client.uploads import location_of
 from keelhaul.profile import KIND_LIMITS
 
 FAST_LAYER_BYTES = 64 << 20  # a declared layer limit above this is only tried by the slow variant
-FAST_EXPIRY_SECONDS = 30
 CHUNK = 4 << 20
 SIZE_CODES = ("SIZE_INVALID", "BLOB_UPLOAD_INVALID", "DENIED")
-EXPIRY_MARGIN = 1.0  # at most this many seconds past the declared expiry before the session must be gone
-
-
-def expiry_margin(expiry: float) -> float:
-    """The grace past a declared expiry: a quarter of it, at most EXPIRY_MARGIN. The waits are counted
-    from the moment the registry answered (the latest its clock can have started), not from when the
-    request was sent, so a short expiry (the embedded server's 1 s) needs no long margin."""
-    return min(EXPIRY_MARGIN, expiry / 4)
-
-
 DOCUMENTED = KIND_LIMITS["ghcr"]  # what ghcr.io documents (10 GB, 600 s): the size a scaled run stands for
 
 
@@ -159,100 +146,19 @@ def test_real_size_layer_at_the_limit_accepted(client, new_repo, target, request
 
 
 # ---- LIM-2 --------------------------------------------------------------------------------------------
-def _open(client, repo, data: bytes) -> str:
-    started = client.request("POST", f"/v2/{repo}/blobs/uploads/")
-    expect_status(started, 202, "LIM-2: an upload session opens")
-    location = location_of(started)
-    first = client.request(
-        "PATCH",
-        location,
-        content=data,
-        headers={"Content-Type": "application/octet-stream", "Content-Range": f"0-{len(data) - 1}"},
-    )
-    expect_status(first, 202, "LIM-2: the first chunk is accepted")
-    return location_of(first) or location
-
-
-def _expect_expired(client, repo, location, data, requirement):
-    """Gone: status and further chunks answer 404 BLOB_UPLOAD_UNKNOWN and finishing stores nothing."""
-    expect_error(client.request("GET", location), [404], ("BLOB_UPLOAD_UNKNOWN",), f"{requirement} (status)")
-    more = b"keelhaul: after the expiry"
-    late = client.request(
-        "PATCH",
-        location,
-        content=more,
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": f"{len(data)}-{len(data) + len(more) - 1}",
-        },
-    )
-    expect_error(late, [404], ("BLOB_UPLOAD_UNKNOWN",), f"{requirement} (a late chunk)")
-    whole = data + more
-    finish = client.request("PUT", f"{location}{'&' if '?' in location else '?'}digest={digest_of(whole)}")
-    expect_error(finish, [404], ("BLOB_UPLOAD_UNKNOWN",), f"{requirement} (finishing)")
-    expect_refused(client.head_blob(repo, digest_of(data)), f"{requirement}: its data is gone", (404,), None)
-
-
-def _expiry_check(client, new_repo, target):
-    expiry = target.limits.upload_expiry_seconds
-    from_start = (target.limits.upload_expiry_from or "start") == "start"
-    repo = new_repo()
-    idle_data, busy_data = b"keelhaul: idle session", b"keelhaul: busy session"
-    margin = expiry_margin(expiry)
-    opened = time.monotonic()  # neither session can have started before this
-    idle = _open(client, repo, idle_data)
-    busy = _open(client, repo, busy_data)
-    started_by = time.monotonic()  # nor after this
-    time.sleep(max(0.0, opened + expiry * 0.6 - time.monotonic()))
-    extra = b"!" * 8
-    progressed = client.request(
-        "PATCH",
-        busy,
-        content=extra,
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": f"{len(busy_data)}-{len(busy_data) + len(extra) - 1}",
-        },
-    )
-    expect_status(progressed, 202, "LIM-2: a live session takes a chunk before its expiry")
-    busy = location_of(progressed) or busy
-    busy_data += extra
-    last_activity = time.monotonic()
-    time.sleep(max(0.0, started_by + expiry + margin - time.monotonic()))
-    _expect_expired(
-        client, repo, idle, idle_data, f"LIM-2: an idle session is gone {expiry} s after it started"
-    )
-    if from_start:
-        _expect_expired(
-            client,
-            repo,
-            busy,
-            busy_data,
-            f"LIM-2: expiry counts from the start (declared): a session that progressed is gone "
-            f"{expiry} s after it started",
-        )
-        return
-    status = client.request("GET", busy)
-    expect_status(
-        status,
-        204,
-        "LIM-2: expiry counts from the last activity (declared): a session that progressed is still open",
-    )
-    time.sleep(max(0.0, last_activity + expiry + margin - time.monotonic()))
-    _expect_expired(
-        client, repo, busy, busy_data, f"LIM-2: a session is gone {expiry} s after its last activity"
-    )
-
-
 @pytest.mark.req("LIM-2")
 @pytest.mark.needs(limits=("upload_expiry_seconds", "upload_expiry_from"))
-def test_upload_session_expires(client, new_repo, target, request):
+def test_upload_session_expires(client, new_repo, target, request, exchange_recorder, expiry_probe):
     """LIM-2: an upload session expires at the declared time after it started (or last progressed, as
-    declared); afterwards it answers BLOB_UPLOAD_UNKNOWN and its data is gone."""
+    declared); afterwards it answers BLOB_UPLOAD_UNKNOWN and its data is gone. Its sessions are opened
+    by the background probe when one ran (conformance/ghcr/expiry.py), else here."""
     expiry = target.limits.upload_expiry_seconds
     _fast_or_skip(expiry, FAST_EXPIRY_SECONDS, "upload_expiry_seconds")
     _record_scale(request, expiry, DOCUMENTED.upload_expiry_seconds, _seconds_label)
-    _expiry_check(client, new_repo, target)
+    opened = expiry_probe.take(exchange_recorder) if expiry_probe is not None else None
+    if opened is None:
+        opened = open_sessions(client, new_repo(), expiry)
+    judge(client, opened, target)
 
 
 @pytest.mark.req("LIM-2")
@@ -260,10 +166,9 @@ def test_upload_session_expires(client, new_repo, target, request):
 @pytest.mark.needs(limits=("upload_expiry_seconds", "upload_expiry_from"))
 def test_real_upload_session_expires(client, new_repo, target, request):
     """LIM-2 (real time): the session expires after the declared time (10 minutes on ghcr.io)."""
-    _record_scale(
-        request, target.limits.upload_expiry_seconds, DOCUMENTED.upload_expiry_seconds, _seconds_label
-    )
-    _expiry_check(client, new_repo, target)
+    expiry = target.limits.upload_expiry_seconds
+    _record_scale(request, expiry, DOCUMENTED.upload_expiry_seconds, _seconds_label)
+    judge(client, open_sessions(client, new_repo(), expiry), target)
 
 
 # ---- LIM-3 --------------------------------------------------------------------------------------------

@@ -104,7 +104,11 @@ def pytest_runtest_protocol(
 ) -> Generator[None, object, object]:
     state: HarnessState | None = item.config.stash.get(STATE, None)
     path = state.lock_path if state is not None and is_worker(item.config) else None
-    with check_lock(path, item.get_closest_marker(ALONE_MARK) is not None):
+    alone = item.get_closest_marker(ALONE_MARK) is not None
+    if alone and state is not None:
+        for wait in state.background:
+            wait()  # what a fixture left running in the background must not run beside it either
+    with check_lock(path, alone):
         return (yield)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,9 @@ class HarnessState:
     scope_forms: ScopeForms = field(default_factory=ScopeForms)
     # the blobs the run put into the repositories it named (keelhaul.client.ledger)
     blob_ledger: BlobLedger = field(default_factory=BlobLedger)
+    # waits for work a fixture left running in the background (conformance/ghcr/expiry.py): an `alone`
+    # check first waits for all of it
+    background: list[Callable[[], None]] = field(default_factory=list)
 
     def repo_namer(self, namespace: str | None, suffix: str = "") -> RepoNamer:
         """Unique repository names for this process's lane of the run (see RepoNamer)."""

@@ -293,19 +293,16 @@ async def _receive_blocks(
     loop = asyncio.get_running_loop()
     hard_stop = deadline + loop.time() - time.time() if deadline is not None else float("inf")
     owned: list[mmap.mmap] = []
-    free: list[mmap.mmap] = []
     in_flight: collections.deque[tuple[mmap.mmap, tuple[concurrent.futures.Future[None], ...]]]
     in_flight = collections.deque()
     offset = writer.offset
     total = 0
     try:
         while True:
-            if free:
-                buffer = free.pop()
-            elif len(owned) < BLOCK_BUFFERS:
+            if len(owned) < BLOCK_BUFFERS:
                 buffer = take_stage()
                 owned.append(buffer)
-            else:
+            else:  # the oldest buffer in flight, once written and hashed
                 buffer, batch = in_flight[0]
                 await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in batch))
                 in_flight.popleft()
@@ -329,7 +326,7 @@ async def _receive_blocks(
         while in_flight:
             await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight[0][1]))
             in_flight.popleft()
-        await loop.run_in_executor(executor, writer.finish)
+        writer.finish()  # nothing staged on this path: it only settles the writer's state
         return total
     finally:
         if in_flight:

@@ -5,6 +5,7 @@ the same rollback, stall and early-end answers as aiohttp's stream."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import mmap
 import os
@@ -197,8 +198,6 @@ def _receive(tmp_path: Path, start: bytes, body: ScriptedBody, idle_seconds: flo
 async def _receive_with_executor(
     body: ScriptedBody, writer: UploadWriter, hasher: hashlib._Hash, idle_seconds: float
 ) -> int:
-    import concurrent.futures
-
     with concurrent.futures.ThreadPoolExecutor(4) as executor:
         return await receive_body(body, writer, hasher, executor, 1 << 40, None, idle_seconds)
 

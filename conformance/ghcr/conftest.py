@@ -12,7 +12,6 @@ import pytest
 from conformance.ghcr.expiry import FAST_EXPIRY_SECONDS, ExpiryProbe
 from conformance.ghcr.support import Rest, push
 from conformance.harness.cleanup import clean_up
-from conformance.harness.clients import make_client
 from conformance.harness.repos import RepoNamer, clean_repository, created_in
 from conformance.harness.selection import role_usable
 from conformance.harness.state import HarnessState
@@ -47,12 +46,8 @@ def expiry_probe(
         return
     assert expiry is not None
     recorder = ExchangeRecorder(limit=None)
-    writer = make_client(
-        target, "writer", recorder, harness.transport, harness.scope_forms, harness.blob_ledger
-    )
     repo = repo_namer.next()
-    harness.blob_ledger.add_fresh(repo)
-    probe = ExpiryProbe(writer, recorder, repo, expiry)
+    probe = ExpiryProbe(harness.client(target, "writer", recorder), recorder, repo, expiry)
     harness.background.append(probe.join)
     yield probe
     probe.join()
@@ -97,9 +92,7 @@ def tenant_repo(
     yield factory
     if harness.target.embedded or not target.has_role("other_tenant"):
         return
-    cleaner = make_client(
-        target, "other_tenant", transport=harness.transport, scope_forms=harness.scope_forms
-    )
+    cleaner = harness.client(target, "other_tenant")
     for name in names:
         created = created_in(name, exchange_recorder.exchanges)
         if created.manifests or created.tags or created.blobs or created.sessions:

@@ -3,7 +3,6 @@ what could not be deleted (the reports list it)."""
 
 from __future__ import annotations
 
-from conformance.harness.clients import make_client
 from conformance.harness.repos import CleanupOutcome, clean_repository, created_in
 from conformance.harness.selection import role_usable
 from conformance.harness.state import HarnessState
@@ -50,6 +49,6 @@ def clean_up(
             )
             harness.cleanup.append(outcome)
         return
-    cleaner = make_client(target, role, transport=harness.transport, scope_forms=harness.scope_forms)
+    cleaner = harness.client(target, role)
     for item in created:
         harness.cleanup.append(clean_repository(cleaner, item, target.kind))

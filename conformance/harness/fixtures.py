@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformance.harness.cleanup import clean_up, cleanup_role
-from conformance.harness.clients import make_client
 from conformance.harness.repos import RepoNamer
 from conformance.harness.state import RECORDER, HarnessState, harness_state
 from keelhaul.client import ExchangeRecorder, RegistryClient
@@ -46,9 +45,7 @@ def client_for(
     without that role skips them; here a role without credentials acts anonymously."""
 
     def factory(role: str = "writer") -> RegistryClient:
-        return make_client(
-            target, role, exchange_recorder, harness.transport, harness.scope_forms, harness.blob_ledger
-        )
+        return harness.client(target, role, exchange_recorder)
 
     return factory
 
@@ -80,9 +77,8 @@ def new_repo(
     names: list[str] = []
 
     def factory(nested: str | None = None) -> str:
-        name = repo_namer.next() + (f"/{nested}" if nested else "")
+        name = repo_namer.next(nested)
         names.append(name)
-        harness.blob_ledger.add_fresh(name)
         return name
 
     yield factory
@@ -101,11 +97,7 @@ def session_repo(
     def factory() -> tuple[str, RegistryClient]:
         name = repo_namer.next()
         names.append(name)
-        harness.blob_ledger.add_fresh(name)
-        client = make_client(
-            target, "writer", recorder, harness.transport, harness.scope_forms, harness.blob_ledger
-        )
-        return name, client
+        return name, harness.client(target, "writer", recorder)
 
     yield factory
     clean_up(harness, target, names, recorder.exchanges)

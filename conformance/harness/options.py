@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from conformance.catalogue import load_catalogue
-from conformance.harness.clients import make_client
 from conformance.harness.parallel import Gatherer, is_worker, join_controller
 from conformance.harness.selection import MARKERS, RunOptions
 from conformance.harness.state import STATE, HarnessState
@@ -141,7 +140,7 @@ def probe_target(state: HarnessState) -> None:
 
     assert state.target is not None
     profile = state.target.profile
-    client = make_client(profile, "writer", transport=state.transport)
+    client = state.client(profile, "writer")
     try:
         findings = probe(client, profile.namespace)
     except (httpx.HTTPError, UsageError) as error:

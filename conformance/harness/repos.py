@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 from keelhaul.client import Exchange, RegistryClient
+from keelhaul.client.ledger import BlobLedger
 
 _UPLOAD_MARK = "/blobs/uploads/"
 
@@ -28,16 +29,29 @@ class RepoNamer:
     worker processes each takes its own lane of numbers (lane, lane + lanes, ...), so names never
     collide and keep one shape."""
 
-    def __init__(self, namespace: str | None, run_id: str, lane: int = 0, lanes: int = 1) -> None:
+    def __init__(
+        self,
+        namespace: str | None,
+        run_id: str,
+        lane: int = 0,
+        lanes: int = 1,
+        ledger: BlobLedger | None = None,
+    ) -> None:
+        """`ledger`: told of every name handed out, which holds nothing yet (keelhaul.client.ledger)."""
         self.prefix = f"{namespace.strip('/')}/" if namespace else ""
         self.run_id = run_id
+        self.ledger = ledger
         self._counter = itertools.count(1 + lane, max(1, lanes))
         self._lock = threading.Lock()
 
-    def next(self) -> str:
+    def next(self, nested: str | None = None) -> str:
+        """The next name; `nested` adds one more path component under it."""
         with self._lock:
             n = next(self._counter)
-        return f"{self.prefix}keelhaul-{self.run_id}-{n}"
+        name = f"{self.prefix}keelhaul-{self.run_id}-{n}" + (f"/{nested}" if nested else "")
+        if self.ledger is not None:
+            self.ledger.add_fresh(name)
+        return name
 
 
 @dataclass

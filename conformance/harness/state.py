@@ -12,13 +12,15 @@ import httpx
 import pytest
 
 from conformance.catalogue import Catalogue
+from conformance.harness.clients import make_client
 from conformance.harness.repos import CleanupOutcome, RepoNamer
 from conformance.harness.selection import RunOptions
 from conformance.harness.target import Target
 from conformance.reports.model import TestResult
-from keelhaul.client import ExchangeRecorder
+from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.client.auth import ScopeForms
 from keelhaul.client.ledger import BlobLedger
+from keelhaul.profile import TargetProfile
 
 
 def process_started() -> float:
@@ -65,7 +67,15 @@ class HarnessState:
 
     def repo_namer(self, namespace: str | None, suffix: str = "") -> RepoNamer:
         """Unique repository names for this process's lane of the run (see RepoNamer)."""
-        return RepoNamer(namespace, self.run_id + suffix, self.lane, self.lanes)
+        return RepoNamer(namespace, self.run_id + suffix, self.lane, self.lanes, self.blob_ledger)
+
+    def client(
+        self, profile: TargetProfile, role: str, recorder: ExchangeRecorder | None = None
+    ) -> RegistryClient:
+        """A client for `role` on what every client of the run shares: the connection pool, what the
+        target's challenges showed, and the blobs the run put into its fresh repositories
+        (clients.make_client)."""
+        return make_client(profile, role, recorder, self.transport, self.scope_forms, self.blob_ledger)
 
     @property
     def transport(self) -> httpx.HTTPTransport:

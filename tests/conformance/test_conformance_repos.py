@@ -8,6 +8,7 @@ import httpx
 
 from conformance.harness.repos import RepoNamer, clean_repository, created_in
 from keelhaul.client import Exchange, grammar
+from keelhaul.client.ledger import BlobLedger
 
 REPO = "ns/keelhaul-run-1"
 D1, D2, D3 = "sha256:" + "1" * 64, "sha256:" + "2" * 64, "sha256:" + "3" * 64
@@ -22,6 +23,15 @@ def test_names_are_unique_valid_and_under_the_namespace():
     names = [namer.next() for _ in range(3)]
     assert names == [f"team/ci/keelhaul-20260101t000000-ab12-{n}" for n in (1, 2, 3)]
     assert all(grammar.is_valid_name(name) for name in names)
+
+
+def test_every_name_handed_out_is_fresh_in_the_runs_ledger():
+    ledger = BlobLedger()
+    namer = RepoNamer("team/ci", "run", ledger=ledger)
+    plain, nested = namer.next(), namer.next("release")
+    assert nested == "team/ci/keelhaul-run-2/release"
+    assert ledger.surely_absent(plain, D1) and ledger.surely_absent(nested, D1)
+    assert not ledger.surely_absent("team/ci/keelhaul-run-2", D1)  # only the name handed out
 
 
 def test_created_content_is_read_from_successful_writes_only():

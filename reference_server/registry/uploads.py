@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import hashlib
 import mmap
 import os
@@ -31,7 +32,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.storage.blobs import BlobStore, Digest
@@ -44,6 +45,7 @@ from reference_server.storage.direct_writer import (
 )
 from reference_server.storage.metadata import MetadataStore
 
+T = TypeVar("T")  # what travels with a batch of _Batches
 BUFFER_BYTES = 4 * 1024 * 1024  # handed to the worker thread at once: hashlib and write release the GIL
 # Batches handed to the workers and not yet done. Two: the writer's and the hasher's times per batch
 # jitter (page faults, the disk, the other core's load), and with one batch the receiver waited on
@@ -148,14 +150,57 @@ def _hash_pieces(hasher: hashlib._Hash, pieces: list[bytes]) -> None:
         hasher.update(piece)
 
 
-def _after(
-    previous: concurrent.futures.Future[None] | None, work: Callable[..., None], *args: object
-) -> None:
-    """Run `work` once the previous batch's same step is done (its error is this one's): writes and
-    hash updates stay in order while two batches are in flight."""
+def _after(previous: concurrent.futures.Future[None] | None, work: Callable[[], None]) -> None:
+    """Run `work` once the previous batch's same step is done (its error is this one's)."""
     if previous is not None:
         previous.result()
-    work(*args)
+    work()
+
+
+class _Batches(Generic[T]):
+    """Write and hash steps handed to the workers, oldest batch first, each step chained to the same
+    step of the batch before (`_after`), so writes and hash updates stay in order while several
+    batches are in flight. A batch leaves only once both its steps are done; `tag` travels with it
+    (the buffer it reads, on the BlockStream path)."""
+
+    def __init__(self, executor: concurrent.futures.Executor) -> None:
+        self._executor = executor
+        self._loop = asyncio.get_running_loop()
+        self._queue: collections.deque[tuple[T, tuple[concurrent.futures.Future[None], ...]]]
+        self._queue = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def submit(self, tag: T, write: Callable[[], None], hash_update: Callable[[], None]) -> None:
+        before = self._queue[-1][1] if self._queue else (None, None)
+        steps = (
+            self._executor.submit(_after, before[0], write),
+            self._executor.submit(_after, before[1], hash_update),
+        )
+        self._queue.append((tag, steps))
+
+    async def oldest_done(self) -> T:
+        """Wait for the oldest batch (its error is raised here) and remove it; returns its tag."""
+        tag, steps = self._queue[0]
+        await asyncio.gather(*(asyncio.wrap_future(step, loop=self._loop) for step in steps))
+        self._queue.popleft()
+        return tag
+
+    async def all_done(self) -> None:
+        while self._queue:
+            await self.oldest_done()
+
+    def settle(self) -> None:
+        """After an error or a cancellation: block until the workers finished what they hold, so that
+        no write lands after the caller's rollback."""
+        if self._queue:
+            concurrent.futures.wait([step for _, steps in self._queue for step in steps])
+
+
+def _loop_deadline(loop: asyncio.AbstractEventLoop, deadline: float | None) -> float:
+    """A wall-clock deadline as event-loop time (infinity for none)."""
+    return deadline + loop.time() - time.time() if deadline is not None else float("inf")
 
 
 def _hash_range(hasher: hashlib._Hash, buffer: mmap.mmap, start: int, end: int) -> None:
@@ -214,13 +259,11 @@ async def receive_body(
     loop = asyncio.get_running_loop()
     if isinstance(body, BlockStream):
         return await _receive_blocks(body, writer, hasher, executor, room, deadline, idle_seconds)
-    # batches handed to the workers, oldest first; a batch leaves only once it is done
-    in_flight: collections.deque[tuple[concurrent.futures.Future[None], ...]] = collections.deque()
+    in_flight: _Batches[None] = _Batches(executor)
     pieces: list[bytes] = []
     buffered = 0
     total = 0
-    wall_to_loop = loop.time() - time.time()
-    hard_stop = deadline + wall_to_loop if deadline is not None else float("inf")
+    hard_stop = _loop_deadline(loop, deadline)
     try:
         while True:
             now = loop.time()
@@ -243,29 +286,22 @@ async def receive_body(
             buffered += len(chunk)
             if buffered >= BUFFER_BYTES:
                 while len(in_flight) >= BATCHES_IN_FLIGHT:
-                    await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight[0]))
-                    in_flight.popleft()
-                before = in_flight[-1] if in_flight else (None, None)
-                batch = (
-                    executor.submit(_after, before[0], writer.write, pieces),
-                    executor.submit(_after, before[1], _hash_pieces, hasher, pieces),
+                    await in_flight.oldest_done()
+                in_flight.submit(
+                    None,
+                    functools.partial(writer.write, pieces),
+                    functools.partial(_hash_pieces, hasher, pieces),
                 )
-                in_flight.append(batch)
                 pieces = []
                 buffered = 0
-        while in_flight:
-            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight[0]))
-            in_flight.popleft()
+        await in_flight.all_done()
         if buffered < 256 * 1024 and not writer.direct:
             _write_and_hash(writer, hasher, pieces)  # small tail, buffered: cheaper than a thread hop
         else:
             await loop.run_in_executor(executor, _write_and_hash, writer, hasher, pieces)
         return total
     finally:
-        if in_flight:
-            # An error or cancellation while the workers still write: let them finish before anyone
-            # truncates the file, so no write lands after the rollback.
-            concurrent.futures.wait([future for batch in in_flight for future in batch])
+        in_flight.settle()
 
 
 # One buffer filling from the socket while three are written and hashed. 4 x 4 MiB rather than
@@ -290,11 +326,9 @@ async def _receive_blocks(
     while the next buffer fills. The first byte sits at the file offset's place within a block, so
     every whole block is aligned in memory as O_DIRECT needs. Same errors and guarantees as the
     ByteStream path."""
-    loop = asyncio.get_running_loop()
-    hard_stop = deadline + loop.time() - time.time() if deadline is not None else float("inf")
+    hard_stop = _loop_deadline(asyncio.get_running_loop(), deadline)
     owned: list[mmap.mmap] = []
-    in_flight: collections.deque[tuple[mmap.mmap, tuple[concurrent.futures.Future[None], ...]]]
-    in_flight = collections.deque()
+    in_flight: _Batches[mmap.mmap] = _Batches(executor)
     offset = writer.offset
     total = 0
     try:
@@ -302,10 +336,8 @@ async def _receive_blocks(
             if len(owned) < BLOCK_BUFFERS:
                 buffer = take_stage()
                 owned.append(buffer)
-            else:  # the oldest buffer in flight, once written and hashed
-                buffer, batch = in_flight[0]
-                await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in batch))
-                in_flight.popleft()
+            else:
+                buffer = await in_flight.oldest_done()  # written and hashed: free to fill again
             start = offset % ALIGN
             placed = await _fill(body, memoryview(buffer)[start:], hard_stop, idle_seconds)
             if not placed:
@@ -313,25 +345,20 @@ async def _receive_blocks(
             total += placed
             if total > room:
                 raise UploadTooLarge
-            before = in_flight[-1][1] if in_flight else (None, None)
             end = start + placed
-            batch = (
-                executor.submit(_after, before[0], writer.write_buffer, buffer, start, end),
-                executor.submit(_after, before[1], _hash_range, hasher, buffer, start, end),
+            in_flight.submit(
+                buffer,
+                functools.partial(writer.write_buffer, buffer, start, end),
+                functools.partial(_hash_range, hasher, buffer, start, end),
             )
-            in_flight.append((buffer, batch))
             offset += placed
             if end < len(buffer):
                 break  # the body ended inside this buffer
-        while in_flight:
-            await asyncio.gather(*(asyncio.wrap_future(f, loop=loop) for f in in_flight[0][1]))
-            in_flight.popleft()
+        await in_flight.all_done()
         writer.finish()  # nothing staged on this path: it only settles the writer's state
         return total
     finally:
-        if in_flight:
-            # as in receive_body: no write may land after the caller's rollback
-            concurrent.futures.wait([future for _, batch in in_flight for future in batch])
+        in_flight.settle()  # as in receive_body: no write may land after the caller's rollback
         for buffer in owned:
             give_stage(buffer)
 

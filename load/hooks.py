@@ -16,7 +16,7 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from keelhaul.errors import UsageError
-from load import scenarios, webui
+from load import csv_stop, scenarios, webui
 from load.meter import SAMPLE_SECONDS
 from load.options import add_options
 from load.run import load_run
@@ -195,6 +195,11 @@ def _worker_report(client_id, data, **_kwargs) -> None:  # type: ignore[no-untyp
         load_run(environment).ledger.merge(data[REPORT_KEY])
     if environment is not None and PROCESS_KEY in data:
         load_run(environment).resources.update(data[PROCESS_KEY])
+
+
+@events.init.add_listener
+def _stop_csv_writer_first(**_kwargs) -> None:  # type: ignore[no-untyped-def]
+    csv_stop.install()  # Locust spawns its CSV writer after `init`
 
 
 @events.init.add_listener

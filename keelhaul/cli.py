@@ -8,10 +8,12 @@ shows the traceback instead).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from keelhaul import __version__
 from keelhaul.errors import UsageError
@@ -92,3 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(error_line(error), file=sys.stderr)
         return 1
+
+
+def run() -> NoReturn:
+    """The `keelhaul` command: main(), then exit without a last walk over the heap.
+
+    Everything a command writes is written and closed by the time main() returns. The interpreter's
+    final garbage collections over what is left (some 100,000 objects after `keelhaul check`) took
+    0.2-0.3 s of a run measured in seconds; frozen, the objects are freed by reference count and
+    the operating system, as on any exit."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)

@@ -12,6 +12,7 @@ modules, one job each.
 | parallel.py     | checks in worker processes: the controller owns the target; `alone`  |
 | clients.py      | a client for a role on the run's shared connection pool             |
 | state.py        | the session state kept in `config.stash`                             |
+| heap.py         | the run's long-lived objects kept out of the garbage collector's walks |
 | selection.py    | the skip rules: N/A versus SKIP, from markers and the profile         |
 """
 
@@ -27,6 +28,7 @@ from conformance.harness.fixtures import (
     session_repo,
     target,
 )
+from conformance.harness.heap import pytest_collection_finish
 from conformance.harness.options import (
     pytest_addoption,
     pytest_configure,
@@ -49,6 +51,7 @@ __all__ = [
     "harness",
     "new_repo",
     "pytest_addoption",
+    "pytest_collection_finish",
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",

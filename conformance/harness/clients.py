@@ -16,7 +16,7 @@ def make_client(
     profile: TargetProfile,
     role: str,
     recorder: ExchangeRecorder | None = None,
-    transport: httpx.HTTPTransport | None = None,
+    transport: httpx.BaseTransport | None = None,
     scope_forms: ScopeForms | None = None,
     blob_ledger: BlobLedger | None = None,
 ) -> RegistryClient:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from conformance.catalogue import Catalogue
@@ -20,6 +19,7 @@ from conformance.reports.model import TestResult
 from keelhaul.client import ExchangeRecorder, RegistryClient
 from keelhaul.client.auth import ScopeForms
 from keelhaul.client.ledger import BlobLedger
+from keelhaul.client.transport import PooledTransport
 from keelhaul.profile import TargetProfile
 
 
@@ -56,7 +56,7 @@ class HarnessState:
     lanes: int = 1  # how many worker processes share the run
     lock_path: Path | None = None  # the file `alone` checks lock (parallel.py)
     shipped_cleanup: int = 0  # cleanup outcomes a worker already sent to the controller
-    _transport: httpx.HTTPTransport | None = None
+    _transport: PooledTransport | None = None
     # what the target's auth challenges showed, shared by every client of the run (RegistryClient)
     scope_forms: ScopeForms = field(default_factory=ScopeForms)
     # the blobs the run put into the repositories it named (keelhaul.client.ledger)
@@ -78,11 +78,11 @@ class HarnessState:
         return make_client(profile, role, recorder, self.transport, self.scope_forms, self.blob_ledger)
 
     @property
-    def transport(self) -> httpx.HTTPTransport:
+    def transport(self) -> PooledTransport:
         """The connection pool every client of the run shares (see clients.make_client)."""
         if self._transport is None:
             verify = self.target.profile.tls_verify if self.target is not None else True
-            self._transport = httpx.HTTPTransport(verify=verify)
+            self._transport = PooledTransport(verify=verify)
         return self._transport
 
     def close(self) -> None:

@@ -1,0 +1,203 @@
+"""keelhaul.client.transport.PooledTransport against a scripted HTTP/1.1 server on a raw socket, so
+every byte on the wire and every connection is known."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from keelhaul.client.transport import PooledTransport
+
+Handler = Callable[[socket.socket, "Wire"], None]
+
+
+class Wire:
+    """A server that runs `handler` once per accepted connection and keeps what it read."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._run, args=(connection,), daemon=True).start()
+
+    def _run(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                self.handler(connection, self)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def read_request(connection: socket.socket) -> bytes | None:
+    """One request's head and its body (Content-Length or chunked), or None when the client closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = connection.recv(65536)
+        if not piece:
+            return None
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    length = next((int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length:")), None)
+    if length is not None:
+        while len(rest) < length:
+            rest += connection.recv(65536)
+        return head + b"\r\n\r\n" + rest
+    if b"transfer-encoding: chunked" in lines:
+        while not rest.endswith(b"0\r\n\r\n"):
+            rest += connection.recv(65536)
+        return head + b"\r\n\r\n" + rest
+    return head + b"\r\n\r\n"
+
+
+def keep_alive(body: bytes = b"ok") -> Handler:
+    def handler(connection: socket.socket, wire: Wire) -> None:
+        while (request := read_request(connection)) is not None:
+            wire.requests.append(request)
+            payload = b"" if request.startswith(b"HEAD") else body
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), payload))
+
+    return handler
+
+
+@pytest.fixture
+def transport() -> Iterator[PooledTransport]:
+    pool = PooledTransport()
+    yield pool
+    pool.close()
+
+
+def serve(handler: Handler) -> Iterator[Wire]:
+    wire = Wire(handler)
+    yield wire
+    wire.close()
+
+
+@pytest.fixture
+def wire() -> Iterator[Wire]:
+    yield from serve(keep_alive())
+
+
+def test_requests_reuse_one_kept_alive_connection(transport: PooledTransport, wire: Wire) -> None:
+    with httpx.Client(transport=transport) as client:
+        answers = [client.get(wire.url + "/v2/"), client.head(wire.url + "/v2/"), client.get(wire.url + "/x")]
+    assert [(a.status_code, a.content) for a in answers] == [(200, b"ok"), (200, b""), (200, b"ok")]
+    assert answers[0].reason_phrase == "OK" and answers[0].http_version == "HTTP/1.1"
+    assert wire.connections == 1
+    assert wire.requests[1].startswith(b"HEAD /v2/ HTTP/1.1\r\n")
+
+
+def test_headers_and_bytes_body_go_out_as_httpx_built_them(transport: PooledTransport, wire: Wire) -> None:
+    with httpx.Client(transport=transport) as client:
+        client.put(wire.url + "/v2/r/manifests/a%2Bb?x=1", content=b"{}", headers={"X-Case": "Kept"})
+    request = wire.requests[0]
+    assert request.startswith(b"PUT /v2/r/manifests/a%2Bb?x=1 HTTP/1.1\r\n")
+    assert b"\r\nX-Case: Kept\r\n" in request
+    assert b"\r\nContent-Length: 2\r\n" in request and request.endswith(b"\r\n\r\n{}")
+    assert b"accept-encoding: identity" not in request.lower()  # nothing added beyond httpx's headers
+
+
+def test_a_body_of_unknown_length_is_sent_chunked(transport: PooledTransport, wire: Wire) -> None:
+    pieces = [b"a" * 10, b"", b"b" * 70_000]
+    with httpx.Client(transport=transport) as client:
+        assert client.post(wire.url + "/upload", content=iter(pieces)).status_code == 200
+    head, _, body = wire.requests[0].partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert body == b"a\r\n" + b"a" * 10 + b"\r\n" + b"11170\r\n" + b"b" * 70_000 + b"\r\n0\r\n\r\n"
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused(transport: PooledTransport) -> None:
+    def answer_once(connection: socket.socket, wire: Wire) -> None:
+        wire.requests.append(read_request(connection) or b"")
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # keep-alive, then closes
+
+    for wire in serve(answer_once):
+        with httpx.Client(transport=transport) as client:
+            first = client.get(wire.url + "/")
+            threading.Event().wait(0.1)  # the server's close reaches the idle pooled connection
+            second = client.get(wire.url + "/")
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert wire.connections == 2
+
+
+def test_an_unread_streamed_body_closes_its_connection(transport: PooledTransport) -> None:
+    for wire in serve(keep_alive(b"x" * 1_000_000)):
+        with httpx.Client(transport=transport) as client:
+            with client.stream("GET", wire.url + "/blob") as streamed:
+                assert len(next(streamed.iter_bytes())) > 0
+            assert client.get(wire.url + "/blob").content == b"x" * 1_000_000
+        assert wire.connections == 2  # the half-read one was closed, not handed to the next request
+
+
+def test_an_answer_sent_before_the_body_is_read_is_returned(transport: PooledTransport) -> None:
+    def refuse_early(connection: socket.socket, wire: Wire) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig")
+        connection.shutdown(socket.SHUT_RDWR)
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            yield b"z" * 1_048_576
+
+    for wire in serve(refuse_early):
+        with httpx.Client(transport=transport) as client:
+            answer = client.put(wire.url + "/upload", content=endless())
+        assert (answer.status_code, answer.content) == (413, b"big")
+
+
+def test_socket_failures_are_httpx_errors(transport: PooledTransport) -> None:
+    def silent(connection: socket.socket, wire: Wire) -> None:
+        read_request(connection)
+        threading.Event().wait(2)
+
+    def garbage(connection: socket.socket, wire: Wire) -> None:
+        read_request(connection)
+        connection.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+
+    closed = socket.create_server(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()
+    with httpx.Client(transport=transport, timeout=0.3) as client:
+        with pytest.raises(httpx.ConnectError):
+            client.get(f"http://127.0.0.1:{refused_port}/")
+        for wire in serve(silent):
+            with pytest.raises(httpx.ReadTimeout):
+                client.get(wire.url + "/")
+        for wire in serve(garbage):
+            with pytest.raises(httpx.RemoteProtocolError):
+                client.get(wire.url + "/")
+        with pytest.raises(httpx.UnsupportedProtocol):
+            client.get("ftp://127.0.0.1/")
+
+
+def test_a_closed_transport_keeps_no_connection(wire: Wire) -> None:
+    transport = PooledTransport()
+    with httpx.Client(transport=transport) as client:
+        client.get(wire.url + "/")
+    transport.close()
+    assert transport._idle == {}

@@ -3,12 +3,21 @@ every byte on the wire and every connection is known."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from keelhaul.client.transport import PooledTransport
 
@@ -41,11 +50,8 @@ class Wire:
             threading.Thread(target=self._run, args=(connection,), daemon=True).start()
 
     def _run(self, connection: socket.socket) -> None:
-        with connection:
-            try:
-                self.handler(connection, self)
-            except OSError:
-                pass
+        with connection, contextlib.suppress(OSError):
+            self.handler(connection, self)
 
     def close(self) -> None:
         self.listener.close()
@@ -157,7 +163,9 @@ def test_an_answer_sent_before_the_body_is_read_is_returned(transport: PooledTra
         data = b""
         while b"\r\n\r\n" not in data:
             data += connection.recv(65536)
-        connection.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig")
+        connection.sendall(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig"
+        )
         connection.shutdown(socket.SHUT_RDWR)
 
     def endless() -> Iterator[bytes]:
@@ -201,3 +209,51 @@ def test_a_closed_transport_keeps_no_connection(wire: Wire) -> None:
         client.get(wire.url + "/")
     transport.close()
     assert transport._idle == {}
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no CA vouches for, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keelhaul-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_is_verified_unless_the_profile_says_not_to(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    serving = keep_alive(b"secret")
+
+    def over_tls(connection: socket.socket, wire: Wire) -> None:
+        with server_side.wrap_socket(connection, server_side=True) as tls:
+            serving(tls, wire)
+
+    for wire in serve(over_tls):
+        url = f"https://127.0.0.1:{wire.port}/v2/"
+        with httpx.Client(transport=PooledTransport()) as client, pytest.raises(httpx.ConnectError):
+            client.get(url)  # nobody vouches for the certificate
+        with httpx.Client(transport=PooledTransport(verify=False)) as client:
+            answers = [client.get(url).content, client.get(url).content]
+        assert answers == [b"secret", b"secret"]
+        assert wire.connections == 2  # the refused handshake, then one kept-alive connection

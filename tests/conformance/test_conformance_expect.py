@@ -128,3 +128,17 @@ def test_image_spec_schemas_resolve_their_references():
     broken["config"]["digest"] = "not-a-digest"
     assert any("config/digest" in problem for problem in schema_errors(broken, IMAGE_MANIFEST))
     assert schema_errors({"schemaVersion": 2, "manifests": [{"mediaType": mt.OCI_MANIFEST}]}, IMAGE_INDEX)
+
+
+def test_a_validator_built_with_every_referenced_schema_judges_as_the_first_one_did() -> None:
+    """The validators are built again once references led to new schemas (schemas.validator); the
+    later ones must still follow each reference to the same verdicts."""
+    image = content.image("schema-again")
+    good = json.loads(image.manifest.body)
+    broken = json.loads(image.manifest.body)
+    broken["layers"][0]["digest"] = "not-a-digest"
+    verdicts = [
+        (schema_errors(good, IMAGE_MANIFEST), schema_errors(broken, IMAGE_MANIFEST)) for _ in range(3)
+    ]
+    assert verdicts[0][0] == [] and any("layers/0/digest" in problem for problem in verdicts[0][1])
+    assert verdicts[1:] == [verdicts[0], verdicts[0]]

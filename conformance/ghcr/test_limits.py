@@ -13,7 +13,7 @@ from conformance.ghcr.expiry import FAST_EXPIRY_SECONDS, judge, open_sessions
 from conformance.ghcr.support import expect_refused, push
 from conformance.oci.expect import expect_error, expect_manifest, expect_status, fail
 from keelhaul.client import GeneratedBlob
-from keelhaul.client.images import Built, Image, encode_json, oci_manifest, sample_image
+from keelhaul.client.images import Built, Image, oci_manifest, sample_image
 from keelhaul.profile import KIND_LIMITS
 
 FAST_LAYER_BYTES = 64 << 20  # a declared layer limit above this is only tried by the slow variant
@@ -173,6 +173,7 @@ def test_real_upload_session_expires(client, new_repo, target, request):
 
 # ---- LIM-3 --------------------------------------------------------------------------------------------
 FOUR_MB = 4_000_000
+PADDING_MARK = b'"org.keelhaul.padding":""'
 
 
 def _manifest_of_size(base: Image, size: int) -> Built:
@@ -181,9 +182,10 @@ def _manifest_of_size(base: Image, size: int) -> Built:
     pad = size - empty.size
     if pad < 0:
         raise ValueError(f"cannot make a {size}-byte manifest: the smallest is {empty.size}")
-    document = empty.json()
-    document["annotations"]["org.keelhaul.padding"] = "k" * pad
-    built = Built.of(encode_json(document), empty.media_type)
+    # the padding goes between the empty value's quotes, as encode_json would write it (plain ASCII
+    # needs no escape), sparing a second encoding of a 4 MB document
+    end_of_value = empty.body.index(PADDING_MARK) + len(PADDING_MARK) - 1
+    built = Built.of(empty.body[:end_of_value] + b"k" * pad + empty.body[end_of_value:], empty.media_type)
     assert built.size == size, (built.size, size)
     return built
 

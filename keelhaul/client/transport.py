@@ -216,8 +216,16 @@ def _early_response(
 
 
 def _readable(sock: socket.socket) -> bool:
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
+    """Whether an idle connection has something to read: the server's close, or bytes nobody asked for.
+    poll, not select: select cannot watch a descriptor numbered past 1023 (a load run holds more)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    if not hasattr(select, "poll"):  # gevent's select module, under Locust, may lack it
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def _translated(error: BaseException, phase: str) -> BaseException:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import os
+import resource
 import socket
 import ssl
 import threading
@@ -133,6 +135,26 @@ def test_a_body_of_unknown_length_is_sent_chunked(transport: PooledTransport, wi
     head, _, body = wire.requests[0].partition(b"\r\n\r\n")
     assert b"Transfer-Encoding: chunked" in head
     assert body == b"a\r\n" + b"a" * 10 + b"\r\n" + b"11170\r\n" + b"b" * 70_000 + b"\r\n0\r\n\r\n"
+
+
+def test_a_connection_numbered_past_1023_is_reused(transport: PooledTransport, wire: Wire) -> None:
+    """select() cannot watch such a descriptor; a load run or a busy process holds that many."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"the open-file limit here is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with httpx.Client(transport=transport) as client:
+            answers = [client.get(wire.url + "/").status_code for _ in range(3)]
+        assert answers == [200, 200, 200]
+        assert wire.connections == 1
+        assert max(fillers) > 1023
+    finally:
+        for descriptor in fillers:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_connection_the_server_closed_while_idle_is_not_reused(transport: PooledTransport) -> None:

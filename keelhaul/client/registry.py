@@ -30,7 +30,6 @@ from keelhaul.client.recorder import (
     redact_url,
 )
 from keelhaul.client.requester import Body
-from keelhaul.client.transport import PooledTransport
 from keelhaul.client.uploads import UploadResult
 from keelhaul.client.urls import query_string
 
@@ -124,7 +123,8 @@ class RegistryClient:
             # identity: blob bytes must arrive exactly as stored, never transparently decoded
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})},
             follow_redirects=follow_redirects,
-            transport=transport if transport is not None else PooledTransport(verify=verify),
+            verify=verify,
+            transport=transport,
         )
 
     # ---- lifecycle -------------------------------------------------------------------------------

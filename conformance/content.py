@@ -16,6 +16,7 @@ from keelhaul.client import media_types as mt
 from keelhaul.client.images import EMPTY_CONFIG, Built, Image, descriptor, tar_layer
 
 UNKNOWN_FIELD = "keelhaulUnspecifiedField"  # registries must keep unknown fields byte for byte
+PADDING_KEY = "org.keelhaul.padding"  # the annotation that grows a manifest to a wanted size
 
 
 def layer(seed: str, size: int = 256) -> Built:
@@ -114,3 +115,15 @@ def index_body(
 def missing_digest(seed: str) -> str:
     """The digest of content no registry holds (deterministic per seed)."""
     return digest_of(f"keelhaul: never pushed: {seed}".encode())
+
+
+def padded_to(body: bytes, size: int, filler: bytes) -> bytes:
+    """`body`, a JSON document holding an empty PADDING_KEY value, grown to exactly `size` bytes by
+    filling that value with `filler` (one ASCII byte that needs no escape). The bytes are spliced in,
+    as the document's encoder would write them, so a 4 MB manifest is not encoded twice."""
+    pad = size - len(body)
+    if pad < 0:
+        raise ValueError(f"cannot make a {size}-byte document: the smallest is {len(body)}")
+    key_end = body.index(f'"{PADDING_KEY}"'.encode()) + len(PADDING_KEY) + 2
+    value = body.index(b'""', key_end) + 1  # between the empty value's quotes
+    return body[:value] + filler * pad + body[value:]

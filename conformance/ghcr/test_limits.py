@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.content import PADDING_KEY, padded_to
 from conformance.ghcr.expiry import FAST_EXPIRY_SECONDS, judge, open_sessions
 from conformance.ghcr.support import expect_refused, push
 from conformance.oci.expect import expect_error, expect_manifest, expect_status, fail
@@ -173,19 +174,12 @@ def test_real_upload_session_expires(client, new_repo, target, request):
 
 # ---- LIM-3 --------------------------------------------------------------------------------------------
 FOUR_MB = 4_000_000
-PADDING_MARK = b'"org.keelhaul.padding":""'
 
 
 def _manifest_of_size(base: Image, size: int) -> Built:
     """An OCI manifest of exactly `size` bytes: `base`'s, padded with an annotation."""
-    empty = oci_manifest(base.config, base.layers, annotations={"org.keelhaul.padding": ""})
-    pad = size - empty.size
-    if pad < 0:
-        raise ValueError(f"cannot make a {size}-byte manifest: the smallest is {empty.size}")
-    # the padding goes between the empty value's quotes, as encode_json would write it (plain ASCII
-    # needs no escape), sparing a second encoding of a 4 MB document
-    end_of_value = empty.body.index(PADDING_MARK) + len(PADDING_MARK) - 1
-    built = Built.of(empty.body[:end_of_value] + b"k" * pad + empty.body[end_of_value:], empty.media_type)
+    empty = oci_manifest(base.config, base.layers, annotations={PADDING_KEY: ""})
+    built = Built.of(padded_to(empty.body, size, b"k"), empty.media_type)
     assert built.size == size, (built.size, size)
     return built
 

@@ -243,10 +243,8 @@ def test_manifest_size_limit(client, new_repo, target):
         base = json.loads(
             content.manifest_body(descriptor(content.EMPTY_CONFIG), [], media_type=mt.OCI_MANIFEST)
         )
-        base["annotations"] = {"org.keelhaul.padding": ""}
-        body = json.dumps(base).encode()
-        end_of_value = body.index(b'"org.keelhaul.padding": ""') + len(b'"org.keelhaul.padding": ""') - 1
-        return body[:end_of_value] + b"x" * (size - len(body)) + body[end_of_value:]  # not encoded twice
+        base["annotations"] = {content.PADDING_KEY: ""}
+        return content.padded_to(json.dumps(base).encode(), size, b"x")
 
     at_limit = padded(min(limit, 4 * 1000 * 1000))
     put = client.put_manifest(repo, "big", at_limit, mt.OCI_MANIFEST)

@@ -142,3 +142,14 @@ def test_a_validator_built_with_every_referenced_schema_judges_as_the_first_one_
     ]
     assert verdicts[0][0] == [] and any("layers/0/digest" in problem for problem in verdicts[0][1])
     assert verdicts[1:] == [verdicts[0], verdicts[0]]
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_padding_splices_the_same_bytes_an_encoder_writes(separators: tuple[str, str]) -> None:
+    document = {"schemaVersion": 2, "annotations": {"a": "", content.PADDING_KEY: "", "z": ""}}
+    body = json.dumps(document, separators=separators).encode()
+    padded = content.padded_to(body, 5000, b"k")
+    document["annotations"][content.PADDING_KEY] = "k" * (5000 - len(body))
+    assert padded == json.dumps(document, separators=separators).encode()
+    with pytest.raises(ValueError, match="smallest"):
+        content.padded_to(body, len(body) - 1, b"k")

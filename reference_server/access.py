@@ -14,6 +14,8 @@ registry's manifest store, for package delete and restore) is named here too.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
@@ -168,6 +170,19 @@ class AccessPolicy(Protocol[P]):
         """Called after a manifest PUT committed. Returns warnings for OCI `Warning` headers."""
         ...
 
+    def decisions_version(self) -> Hashable:
+        """A value that changes whenever a decision this policy made could come out differently
+        because its data changed (in this process or another). With `valid_until`, it lets the core
+        replay an answer to an identical request (http/replay.py). Optional: a policy without
+        both has none of its answers replayed."""
+        ...
+
+    def valid_until(self, principal: P) -> float | None:
+        """Until when (a `time.time()` value) the decisions made for `principal` hold while the
+        data stays the same: the end of its credentials' life, `math.inf` when nothing about it
+        expires, None when its answers must never be replayed. Optional, see `decisions_version`."""
+        ...
+
     def install(self, app: web.Application, manifests: MetadataStore) -> None:
         """Add the policy's own routes (token endpoint, REST API, pages) to the application;
         `manifests` is the registry's metadata store (tags and manifests) the policy may manage."""
@@ -211,6 +226,11 @@ class Admitted(Generic[P]):
     def manifest_stored(self, stored: StoredManifest) -> list[str]:
         return self.policy.manifest_stored(self.principal, stored)
 
+    def valid_until(self) -> float | None:
+        """How long answers given to this caller may be replayed (see AccessPolicy.valid_until)."""
+        valid_until = getattr(self.policy, "valid_until", None)  # optional in the protocol
+        return valid_until(self.principal) if valid_until is not None else None
+
 
 class Gate(Generic[P]):
     """The core's one door to its policy: authenticate, then authorize what the route needs."""
@@ -231,6 +251,11 @@ class Gate(Generic[P]):
             for action in actions:
                 policy.authorize(request, route, principal, action)
         return Admitted(policy, principal)
+
+    def decisions_version(self) -> Hashable | None:
+        """The policy's `decisions_version`, None when it has none (then nothing is replayed)."""
+        version = getattr(self.policy, "decisions_version", None)  # optional in the protocol
+        return version() if version is not None else None
 
 
 class OpenAccess:
@@ -259,6 +284,12 @@ class OpenAccess:
 
     def manifest_stored(self, principal: Principal, stored: StoredManifest) -> list[str]:
         return []
+
+    def decisions_version(self) -> Hashable:
+        return 0  # every decision is "yes", forever
+
+    def valid_until(self, principal: Principal) -> float | None:
+        return math.inf
 
     def install(self, app: web.Application, manifests: MetadataStore) -> None:
         return None

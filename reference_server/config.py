@@ -45,6 +45,8 @@ class ServerConfig:
     idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
     max_connections: int | None = None
     max_connections_per_address: int | None = None
+    # Replay 200 answers to repeated identical manifest reads from memory (http/replay.py).
+    replay: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -83,4 +85,6 @@ class ServerConfig:
             args.append("--registry-deletes")
         if not self.direct_io:
             args.append("--no-direct-io")
+        if not self.replay:
+            args.append("--no-replay")
         return args

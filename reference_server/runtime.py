@@ -9,9 +9,12 @@ cannot do from a handler or middleware:
   its foreign-write check for requests that had fully arrived before the last check (see
   storage.metadata.REQUEST_RECEIVED_NS);
 - it enforces connection hygiene (connections.py): connections over the caps are answered 503
-  before any request and closed; request headers that do not arrive in time get 408 and a close.
-Plugging the class in relies on two aiohttp internals (AppRunner._make_server and the Server's
-`_loop`/`_kwargs`); tests/reference_server/test_protocol.py fails loudly if they change.
+  before any request and closed; request headers that do not arrive in time get 408 and a close;
+- it replays kept answers to repeated identical manifest reads while aiohttp is idle on the
+  connection, and keeps the answers dispatch planned for (http/replay.py).
+Plugging the class in relies on aiohttp internals (AppRunner._make_server, the Server's
+`_loop`/`_kwargs`, and for the replay the handler's idle state and keep-alive clock);
+tests/reference_server/test_protocol.py fails loudly if they change.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from reference_server.http.app import REGISTRY_KEY, error_response
+from reference_server.http.app import REGISTRY_KEY, REPLAY_KEY, REPLAY_PLAN_KEY, error_response
 from reference_server.http.connections import (
     ConnectionGate,
     ConnectionLimits,
     shed_response,
     timeout_response,
 )
+from reference_server.http.replay import ReplayCache, is_lone_head, leaves_parser_empty
 from reference_server.registry.errors import ErrorCode, OCIError
 
 log = logging.getLogger("reference_server")
@@ -76,7 +80,16 @@ class RegistryRequestHandler(RequestHandler):
     """aiohttp's connection protocol with OCI error bodies for unparsable requests, a receive
     stamp, the connection caps and the request-header deadline."""
 
-    __slots__ = ("_address", "_gate", "_header_deadline", "_shed", "received_ns")
+    __slots__ = (
+        "_address",
+        "_gate",
+        "_header_deadline",
+        "_replay",
+        "_replay_clean",
+        "_replay_request",
+        "_shed",
+        "received_ns",
+    )
 
     def __init__(self, manager: RegistryServer, *args: Any, **kwargs: Any) -> None:
         super().__init__(manager, *args, **kwargs)
@@ -85,6 +98,10 @@ class RegistryRequestHandler(RequestHandler):
         self._address = ""
         self._shed = False
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._replay: ReplayCache | None = manager.replay
+        # True while every byte aiohttp's parser got here formed complete requests without bodies.
+        self._replay_clean = True
+        self._replay_request: bytes | None = None  # the lone request head aiohttp got last while idle
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -117,6 +134,15 @@ class RegistryRequestHandler(RequestHandler):
         if self._shed:
             return  # discard whatever the refused client sends
         self.received_ns = time.monotonic_ns()
+        if self._replay_clean:
+            idle = self._idle_for_replay()
+            if idle and self._replay is not None:
+                answer = self._replay.answer(data)
+                if answer is not None:
+                    self._send_replay(answer)
+                    return
+            self._replay_request = data if idle and is_lone_head(data) else None
+            self._replay_clean = leaves_parser_empty(data)
         queued = len(self._messages)
         super().data_received(data)
         for message, payload in list(self._messages)[queued:]:
@@ -125,6 +151,46 @@ class RegistryRequestHandler(RequestHandler):
             self._cancel_header_deadline()  # the headers are in
         else:
             self._arm_header_deadline()  # the first bytes of a request after an idle wait
+
+    def take_replay_request(self) -> bytes | None:
+        """The bytes of the request dispatch is handling, if they arrived alone on an idle, clean
+        connection (else None); each arrival is given out once."""
+        request, self._replay_request = self._replay_request, None
+        return request
+
+    def _idle_for_replay(self) -> bool:
+        """aiohttp waits for a request on this connection with nothing queued or in progress, the
+        connection stays open, and its writes are not paused (a client that does not read gets no
+        more answers queued than through aiohttp)."""
+        waiter = self._waiter
+        return (
+            waiter is not None
+            and not waiter.done()
+            and not self._messages
+            and not self._request_in_progress
+            and not self._paused
+            and not self._force_close
+            and not self._close
+            and self._payload_parser is None
+            and not self._upgraded
+            and self.transport is not None
+        )
+
+    def _send_replay(self, answer: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(answer)
+        self._cancel_header_deadline()
+        self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout  # a request came
+
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        """aiohttp's, then the answer is kept for replay when dispatch planned so and it was sent whole."""
+        sent, reset = await super().finish_response(request, resp, start_time)
+        plan = request.get(REPLAY_PLAN_KEY)
+        if plan is not None and not reset and sent is resp and self._replay is not None:
+            self._replay.keep(plan, resp)
+        return sent, reset
 
     def _arm_header_deadline(self) -> None:
         if self._header_deadline is None:
@@ -174,6 +240,7 @@ class RegistryServer(web.Server):
     """aiohttp's low-level server, building RegistryRequestHandler connections that share one gate."""
 
     gate: ConnectionGate
+    replay: ReplayCache | None = None
 
     def __call__(self) -> RequestHandler:
         return RegistryRequestHandler(self, loop=self._loop, **self._kwargs)
@@ -196,6 +263,7 @@ class RegistryRunner(web.AppRunner):
             **plain._kwargs,
         )
         server.gate = ConnectionGate(self.limits)
+        server.replay = self.app.get(REPLAY_KEY)
         return server
 
 

@@ -88,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " filesystems where buffered writes suit better)",
     )
     parser.add_argument(
+        "--no-replay",
+        action="store_true",
+        help="answer every manifest read through the full request path, never from the replay of an"
+        " identical earlier request (for comparisons; the replay is exact, see the README)",
+    )
+    parser.add_argument(
         "--manifest-buffer-budget",
         default=str(DEFAULT_MANIFEST_BUFFER_BUDGET_BYTES),
         metavar="BYTES",
@@ -163,6 +169,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         public_url=public_url.rstrip("/") if public_url else None,
         registry_deletes=args.registry_deletes,
         direct_io=not args.no_direct_io,
+        replay=not args.no_replay,
         manifest_buffer_budget_bytes=int(_positive(args.manifest_buffer_budget, "--manifest-buffer-budget")),
         header_timeout_seconds=float(_positive(args.header_timeout, "--header-timeout", float)),
         idle_timeout_seconds=float(_positive(args.idle_timeout, "--idle-timeout", float)),

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +35,7 @@ from reference_server.ghcr.api.pages import PackagePages
 from reference_server.ghcr.api.rest import PackagesApi
 from reference_server.ghcr.auth import permissions
 from reference_server.ghcr.auth.identity import Identities, Identity
-from reference_server.ghcr.auth.signing import ACCESS_USE, InvalidToken, TokenSigner
+from reference_server.ghcr.auth.signing import ACCESS_USE, LEEWAY_SECONDS, InvalidToken, TokenSigner
 from reference_server.ghcr.auth.tokens import TokenService
 from reference_server.ghcr.data.callers import ANONYMOUS_CALLER, Caller
 from reference_server.ghcr.data.packages import PackageService
@@ -69,6 +71,9 @@ class GhcrPrincipal(Principal):
     # `Bearer base64(user:PAT)` (ghcr.io accepts it; CI tools send it): no JWT, so no grant to
     # intersect with: the live decision alone applies.
     direct: bool = False
+    # When the credentials stop working by themselves (the JWT's expiry with its leeway, the PAT's
+    # own expiry): the end of any replay of an answer given to them (http/replay.py).
+    valid_until: float = field(default=math.inf, compare=False, hash=False)
 
 
 NO_TOKEN = GhcrPrincipal()
@@ -148,6 +153,7 @@ class GhcrPolicy:
             access=access,
             catalog=catalog,
             bearer=True,
+            valid_until=min(float(claims["exp"]) + LEEWAY_SECONDS, identity.expires_at),
         )
 
     def _direct_principal(self, request: web.Request, route: Route, token: str) -> GhcrPrincipal:
@@ -166,6 +172,7 @@ class GhcrPolicy:
             catalog=not identity.is_anonymous,
             bearer=True,
             direct=True,
+            valid_until=identity.expires_at,
         )
 
     def authorize(self, request: web.Request, route: Route, principal: GhcrPrincipal, action: Action) -> None:
@@ -214,6 +221,14 @@ class GhcrPolicy:
 
     def manifest_stored(self, principal: GhcrPrincipal, stored: StoredManifest) -> list[str]:
         return self.packages.manifest_stored(principal.caller, principal.subject, stored)
+
+    def decisions_version(self) -> Hashable:
+        """Every decision reads the accounts database (tokens, packages, visibility, membership),
+        and nothing else that changes while the server runs (the signing key is fixed per process)."""
+        return self.store.generation()
+
+    def valid_until(self, principal: GhcrPrincipal) -> float | None:
+        return principal.valid_until
 
     def install(self, app: web.Application, manifests: MetadataStore) -> None:
         self.tokens.install(app)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,8 @@ from reference_server.http import discovery as http_discovery
 from reference_server.http import manifests as http_manifests
 from reference_server.http.body_budget import MANIFEST_BUDGET_KEY, BodyBudget
 from reference_server.http.exhaustion import StorageAlarm, exhausted_reason
+from reference_server.http.replay import DEFAULT_BUDGET_BYTES as DEFAULT_REPLAY_BUDGET_BYTES
+from reference_server.http.replay import ReplayCache, ReplayPlan
 from reference_server.http.routing import ACCESS, allowed_methods, parse_route
 from reference_server.registry.errors import ErrorCode, OCIError
 from reference_server.registry.services import Registry
@@ -41,6 +45,9 @@ REGISTRY_KEY = web.AppKey("registry", Registry)
 STORAGE_ALARM_KEY = web.AppKey("storage_alarm", StorageAlarm)
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 GATE_KEY = web.AppKey("gate", Gate)
+REPLAY_KEY = web.AppKey("replay", ReplayCache)
+# Set on a request whose answer the connection keeps for replay once it is sent (runtime.py).
+REPLAY_PLAN_KEY = web.RequestKey("keelhaul.replay_plan", ReplayPlan)
 SWEEP_INTERVAL_SECONDS = 30.0
 
 Handler = Callable[[web.Request, Registry, Route, RequestAccess], Awaitable[web.StreamResponse]]
@@ -142,10 +149,30 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             status=405,
             headers={"Allow": ", ".join(allowed)},
         )
+    plan = None
+    if route.endpoint is Endpoint.MANIFEST:  # before admission: see ReplayCache.plan
+        plan = request.app[REPLAY_KEY].plan(request, _arrived_bytes(request))
     admitted = await request.app[GATE_KEY].admit(request, route, access)
     response = await HANDLERS[(route.endpoint, method)](request, registry, route, admitted)
     response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    if plan is not None and response.status == 200:
+        valid_until = admitted.valid_until()
+        if valid_until is not None:
+            request[REPLAY_PLAN_KEY] = dataclasses.replace(plan, valid_until=valid_until)
     return response
+
+
+def _replay_version(registry: Registry, gate: Gate[Any]) -> Hashable | None:
+    """What a kept manifest answer depends on besides the request's bytes and the caller's
+    credentials' life: the manifests and tags, and the policy's decisions. None: nothing is kept."""
+    decisions = gate.decisions_version()
+    return None if decisions is None else (registry.metadata.version(), decisions)
+
+
+def _arrived_bytes(request: web.Request) -> bytes | None:
+    """The request's bytes exactly as they arrived, when its connection knew them (runtime.py)."""
+    take = getattr(request.protocol, "take_replay_request", None)
+    return take() if take is not None else None
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -191,7 +218,11 @@ def create_app(
     app[REGISTRY_KEY] = registry
     app[STORAGE_ALARM_KEY] = StorageAlarm()
     app[MANIFEST_BUDGET_KEY] = BodyBudget(config.manifest_buffer_budget_bytes)
-    app[GATE_KEY] = Gate(policy)
+    gate = app[GATE_KEY] = Gate(policy)
+    app[REPLAY_KEY] = ReplayCache(
+        functools.partial(_replay_version, registry, gate),
+        DEFAULT_REPLAY_BUDGET_BYTES if config.replay else 0,
+    )
     app.router.add_route("*", "/v2", dispatch)
     app.router.add_route("*", r"/v2/{tail:[\s\S]*}", dispatch)
     app.cleanup_ctx.append(_lifecycle)

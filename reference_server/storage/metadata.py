@@ -206,6 +206,7 @@ class MetadataStore:
         self._cache = _ManifestCache(cache_budget)
         self._data_version = self._read_data_version()
         self._checked_ns = time.monotonic_ns()  # when the last foreign-write check started
+        self._own_writes = 0  # writes here that touched manifests or tags (data_version ignores ours)
 
     def close(self) -> None:
         with self._lock:
@@ -241,8 +242,19 @@ class MetadataStore:
                 roll_back(conn)
                 raise
             finally:
-                for repository in repositories:
+                dropped = list(repositories)
+                if dropped:
+                    self._own_writes += 1
+                for repository in dropped:
                     self._cache.drop(repository)
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever a manifest or tag read may answer differently: a write here that drops a
+        repository from the manifest cache, or a commit by another connection (another process). For
+        answers kept beyond one request (http/replay.py)."""
+        with self._lock:
+            self._check_foreign_writes()
+            return self._data_version, self._own_writes
 
     @staticmethod
     def _ensure_repository(repository: str, now: float) -> tuple[str, tuple[Any, ...]]:

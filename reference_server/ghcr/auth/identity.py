@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import threading
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ class Identity:
     subject: str | None  # the user's login, "workflow:<owner>/<repo>", None when anonymous
     credential_id: str | None = None
     login: str | None = None  # the user behind a PAT
+    expires_at: float = math.inf  # the credential's own expiry (store clock), inf: none
 
     @property
     def is_anonymous(self) -> bool:
@@ -97,7 +99,7 @@ class Identities:
             except Exception:
                 return None
             caller = Caller("user", user_id=user.id, scopes=record.scopes)
-            return Identity(caller, user.login, record.id, user.login)
+            return Identity(caller, user.login, record.id, user.login, _expiry(record))
         if record.repository_id is None:
             return None
         try:
@@ -110,7 +112,11 @@ class Identities:
             repository_owner_id=repository.owner.id,
             scopes=record.scopes,
         )
-        return Identity(caller, f"workflow:{repository.full_name}", record.id)
+        return Identity(caller, f"workflow:{repository.full_name}", record.id, expires_at=_expiry(record))
+
+
+def _expiry(record: TokenRecord) -> float:
+    return record.expires_at if record.expires_at is not None else math.inf
 
 
 def workflow_scopes(permission: str) -> frozenset[str]:

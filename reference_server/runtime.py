@@ -84,6 +84,9 @@ class RegistryRequestHandler(RequestHandler):
         "_address",
         "_gate",
         "_header_deadline",
+        "_answered",
+        "_given",
+        "_last_kept_alive",
         "_replay",
         "_replay_clean",
         "_replay_request",
@@ -102,6 +105,10 @@ class RegistryRequestHandler(RequestHandler):
         # True while every byte aiohttp's parser got here formed complete requests without bodies.
         self._replay_clean = True
         self._replay_request: bytes | None = None  # the lone request head aiohttp got last while idle
+        # While clean, each piece of data aiohttp got was one request: those given and answered.
+        self._given = 0
+        self._answered = 0
+        self._last_kept_alive = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -143,6 +150,7 @@ class RegistryRequestHandler(RequestHandler):
                     return
             self._replay_request = data if idle and is_lone_head(data) else None
             self._replay_clean = leaves_parser_empty(data)
+            self._given += 1
         queued = len(self._messages)
         super().data_received(data)
         for message, payload in list(self._messages)[queued:]:
@@ -159,13 +167,13 @@ class RegistryRequestHandler(RequestHandler):
         return request
 
     def _idle_for_replay(self) -> bool:
-        """aiohttp waits for a request on this connection with nothing queued or in progress, the
-        connection stays open, and its writes are not paused (a client that does not read gets no
-        more answers queued than through aiohttp)."""
-        waiter = self._waiter
+        """aiohttp has answered every request it was given here (the last one keep-alive) and has
+        nothing queued or in progress, the connection stays open, and its writes are not paused (a
+        client that does not read gets no more answers queued than through aiohttp). Only meaningful
+        while the connection is clean (each piece of data given was one request)."""
         return (
-            waiter is not None
-            and not waiter.done()
+            self._answered == self._given
+            and self._last_kept_alive
             and not self._messages
             and not self._request_in_progress
             and not self._paused
@@ -187,6 +195,8 @@ class RegistryRequestHandler(RequestHandler):
     ) -> tuple[web.StreamResponse, bool]:
         """aiohttp's, then the answer is kept for replay when dispatch planned so and it was sent whole."""
         sent, reset = await super().finish_response(request, resp, start_time)
+        self._answered += 1
+        self._last_kept_alive = bool(sent.keep_alive) and not reset
         plan = request.get(REPLAY_PLAN_KEY)
         if plan is not None and not reset and sent is resp and self._replay is not None:
             self._replay.keep(plan, resp)

@@ -82,10 +82,10 @@ class RegistryRequestHandler(RequestHandler):
 
     __slots__ = (
         "_address",
-        "_gate",
-        "_header_deadline",
         "_answered",
+        "_gate",
         "_given",
+        "_header_deadline",
         "_last_kept_alive",
         "_replay",
         "_replay_clean",

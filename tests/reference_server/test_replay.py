@@ -4,6 +4,7 @@ whose bytes aiohttp has not fully parsed, and never for a request that differs i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
@@ -175,3 +176,17 @@ def test_the_budget_bounds_what_is_kept(make_registry: Callable[..., EmbeddedSer
 def test_what_counts_as_a_lone_head_and_a_clean_parser(data: bytes, lone: bool, clean: bool) -> None:
     assert is_lone_head(data) is lone
     assert leaves_parser_empty(data) is clean
+
+
+def test_replayed_requests_keep_the_connection_alive(make_registry: Callable[..., EmbeddedServer]) -> None:
+    """aiohttp closes a connection idle for the keep-alive timeout; replayed requests count as activity."""
+    server = make_registry(idle_timeout_seconds=0.5)
+    pushed(server, "o/app", "v1")
+    with RawConnection(server.url) as connection:
+        deadline = time.monotonic() + 1.5
+        statuses = []
+        while time.monotonic() < deadline:
+            statuses.append(connection.exchange("GET", "/v2/o/app/manifests/v1", ACCEPT).status)
+            time.sleep(0.1)
+    assert set(statuses) == {200}
+    assert replay_of(server).replayed == len(statuses) - 1

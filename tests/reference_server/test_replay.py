@@ -4,12 +4,16 @@ whose bytes aiohttp has not fully parsed, and never for a request that differs i
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
+from reference_server import serve_cli
+from reference_server.config import ServerConfig
 from reference_server.embedded import EmbeddedServer
 from reference_server.http.app import REGISTRY_KEY, REPLAY_KEY
 from reference_server.http.replay import ReplayCache, is_lone_head, leaves_parser_empty
@@ -135,7 +139,13 @@ def test_pipelined_split_or_bodied_requests_go_through_aiohttp(server: EmbeddedS
     assert replay.replayed == 1  # a body went through aiohttp's parser there: not replayed on
 
 
-def test_replay_can_be_turned_off(make_registry: Callable[..., EmbeddedServer]) -> None:
+def test_replay_can_be_turned_off(make_registry: Callable[..., EmbeddedServer], tmp_path: Path) -> None:
+    """`keelhaul serve --no-replay`: every read through the full request path."""
+    config = ServerConfig(listen_port=0, data_dir=tmp_path / "data", auth=False, replay=False)
+    parser = argparse.ArgumentParser()
+    serve_cli.register(parser.add_subparsers())
+    assert "--no-replay" in config.to_cli_args()
+    assert serve_cli.config_from_args(parser.parse_args(["serve", *config.to_cli_args()])) == config
     server = make_registry(replay=False)
     pushed(server, "o/app", "v1")
     with RawConnection(server.url) as connection:

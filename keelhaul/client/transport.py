@@ -8,6 +8,10 @@ Everything above the wire stays httpx: requests, responses, timeouts, errors, re
 What it keeps from httpx's transport: one connection per request at a time, kept alive and reused
 when the response was read to its end and the server did not close; a pooled connection the server
 has closed (or sent anything to) while idle is dropped, never reused; httpx's exception classes.
+
+Response heads are read by `_Response.begin` rather than `http.client`'s, which hands every head to
+the `email` package's parser: that parser was a tenth of a default conformance run's CPU. The body
+framing (length, chunked, read to close) and the reading stay `http.client`'s.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import httpx
 MAX_IDLE_PER_ORIGIN = 16
 READ_SIZE = 256 * 1024
 SMALL_PIECE = 64 * 1024
+MAX_HEAD_LINE = 65536  # as http.client: a longer status or header line is a protocol error
+MAX_HEADER_LINES = 1000
 _NO_TIMEOUT: dict[str, float | None] = {}
 
 Origin = tuple[str, str, int]
@@ -101,15 +107,113 @@ class PooledTransport(httpx.BaseTransport):
         scheme, host, port = origin
         connection: http.client.HTTPConnection
         if scheme == "https":
-            connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls())
+            connection = _TLSConnection(host, port, timeout=timeout, context=self._tls())
         else:
-            connection = http.client.HTTPConnection(host, port, timeout=timeout)
+            connection = _Connection(host, port, timeout=timeout)
         try:
             connection.connect()  # with TCP_NODELAY, as http.client sets it
         except BaseException as error:
             connection.close()
             raise _translated(error, "connect") from error
         return connection
+
+
+class _Headers:
+    """A response's header fields in arrival order, looked up without regard to case: the part of
+    `email.message.Message` that `http.client.HTTPResponse` and this transport use."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+        self._first: dict[str, str] = {}
+        for name, value in fields:
+            self._first.setdefault(name.lower(), value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._first.get(name.lower(), default)
+
+    def get_all(self, name: str, default: list[str] | None = None) -> list[str] | None:
+        wanted = name.lower()
+        values = [value for field, value in self._fields if field.lower() == wanted]
+        return values or default
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+
+def _read_line(fp: Any) -> bytes:
+    line: bytes = fp.readline(MAX_HEAD_LINE + 1)
+    if len(line) > MAX_HEAD_LINE:
+        raise http.client.LineTooLong("header line")
+    return line
+
+
+def _read_fields(fp: Any) -> list[tuple[str, str]]:
+    """Header lines up to the empty line, as (name, value) with the value's surrounding white space
+    removed. A line folded onto the next (obsolete, RFC 9112 section 5.2) joins its field with one
+    space; a line without a colon carries no field and is skipped, as lenient clients do."""
+    fields: list[tuple[str, str]] = []
+    for _ in range(MAX_HEADER_LINES + 1):
+        line = _read_line(fp)
+        if line in (b"\r\n", b"\n", b""):
+            return fields
+        text = line.decode("iso-8859-1")
+        if text[0] in " \t" and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, f"{value} {text.strip()}".strip())
+            continue
+        name, colon, value = text.partition(":")
+        if colon:
+            fields.append((name, value.strip()))
+    raise http.client.HTTPException(f"got more than {MAX_HEADER_LINES} header lines")
+
+
+class _Response(http.client.HTTPResponse):
+    """`http.client`'s response with its head read here (see the module docstring)."""
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        version, status, reason = self._read_status()
+        while status == http.client.CONTINUE:  # interim answers carry nothing we use
+            _read_fields(self.fp)
+            version, status, reason = self._read_status()
+        if version in ("HTTP/1.0", "HTTP/0.9"):
+            self.version = 10
+        elif version.startswith("HTTP/1."):
+            self.version = 11
+        else:
+            raise http.client.UnknownProtocol(version)
+        self.code = self.status = status
+        self.reason = reason.strip()
+        headers = _Headers(_read_fields(self.fp))
+        self.headers = self.msg = headers
+        self.chunked = (headers.get("transfer-encoding") or "").lower() == "chunked"
+        self.chunk_left = None
+        self.will_close = self._check_close()
+        self.length = None if self.chunked else _content_length(headers.get("content-length"))
+        if (
+            status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED)
+            or status < 200
+            or self._method == "HEAD"
+        ):
+            self.length = 0  # no body, whatever the headers say
+        if self.length is None and not self.chunked:
+            self.will_close = True  # the body runs to the end of the connection
+
+
+def _content_length(value: str | None) -> int | None:
+    """The body length a Content-Length field gives, None when absent or not a length."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+class _Connection(http.client.HTTPConnection):
+    response_class = _Response
+
+
+class _TLSConnection(http.client.HTTPSConnection):
+    response_class = _Response
 
 
 class _Body(httpx.SyncByteStream):

@@ -279,3 +279,61 @@ def test_https_is_verified_unless_the_profile_says_not_to(tmp_path: Path) -> Non
             answers = [client.get(url).content, client.get(url).content]
         assert answers == [b"secret", b"secret"]
         assert wire.connections == 2  # the refused handshake, then one kept-alive connection
+
+
+def scripted(*answers: bytes) -> Handler:
+    """Answer the requests of one connection with `answers` in turn, then close."""
+
+    def handler(connection: socket.socket, wire: Wire) -> None:
+        for answer in answers:
+            if read_request(connection) is None:
+                return
+            connection.sendall(answer)
+
+    return handler
+
+
+def test_response_heads_are_read_as_http_says(transport: PooledTransport) -> None:
+    """Repeated fields in order, folded lines joined, a line without a colon skipped, an interim 100
+    passed over, and the framing each status and method implies (the next answer on the same
+    connection proves where each body ended)."""
+    answers = (
+        b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n"
+        b'HTTP/1.1 201 Created\r\nWarning: 299 - "one"\r\nX-Folded: first\r\n  second\r\n'
+        b'no colon here\r\nwarning: 299 - "two"\r\nContent-Length: 3\r\n\r\nabc',
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",  # a HEAD: no body despite the length
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\nto the end",  # neither length nor chunks: the body runs to the close
+    )
+    for wire in serve(scripted(*answers)):
+        with httpx.Client(transport=transport) as client:
+            created = client.put(wire.url + "/a", content=b"x")
+            head = client.head(wire.url + "/b")
+            empty = client.get(wire.url + "/c")
+            chunked = client.get(wire.url + "/d")
+            to_close = client.get(wire.url + "/e")
+        assert wire.connections == 1
+    assert created.status_code == 201 and created.content == b"abc"
+    assert created.headers.get_list("warning") == ['299 - "one"', '299 - "two"']
+    assert created.headers["x-folded"] == "first second"
+    assert "x-interim" not in created.headers and len(created.headers) == 4
+    assert (head.status_code, head.content, head.headers["content-length"]) == (200, b"", "5")
+    assert (empty.status_code, empty.content) == (204, b"")
+    assert chunked.content == b"hi"
+    assert to_close.content == b"to the end"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 1001 + b"\r\n",
+        b"HTTP/2 200 OK\r\n\r\n",
+    ],
+    ids=["line-too-long", "too-many-lines", "not-http-1"],
+)
+def test_a_malformed_head_is_a_protocol_error(transport: PooledTransport, head: bytes) -> None:
+    for wire in serve(scripted(head)):
+        with httpx.Client(transport=transport) as client, pytest.raises(httpx.RemoteProtocolError):
+            client.get(wire.url + "/")

@@ -14,7 +14,8 @@ cannot do from a handler or middleware:
   connection, and keeps the answers dispatch planned for (http/replay.py).
 Plugging the class in relies on aiohttp internals (AppRunner._make_server, the Server's
 `_loop`/`_kwargs`, and for the replay the handler's idle state and keep-alive clock);
-tests/reference_server/test_protocol.py fails loudly if they change.
+tests/reference_server/test_protocol.py and test_replay.py fail loudly if they change (the slots
+make a renamed attribute an AttributeError on the first request).
 """
 
 from __future__ import annotations

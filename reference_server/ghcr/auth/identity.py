@@ -56,7 +56,7 @@ class Identities:
         self.store = store
         self._lock = threading.Lock()
         self._generation: tuple[int, int] | None = None
-        self._by_credential: dict[str, tuple[Identity | None, float]] = {}
+        self._by_credential: dict[str, Identity | None] = {}
 
     def from_secret(self, username: str | None, secret: str) -> Identity | None:
         """A PAT or a workflow token; None when it is unknown, revoked or expired. The username is
@@ -72,23 +72,17 @@ class Identities:
             if generation != self._generation:
                 self._by_credential.clear()
                 self._generation = generation
-            cached = self._by_credential.get(credential_id)
-        if cached is None:
+            known = credential_id in self._by_credential
+            identity = self._by_credential.get(credential_id)
+        if not known:
             record = self.store.token(credential_id)
-            identity: Identity | None = None
-            expires_at = float("inf")
-            if record is not None and record.usable_at(now):
-                identity = self._identity(record)
-                if record.expires_at is not None:
-                    expires_at = record.expires_at
-            cached = (identity, expires_at)
+            identity = self._identity(record) if record is not None and record.usable_at(now) else None
             with self._lock:
                 if len(self._by_credential) > 50_000:
                     self._by_credential.clear()
-                self._by_credential[credential_id] = cached
-        identity, expires_at = cached
+                self._by_credential[credential_id] = identity
         # Expiry is a matter of time, not of writes, so a cached identity is checked against it.
-        return identity if now < expires_at else None
+        return identity if identity is not None and now < identity.expires_at else None
 
     def _identity(self, record: TokenRecord) -> Identity | None:
         if record.kind == "pat":

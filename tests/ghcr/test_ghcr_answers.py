@@ -25,9 +25,8 @@ USER = "/users/alice/packages/container"
 
 @pytest.fixture(scope="module")
 def pushed(world: World) -> World:
-    for name in ("alice/answers-private", "alice/answers-public"):
-        assert world.push("owner", name, "v1", sample_image(name)).status_code == 201
-    world.admin.set_visibility("alice/answers-public", "public")
+    world.push_sample("alice/answers-private")
+    world.push_sample("alice/answers-public", public=True)
     return world
 
 

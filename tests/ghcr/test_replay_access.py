@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 
 import pytest
 
-from keelhaul.client.images import sample_image
 from keelhaul.client.media_types import OCI_MANIFEST
 from reference_server.http.app import REPLAY_KEY
 from reference_server.http.replay import ReplayCache
@@ -27,58 +27,62 @@ def replay_of(world: World) -> ReplayCache:
 
 @pytest.fixture(scope="module")
 def pushed(world: World) -> World:
-    for name in ("alice/replay-private", "alice/replay-public"):
-        assert world.push("owner", name, "v1", sample_image(name)).status_code == 201
-    world.admin.set_visibility("alice/replay-public", "public")
+    world.push_sample("alice/replay-private")
+    world.push_sample("alice/replay-public", public=True)
     return world
 
 
-def reads(connection: RawConnection, path: str, *headers: str, count: int = 3) -> list[int]:
-    return [connection.exchange("GET", path, ACCEPT, *headers).status for _ in range(count)]
+def replayed_then_refused(world: World, path: str, bearer: str, change: Callable[[], object]) -> None:
+    """Three identical reads with `bearer` are answered, the last two from the replay; right after
+    `change`, the same read is refused (401), and again."""
+    replay = replay_of(world)
+    authorization = f"Authorization: Bearer {bearer}"
+    with RawConnection(world.url) as connection:
+        before = replay.replayed
+        statuses = [connection.exchange("GET", path, ACCEPT, authorization).status for _ in range(3)]
+        assert statuses == [200] * 3
+        assert replay.replayed - before == 2
+        change()
+        statuses = [connection.exchange("GET", path, ACCEPT, authorization).status for _ in range(2)]
+        assert statuses == [401] * 2
 
 
 def test_a_revoked_token_is_refused_at_the_next_request(pushed: World) -> None:
-    world, replay = pushed, replay_of(pushed)
+    world = pushed
     token = world.admin.create_token("alice", ["read:packages"]).token
     world.tokens["replay-reader"] = token
     bearer = world.bearer("replay-reader", "repository:alice/replay-private:pull")
-    with RawConnection(world.url) as connection:
-        before = replay.replayed
-        path = "/v2/alice/replay-private/manifests/v1"
-        assert reads(connection, path, f"Authorization: Bearer {bearer}") == [200] * 3
-        assert replay.replayed - before == 2
-        world.admin.revoke_token(token)  # through the admin's own store, as `keelhaul admin` does
-        assert reads(connection, path, f"Authorization: Bearer {bearer}", count=2) == [401] * 2
+    # revoked through the admin's own store, as `keelhaul admin` does
+    replayed_then_refused(
+        world, "/v2/alice/replay-private/manifests/v1", bearer, lambda: world.admin.revoke_token(token)
+    )
 
 
 def test_a_package_made_private_is_refused_to_anonymous_readers_at_once(pushed: World) -> None:
-    world, replay = pushed, replay_of(pushed)
+    world = pushed
     bearer = world.bearer("anonymous", "repository:alice/replay-public:pull")
-    with RawConnection(world.url) as connection:
-        before = replay.replayed
-        path = "/v2/alice/replay-public/manifests/v1"
-        assert reads(connection, path, f"Authorization: Bearer {bearer}") == [200] * 3
-        assert replay.replayed - before == 2
-        world.admin.set_visibility("alice/replay-public", "private")
-        try:
-            assert reads(connection, path, f"Authorization: Bearer {bearer}", count=2) == [401] * 2
-        finally:
-            world.admin.set_visibility("alice/replay-public", "public")
+    try:
+        replayed_then_refused(
+            world,
+            "/v2/alice/replay-public/manifests/v1",
+            bearer,
+            lambda: world.admin.set_visibility("alice/replay-public", "private"),
+        )
+    finally:
+        world.admin.set_visibility("alice/replay-public", "public")
 
 
 def test_credentials_that_expire_end_the_replay_when_they_do(pushed: World) -> None:
-    world, replay = pushed, replay_of(pushed)
     lifetime = 2
-    token = world.admin.create_token("alice", ["read:packages"], expires_in=lifetime).token
+    token = pushed.admin.create_token("alice", ["read:packages"], expires_in=lifetime).token
     expires_at = time.time() + lifetime
     direct = base64.b64encode(f"alice:{token}".encode()).decode()  # Bearer base64(user:PAT)
-    with RawConnection(world.url) as connection:
-        before = replay.replayed
-        path = "/v2/alice/replay-private/manifests/v1"
-        assert reads(connection, path, f"Authorization: Bearer {direct}") == [200] * 3
-        assert replay.replayed - before == 2
-        time.sleep(max(0.0, expires_at - time.time()) + 0.1)
-        assert reads(connection, path, f"Authorization: Bearer {direct}", count=1) == [401]
+    replayed_then_refused(
+        pushed,
+        "/v2/alice/replay-private/manifests/v1",
+        direct,
+        lambda: time.sleep(max(0.0, expires_at - time.time()) + 0.1),
+    )
 
 
 def test_a_token_is_replayed_only_until_its_own_expiry(pushed: World) -> None:
@@ -91,7 +95,10 @@ def test_a_token_is_replayed_only_until_its_own_expiry(pushed: World) -> None:
     bearer = pushed.bearer("reader", "repository:alice/replay-private:pull")
     claims = policy.signer.verify(bearer, audience=pushed.url.split("//", 1)[1], use="access")
     with RawConnection(pushed.url) as connection:
-        assert reads(connection, "/v2/alice/replay-private/manifests/v1", f"Authorization: Bearer {bearer}")
+        answer = connection.exchange(
+            "GET", "/v2/alice/replay-private/manifests/v1", ACCEPT, f"Authorization: Bearer {bearer}"
+        )
+    assert answer.status == 200
     (entry,) = [
         entry
         for request, entry in replay_of(pushed)._entries.items()

@@ -79,6 +79,12 @@ class World:
                 self._push_blobs(client, repository, image)
             return client.put_manifest(repository, tag or image.digest, image.manifest.body, image.media_type)
 
+    def push_sample(self, repository: str, *, public: bool = False) -> None:
+        """Push `images.sample_image` to `repository`:v1 as the owner; make its package public if asked."""
+        assert self.push("owner", repository, "v1", images.sample_image(repository)).status_code == 201
+        if public:
+            self.admin.set_visibility(repository, "public")
+
     @staticmethod
     def _push_blobs(client: RegistryClient, repository: str, image: images.Image) -> None:
         for blob in image.blobs:

@@ -40,7 +40,7 @@ from reference_server.storage.direct_writer import (
     ALIGN,
     UploadWriter,
     give_stage,
-    read_backs_queued,
+    read_backs_done,
     take_stage,
 )
 from reference_server.storage.metadata import MetadataStore
@@ -606,7 +606,7 @@ class UploadManager:
         return size
 
     def _commit_file(self, path: Path, digest: Digest) -> None:
-        read_backs_queued()  # the first pull after this commit finds the blob in the page cache
+        read_backs_done()  # the first pull after this commit finds the blob in the page cache
         _fsync_path(path)
         self.blobs.commit(path, digest)
 

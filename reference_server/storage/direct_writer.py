@@ -15,7 +15,11 @@ Measured for issue 14 (1 GiB, this 2-core VM): 0.03 s of CPU per GiB against 0.1
 POSIX_FADV_WILLNEED hints used before, which allocate every page in the calling thread and return
 before the data is there, so that a pull right after the commit still waited on the disk (first pulls
 of 0.45-0.9 GB/s in rounds where the guest's memory was cold). Where sendfile refuses (a filesystem
-without splice reads) the hints remain, one readahead window per call.
+without splice reads) the hints remain, one readahead window per call. Not done: touching every page
+from the CPU as well (a copy into a buffer, 0.19 s of CPU per GiB). On this VM, memory its host
+reclaimed and the device then filled is slow on the CPU's first touch, so some first pulls ran at
+0.4-1.6 GB/s where later ones ran at 2.5-3.4; the touch evened that out (first pulls 2.1-3.3 GB/s) but
+cost the push about 6%, and where a host keeps guest memory mapped it buys nothing.
 
 How: bytes are copied into an aligned staging buffer (anonymous mmap, page aligned, pooled so that
 every request does not pay fresh page faults) and written with pwrite on a second descriptor opened
@@ -131,7 +135,13 @@ def read_back(fd: int, offset: int, length: int) -> None:
             pass
 
 
-def _read_back_and_close(fd: int, offset: int, length: int) -> None:
+def _read_back_file(path: Path, offset: int, length: int) -> None:
+    """`read_back` on a descriptor of its own, opened only now: a backlog of blocks holds no descriptors
+    (a busy server must not run out of them), and a file already gone is simply not read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
     try:
         read_back(fd, offset, length)
     finally:
@@ -332,10 +342,7 @@ class UploadWriter:
         return done
 
     def _queue_read_back(self, offset: int, length: int) -> None:
-        """Hand `length` bytes at `offset` to the read-back thread, on a read-only descriptor of their
-        own (the upload's is write-only, and may be closed, committed or rolled back before it runs)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return  # the blob is only not cached
-        _READ_BACK.submit(_read_back_and_close, fd, offset, length)
+        """Hand `length` bytes at `offset` to the read-back thread (by path: the upload's descriptor is
+        write-only, and may be closed before the read-back runs; a commit renames the file only after
+        `read_backs_done`)."""
+        _READ_BACK.submit(_read_back_file, self.path, offset, length)

@@ -13,8 +13,8 @@ READ_BACK_WAIT_SECONDS); a chunk's answer does not.
 
 Measured for issue 14 (1 GiB, this 2-core VM): 0.03 s of CPU per GiB against 0.18-0.21 s for the
 POSIX_FADV_WILLNEED hints used before, which allocate every page in the calling thread and return
-before the data is there, so that a pull right after the commit still waited on the disk (first pulls
-of 0.45-0.9 GB/s in rounds where the guest's memory was cold). Where sendfile refuses (a filesystem
+before the data is there (a pull right after the commit could still wait on the disk; at the answer the
+pages were all resident, but not yet read). Where sendfile refuses (a filesystem
 without splice reads) the hints remain, one readahead window per call. Not done: touching every page
 from the CPU as well (a copy into a buffer, 0.19 s of CPU per GiB). On this VM, memory its host
 reclaimed and the device then filled is slow on the CPU's first touch, so some first pulls ran at

@@ -14,12 +14,15 @@ READ_BACK_WAIT_SECONDS); a chunk's answer does not.
 Measured for issue 14 (1 GiB, this 2-core VM): 0.03 s of CPU per GiB against 0.18-0.21 s for the
 POSIX_FADV_WILLNEED hints used before, which allocate every page in the calling thread and return
 before the data is there (a pull right after the commit could still wait on the disk; at the answer the
-pages were all resident, but not yet read). Where sendfile refuses (a filesystem
-without splice reads) the hints remain, one readahead window per call. Not done: touching every page
-from the CPU as well (a copy into a buffer, 0.19 s of CPU per GiB). On this VM, memory its host
-reclaimed and the device then filled is slow on the CPU's first touch, so some first pulls ran at
-0.4-1.6 GB/s where later ones ran at 2.5-3.4; the touch evened that out (first pulls 2.1-3.3 GB/s) but
-cost the push about 6%, and where a host keeps guest memory mapped it buys nothing.
+pages were all resident, but not yet read). Where sendfile refuses (a filesystem without splice
+reads) the hints remain, one readahead window per call.
+
+Pages the device filled can be slow on the CPU's first touch: on a VM whose host takes freed guest
+memory back, some first pulls ran at 0.4-1.6 GB/s where later pulls of the same pages ran at 2.5-3.4
+(the extra system time was the copy out of those pages). So after its sendfile the read-back also
+reads each block once into a buffer of its own (`_FirstTouch`), which pays that cost during the push,
+on this thread. Where touching turns out cheap (256 MiB in a row at memory speed) it pauses for 30 s:
+on a host that keeps guest memory mapped it would only cost CPU.
 
 How: bytes are copied into an aligned staging buffer (anonymous mmap, page aligned, pooled so that
 every request does not pay fresh page faults) and written with pwrite on a second descriptor opened
@@ -44,6 +47,7 @@ import errno
 import mmap
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -114,17 +118,59 @@ def _sink() -> int:
     return _sink_fd
 
 
+class _FirstTouch:
+    """Reads just-cached pages once with the CPU while that is slow (see the module docstring); judged
+    from its own reads, so a host where it is cheap stops paying for it. Used by the read-back thread
+    only."""
+
+    STEP = 1024 * 1024
+    FAST_SECONDS_PER_MIB = 0.00015  # a copy out of ready page cache: 0.05-0.12 ms/MiB here
+    FAST_RUN_BYTES = 256 * 1024 * 1024  # this much touched at that speed in a row: a pause
+    PAUSE_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._buffer = bytearray(self.STEP)
+        self._fast_run = 0
+        self._paused_until = 0.0
+
+    def __call__(self, fd: int, offset: int, end: int) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        view = memoryview(self._buffer)
+        started, start = time.perf_counter(), offset
+        while offset < end:
+            got = os.preadv(fd, [view[: min(self.STEP, end - offset)]], offset)
+            if got <= 0:
+                break
+            offset += got
+        touched = offset - start
+        if touched <= 0:
+            return
+        if time.perf_counter() - started > touched / (1024 * 1024) * self.FAST_SECONDS_PER_MIB:
+            self._fast_run = 0
+            return
+        self._fast_run += touched
+        if self._fast_run >= self.FAST_RUN_BYTES:
+            self._fast_run = 0
+            self._paused_until = time.monotonic() + self.PAUSE_SECONDS
+
+
+_first_touch = _FirstTouch()
+
+
 def read_back(fd: int, offset: int, length: int) -> None:
     """Read `length` bytes at `offset` of `fd` (open for reading) into the page cache and return once
-    they are there. Best effort: where sendfile refuses, WILLNEED hints (asynchronous) instead; other
-    errors (the file gone, the disk failing) leave the blob uncached, which only slows a pull."""
-    end = offset + length
+    they are there (and touched, see `_FirstTouch`). Best effort: where sendfile refuses, WILLNEED
+    hints (asynchronous) instead; other errors (the file gone, the disk failing) leave the blob
+    uncached, which only slows a pull."""
+    start, end = offset, offset + length
     try:
         while offset < end:
             sent = os.sendfile(_sink(), fd, offset, end - offset)
             if sent <= 0:
                 return  # the file is shorter than it was: nothing more to read
             offset += sent
+        _first_touch(fd, start, end)
     except OSError as error:
         if error.errno not in _SPLICE_REFUSED:
             return

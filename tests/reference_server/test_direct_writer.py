@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
+import itertools
 import os
 import socket
 import threading
@@ -303,3 +304,85 @@ def test_direct_io_can_be_switched_off(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
     serve_cli.register(parser.add_subparsers())
     assert serve_cli.config_from_args(parser.parse_args(["serve", *config.to_cli_args()])) == config
+
+
+class _Clock:
+    """Stands in for `time` inside direct_writer: perf_counter advances by `step` per call."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+        self.wall = 1000.0
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.wall
+
+
+def _touch_file(tmp_path: Path, size: int) -> int:
+    path = tmp_path / "cached"
+    path.write_bytes(_data(size, 31))
+    return os.open(path, os.O_RDONLY)
+
+
+def test_the_first_touch_reads_every_byte_of_the_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages the device filled are read once by the CPU during the push (issue 14: their first touch
+    was what made some first pulls slow): the whole range, in steps of the touch buffer."""
+    read: list[tuple[int, int]] = []
+    real_preadv = os.preadv
+
+    def recording_preadv(fd: int, buffers: list[memoryview], offset: int) -> int:
+        got = real_preadv(fd, buffers, offset)
+        read.append((offset, got))
+        return got
+
+    monkeypatch.setattr(direct_writer.os, "preadv", recording_preadv)
+    fd = _touch_file(tmp_path, 3 * MIB + 100)
+    try:
+        direct_writer._FirstTouch()(fd, 4096, 3 * MIB + 100)
+    finally:
+        os.close(fd)
+    assert read[0][0] == 4096
+    for (offset, got), (following, _) in itertools.pairwise(read):
+        assert offset + got == following
+    assert read[-1][0] + read[-1][1] == 3 * MIB + 100
+
+
+def test_the_first_touch_pauses_where_it_is_cheap_and_not_where_it_is_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real_preadv = os.preadv
+
+    def counting_preadv(fd: int, buffers: list[memoryview], offset: int) -> int:
+        calls.append(offset)
+        return real_preadv(fd, buffers, offset)
+
+    monkeypatch.setattr(direct_writer.os, "preadv", counting_preadv)
+    fd = _touch_file(tmp_path, 2 * MIB)
+    try:
+        slow = _Clock(step=1.0)  # a second per call: far slower than memory
+        monkeypatch.setattr(direct_writer, "time", slow)
+        touch = direct_writer._FirstTouch()
+        touch.FAST_RUN_BYTES = 4 * MIB
+        for _ in range(4):
+            touch(fd, 0, 2 * MIB)
+        assert len(calls) == 8  # never paused
+
+        fast = _Clock(step=0.0)
+        monkeypatch.setattr(direct_writer, "time", fast)
+        calls.clear()
+        touch(fd, 0, 2 * MIB)
+        touch(fd, 0, 2 * MIB)  # 4 MiB at memory speed in a row: paused from here
+        touch(fd, 0, 2 * MIB)
+        assert len(calls) == 4
+        fast.wall += touch.PAUSE_SECONDS + 1
+        touch(fd, 0, 2 * MIB)
+        assert len(calls) == 6  # the pause ends: judged again
+    finally:
+        os.close(fd)

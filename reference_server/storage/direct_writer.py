@@ -106,6 +106,33 @@ _READ_BACK = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_pr
 # VM the read-back keeps pace with the writes (1 GiB: done within the push); a disk that reads far slower
 # than it writes would otherwise hold every commit behind it.
 READ_BACK_WAIT_SECONDS = 5.0
+# At most this much written data waits for its read-back; blocks beyond it are not read back (their
+# first pull reads the disk). Under more concurrent pushes than the disk can read back behind, the
+# backlog, and with it every commit's wait, stays bounded (0.2-0.4 s of reading here).
+READ_BACK_BACKLOG_BYTES = 512 * 1024 * 1024
+
+
+class _Backlog:
+    """Bytes handed to the read-back thread and not yet read back; thread-safe."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, length: int) -> bool:
+        """Count `length` more bytes in, unless that would pass READ_BACK_BACKLOG_BYTES."""
+        with self._lock:
+            if self.bytes + length > READ_BACK_BACKLOG_BYTES:
+                return False
+            self.bytes += length
+            return True
+
+    def done(self, length: int) -> None:
+        with self._lock:
+            self.bytes -= length
+
+
+_BACKLOG = _Backlog()
 _SPLICE_REFUSED = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE)
 _sink_fd: int | None = None
 
@@ -187,11 +214,13 @@ def _read_back_file(path: Path, offset: int, length: int) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
+        _BACKLOG.done(length)
         return
     try:
         read_back(fd, offset, length)
     finally:
         os.close(fd)
+        _BACKLOG.done(length)
 
 
 def read_backs_done(timeout: float = READ_BACK_WAIT_SECONDS) -> bool:
@@ -390,5 +419,6 @@ class UploadWriter:
     def _queue_read_back(self, offset: int, length: int) -> None:
         """Hand `length` bytes at `offset` to the read-back thread (by path: the upload's descriptor is
         write-only, and may be closed before the read-back runs; a commit renames the file only after
-        `read_backs_done`)."""
-        _READ_BACK.submit(_read_back_file, self.path, offset, length)
+        `read_backs_done`). Skipped while the backlog is full."""
+        if _BACKLOG.take(length):
+            _READ_BACK.submit(_read_back_file, self.path, offset, length)

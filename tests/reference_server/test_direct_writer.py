@@ -386,3 +386,35 @@ def test_the_first_touch_pauses_where_it_is_cheap_and_not_where_it_is_slow(
         assert len(calls) == 6  # the pause ends: judged again
     finally:
         os.close(fd)
+
+
+def test_the_read_back_backlog_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More written than the read-back keeps up with: past READ_BACK_BACKLOG_BYTES blocks are not
+    queued (their first pull reads the disk), so a commit's wait stays bounded; once the thread
+    catches up, blocks are read back again."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT")
+    monkeypatch.setattr(direct_writer, "READ_BACK_BACKLOG_BYTES", 6 * MIB)
+    queued: list[tuple[int, int]] = []
+    real_read_back_file = direct_writer._read_back_file
+
+    def recording(path: Path, offset: int, length: int) -> None:
+        queued.append((offset, length))
+        real_read_back_file(path, offset, length)
+
+    monkeypatch.setattr(direct_writer, "_read_back_file", recording)
+    release = threading.Event()
+    busy = direct_writer._READ_BACK.submit(release.wait, 30)
+    try:
+        batches = [_data(4 * MIB, 41), _data(4 * MIB, 42), _data(4 * MIB, 43)]
+        _write_unread(tmp_path / "upload", b"", batches)
+        assert direct_writer._BACKLOG.bytes <= 6 * MIB
+    finally:
+        release.set()
+    busy.result(30)
+    assert direct_writer.read_backs_done()
+    assert direct_writer._BACKLOG.bytes == 0
+    assert 0 < sum(length for _, length in queued) <= 6 * MIB
+    _write_unread(tmp_path / "later", b"", [_data(4 * MIB, 44)])
+    assert direct_writer.read_backs_done()
+    assert queued[-1] == (0, 4 * MIB)

@@ -202,8 +202,8 @@ def read_back(fd: int, offset: int, length: int) -> None:
         if error.errno not in _SPLICE_REFUSED:
             return
         try:
-            for start in range(offset, end, READ_BACK_STEP):
-                os.posix_fadvise(fd, start, min(READ_BACK_STEP, end - start), os.POSIX_FADV_WILLNEED)
+            for step_at in range(offset, end, READ_BACK_STEP):
+                os.posix_fadvise(fd, step_at, min(READ_BACK_STEP, end - step_at), os.POSIX_FADV_WILLNEED)
         except OSError:
             pass
 
@@ -213,13 +213,13 @@ def _read_back_file(path: Path, offset: int, length: int) -> None:
     (a busy server must not run out of them), and a file already gone is simply not read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            read_back(fd, offset, length)
+        finally:
+            os.close(fd)
     except OSError:
-        _BACKLOG.done(length)
-        return
-    try:
-        read_back(fd, offset, length)
+        pass  # the file is gone: nothing to read back
     finally:
-        os.close(fd)
         _BACKLOG.done(length)
 
 

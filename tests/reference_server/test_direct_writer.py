@@ -54,8 +54,9 @@ def _direct_supported(directory: Path) -> bool:
     return True
 
 
-def _write(path: Path, start: bytes, batches: list[bytes]) -> tuple[bytes, bool]:
-    """Write `batches` after `start` through an UploadWriter; return the file and whether O_DIRECT ran."""
+def _write_batches(path: Path, start: bytes, batches: list[bytes]) -> bool:
+    """Write `batches` after `start` through an UploadWriter, without reading the file afterwards (a
+    read would fill the page cache itself); returns whether O_DIRECT ran."""
     path.write_bytes(start)
     fd = os.open(path, os.O_WRONLY)
     used_direct = False
@@ -67,6 +68,12 @@ def _write(path: Path, start: bytes, batches: list[bytes]) -> tuple[bytes, bool]
             writer.finish()
     finally:
         os.close(fd)
+    return used_direct
+
+
+def _write(path: Path, start: bytes, batches: list[bytes]) -> tuple[bytes, bool]:
+    """`_write_batches`, then the file's content and whether O_DIRECT ran."""
+    used_direct = _write_batches(path, start, batches)
     return path.read_bytes(), used_direct
 
 
@@ -94,18 +101,8 @@ def test_file_trails_the_accepted_bytes_by_less_than_a_block(tmp_path: Path) -> 
 
 
 def _write_unread(path: Path, start: bytes, batches: list[bytes]) -> int:
-    """`_write` without reading the file afterwards (that read would fill the page cache itself);
-    returns the file's length."""
-    path.write_bytes(start)
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        with UploadWriter(fd, path, len(start)) as writer:
-            for batch in batches:
-                writer.write(_split(batch))
-            assert writer.direct
-            writer.finish()
-    finally:
-        os.close(fd)
+    """`_write_batches` where O_DIRECT must run; returns the file's length."""
+    assert _write_batches(path, start, batches)
     return len(start) + sum(len(batch) for batch in batches)
 
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -53,6 +54,42 @@ def test_first_pull_passes_at_the_lower_of_its_two_bars() -> None:
     assert figures.verdict(metric) == "PASS"  # 0.93x static, though only 1.4x distribution
     figures, metric = _figures("pull_first", distribution=[1000.0], static=[2000.0], keelhaul=[1400.0])
     assert figures.verdict(metric) == "MISS"  # below 1.5x distribution and below 0.9x static
+
+
+class _OneRound:
+    """pytest-benchmark's `benchmark` as `transfer` uses it: one round, the set-up untimed."""
+
+    def __init__(self) -> None:
+        self.extra_info: dict[str, object] = {}
+        self.stats = None
+
+    def pedantic(self, function, setup, rounds: int, iterations: int, warmup_rounds: int) -> None:
+        setup()
+        function()
+        self.stats = SimpleNamespace(stats=SimpleNamespace(mean=0.5))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # the bench's own marks
+def test_a_rounds_server_cpu_leaves_out_its_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first pull's set-up is a whole push: its CPU must not be counted as the pull's."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    rounds = _load("test_side_by_side")
+    cpu = {"seconds": 10.0}
+    monkeypatch.setattr(rounds.bench_servers, "tree_cpu_seconds", lambda pid: cpu["seconds"])
+    monkeypatch.setattr(rounds.os, "sync", lambda: None)
+
+    def push() -> None:
+        cpu["seconds"] += 3.0
+
+    def pull() -> float:
+        cpu["seconds"] += 0.25
+        return 0.5
+
+    benchmark, figures = _OneRound(), side_by_side.Figures()
+    server = SimpleNamespace(name="keelhaul", pid=1)
+    rounds.transfer(benchmark, figures, "pull_first", server, rounds.GIB, pull, setup=push)
+    assert benchmark.extra_info["server_cpu_seconds_per_gib"] == 0.25
+    assert benchmark.extra_info["mb_per_s"] == rounds.GIB / rounds.MB / 0.5
 
 
 def test_ceilings_judge_keelhauls_own_figure_and_the_table_shows_the_spread() -> None:

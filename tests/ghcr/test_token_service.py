@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from keelhaul.client.auth import parse_challenge
 from keelhaul.client.images import sample_image
-from reference_server.ghcr.auth.signing import ACCESS_USE, REFRESH_USE
+from reference_server.ghcr.auth.signing import ACCESS_USE, REFRESH_USE, InvalidToken, TokenSigner
 
 from .world import World
 
@@ -404,3 +404,30 @@ def test_basic_credentials_on_the_registry_api_are_refused(pushed: World) -> Non
     with pushed.http() as http:
         response = http.get(f"/v2/{REPO}/manifests/v1", auth=("alice", pushed.tokens["owner"]))
     assert response.status_code == 401 and "Bearer realm=" in response.headers["WWW-Authenticate"]
+
+
+def test_a_token_just_issued_is_known_without_a_signature_check(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signer remembers what it issued; its first use gives the claims a full decode gives."""
+    signer = TokenSigner(tmp_path / "key.pem")
+    issued = signer.issue(audience="r", subject="alice", use=ACCESS_USE, extra={"access": [{"a": ("x",)}]})
+    decoded = TokenSigner(tmp_path / "key.pem").verify(issued.token, audience="r", use=ACCESS_USE)
+
+    def no_check(token: str, audience: str) -> dict:
+        raise AssertionError("a token this signer issued was checked again")
+
+    monkeypatch.setattr(signer, "_verify_signature", no_check)
+    assert signer.verify(issued.token, audience="r", use=ACCESS_USE) == decoded
+    for audience, use in (("elsewhere", ACCESS_USE), ("r", REFRESH_USE)):
+        with pytest.raises(InvalidToken):
+            signer.verify(issued.token, audience=audience, use=use)
+
+
+def test_a_token_issued_for_later_is_refused_until_then(tmp_path) -> None:
+    """Remembered or decoded, a token whose `nbf` lies ahead is not valid yet."""
+    signer = TokenSigner(tmp_path / "key.pem")
+    later = signer.issue(audience="r", subject="alice", use=ACCESS_USE, extra={}, now=time.time() + 3600)
+    for verifier in (signer, TokenSigner(tmp_path / "key.pem")):
+        with pytest.raises(InvalidToken):
+            verifier.verify(later.token, audience="r", use=ACCESS_USE)

@@ -19,10 +19,14 @@ reads) the hints remain, one readahead window per call.
 
 Pages the device filled can be slow on the CPU's first touch: on a VM whose host takes freed guest
 memory back, some first pulls ran at 0.4-1.6 GB/s where later pulls of the same pages ran at 2.5-3.4
-(the extra system time was the copy out of those pages). So after its sendfile the read-back also
-reads each block once into a buffer of its own (`_FirstTouch`), which pays that cost during the push,
-on this thread. Where touching turns out cheap (256 MiB in a row at memory speed) it pauses for 30 s:
-on a host that keeps guest memory mapped it would only cost CPU.
+(the extra system time was the copy out of those pages). So each block read back is also read once
+into a buffer of its own (`_FirstTouch`), on a thread of its own, and only while no upload is being
+received: touching during a push took the CPU that receiving and hashing needed (in a cold round, 2 s
+of CPU per GiB, and the push took 2.8 s instead of 1.5). So the touch runs after the commit, alongside
+a first pull that comes at once, or in the quiet after it. Each queued block holds a descriptor (a
+commit renames the file), at most TOUCH_BACKLOG_BYTES of them; blocks past that are not touched. Where
+touching turns out cheap (256 MiB in a row at memory speed) it pauses for 30 s: on a host that keeps
+guest memory mapped it would only cost CPU.
 
 How: bytes are copied into an aligned staging buffer (anonymous mmap, page aligned, pooled so that
 every request does not pay fresh page faults) and written with pwrite on a second descriptor opened
@@ -46,9 +50,10 @@ import contextlib
 import errno
 import mmap
 import os
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ALIGN = 4096  # covers 512-byte and 4 KiB logical blocks; mmap buffers are page aligned
@@ -112,17 +117,24 @@ READ_BACK_WAIT_SECONDS = 5.0
 READ_BACK_BACKLOG_BYTES = 512 * 1024 * 1024
 
 
-class _Backlog:
-    """Bytes handed to the read-back thread and not yet read back; thread-safe."""
+# At most this much read-back data waits for its touch (one descriptor per block; blocks past it are
+# not touched, and their first pull pays the first touch).
+TOUCH_BACKLOG_BYTES = 512 * 1024 * 1024
 
-    def __init__(self) -> None:
+
+class _Backlog:
+    """Bytes handed to a worker thread and not yet done; thread-safe. `limit` gives the bound (read
+    when taking: the module setting, which a test may lower)."""
+
+    def __init__(self, limit: Callable[[], int]) -> None:
         self.bytes = 0
+        self._limit = limit
         self._lock = threading.Lock()
 
     def take(self, length: int) -> bool:
-        """Count `length` more bytes in, unless that would pass READ_BACK_BACKLOG_BYTES."""
+        """Count `length` more bytes in, unless that would pass the limit."""
         with self._lock:
-            if self.bytes + length > READ_BACK_BACKLOG_BYTES:
+            if self.bytes + length > self._limit():
                 return False
             self.bytes += length
             return True
@@ -132,7 +144,63 @@ class _Backlog:
             self.bytes -= length
 
 
-_BACKLOG = _Backlog()
+_BACKLOG = _Backlog(lambda: READ_BACK_BACKLOG_BYTES)
+_TOUCH_BACKLOG = _Backlog(lambda: TOUCH_BACKLOG_BYTES)
+# A block waits this long (from its read-back) for the uploads to stop; under load that never stops,
+# it is not touched (its first pull pays the first touch).
+TOUCH_WAIT_SECONDS = 60.0
+
+
+class _Receiving:
+    """How many uploads are being received (UploadWriters open); the touch waits for none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def begin(self) -> None:
+        with self._changed:
+            self.count += 1
+
+    def end(self) -> None:
+        with self._changed:
+            self.count -= 1
+            if self.count == 0:
+                self._changed.notify_all()
+
+    def wait_for_none(self, timeout: float) -> bool:
+        """True once no upload is being received; False if some still are after `timeout`."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.count == 0, max(timeout, 0.0))
+
+
+_RECEIVING = _Receiving()
+
+
+class _Toucher:
+    """The touch's own thread: a daemon, since a touch may wait for uploads that never end (a server
+    stopping mid-upload must still exit), taking blocks in the order they were read back."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="keelhaul-touch", daemon=True)
+                self._thread.start()
+        self._queue.put(work)
+
+    def _run(self) -> None:
+        while True:
+            work = self._queue.get()
+            with contextlib.suppress(Exception):  # best effort: one failed touch must not stop the rest
+                work()
+
+
+_TOUCH = _Toucher()
 _SPLICE_REFUSED = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE)
 _sink_fd: int | None = None
 
@@ -187,17 +255,15 @@ _first_touch = _FirstTouch()
 
 def read_back(fd: int, offset: int, length: int) -> None:
     """Read `length` bytes at `offset` of `fd` (open for reading) into the page cache and return once
-    they are there (and touched, see `_FirstTouch`). Best effort: where sendfile refuses, WILLNEED
-    hints (asynchronous) instead; other errors (the file gone, the disk failing) leave the blob
-    uncached, which only slows a pull."""
-    start, end = offset, offset + length
+    they are there. Best effort: where sendfile refuses, WILLNEED hints (asynchronous) instead; other
+    errors (the file gone, the disk failing) leave the blob uncached, which only slows a pull."""
+    end = offset + length
     try:
         while offset < end:
             sent = os.sendfile(_sink(), fd, offset, end - offset)
             if sent <= 0:
                 return  # the file is shorter than it was: nothing more to read
             offset += sent
-        _first_touch(fd, start, end)
     except OSError as error:
         if error.errno not in _SPLICE_REFUSED:
             return
@@ -215,12 +281,35 @@ def _read_back_file(path: Path, offset: int, length: int) -> None:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             read_back(fd, offset, length)
+            if _TOUCH_BACKLOG.take(length):
+                touch_fd, deadline = os.dup(fd), time.monotonic() + TOUCH_WAIT_SECONDS
+                _TOUCH.submit(lambda: _touch_when_quiet(touch_fd, offset, length, deadline))
         finally:
             os.close(fd)
     except OSError:
         pass  # the file is gone: nothing to read back
     finally:
         _BACKLOG.done(length)
+
+
+def _touch_when_quiet(fd: int, offset: int, length: int, deadline: float) -> None:
+    """`_FirstTouch` of a block read back, once no upload is being received (skipped if uploads
+    still are at `deadline`); closes `fd`."""
+    try:
+        if _RECEIVING.wait_for_none(deadline - time.monotonic()):
+            _first_touch(fd, offset, offset + length)
+    except OSError:
+        pass  # the disk failing: the first pull will find out, not the touch
+    finally:
+        os.close(fd)
+        _TOUCH_BACKLOG.done(length)
+
+
+def touches_done(timeout: float) -> bool:
+    """Block until every block queued for its touch so far is done with (or `timeout` passed)."""
+    done = threading.Event()
+    _TOUCH.submit(done.set)
+    return done.wait(timeout)
 
 
 def read_backs_done(timeout: float = READ_BACK_WAIT_SECONDS) -> bool:
@@ -272,6 +361,8 @@ class UploadWriter:
         self._direct_refused = not direct or not hasattr(os, "O_DIRECT")
         self._stage: mmap.mmap | None = None
         self._fill = 0
+        self._receiving = True  # until close: the touch of earlier uploads waits
+        _RECEIVING.begin()
 
     @property
     def direct(self) -> bool:
@@ -342,6 +433,9 @@ class UploadWriter:
             _POOL.give(self._stage)
             self._stage = None
         self._fill = 0
+        if self._receiving:
+            self._receiving = False
+            _RECEIVING.end()
 
     def __enter__(self) -> UploadWriter:
         return self

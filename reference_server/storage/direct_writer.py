@@ -281,15 +281,27 @@ def _read_back_file(path: Path, offset: int, length: int) -> None:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             read_back(fd, offset, length)
-            if _TOUCH_BACKLOG.take(length):
-                touch_fd, deadline = os.dup(fd), time.monotonic() + TOUCH_WAIT_SECONDS
-                _TOUCH.submit(lambda: _touch_when_quiet(touch_fd, offset, length, deadline))
+            _queue_touch(fd, offset, length)
         finally:
             os.close(fd)
     except OSError:
         pass  # the file is gone: nothing to read back
     finally:
         _BACKLOG.done(length)
+
+
+def _queue_touch(fd: int, offset: int, length: int) -> None:
+    """Hand the block to the touch thread, on a descriptor of its own (a commit may rename the file
+    meanwhile); skipped while the touch backlog is full."""
+    if not _TOUCH_BACKLOG.take(length):
+        return
+    try:
+        touch_fd = os.dup(fd)
+    except OSError:
+        _TOUCH_BACKLOG.done(length)  # out of descriptors: this block goes untouched
+        return
+    deadline = time.monotonic() + TOUCH_WAIT_SECONDS
+    _TOUCH.submit(lambda: _touch_when_quiet(touch_fd, offset, length, deadline))
 
 
 def _touch_when_quiet(fd: int, offset: int, length: int, deadline: float) -> None:

@@ -482,3 +482,22 @@ def test_under_uploads_that_never_stop_blocks_go_untouched_and_release_their_des
         receiving.close()
         os.close(receiving.fd)
     assert _open_fds() == before
+
+
+def test_a_block_that_cannot_get_a_descriptor_goes_untouched_and_counts_no_more(
+    tmp_path: Path, touched: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of descriptors (EMFILE on the dup): the block is not touched, and its share of the touch
+    backlog is given back at once."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT")
+
+    def no_descriptor(fd: int) -> int:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(direct_writer.os, "dup", no_descriptor)
+    length = _write_unread(tmp_path / "upload", b"", [_data(4 * MIB, 61)])
+    assert direct_writer.read_backs_done()
+    assert _uncached_ranges(tmp_path / "upload", length) == []  # read back all the same
+    assert direct_writer.touches_done(30)
+    assert touched == [] and direct_writer._TOUCH_BACKLOG.bytes == 0

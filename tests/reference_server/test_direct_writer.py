@@ -468,6 +468,7 @@ def test_under_uploads_that_never_stop_blocks_go_untouched_and_release_their_des
         pytest.skip("this filesystem refuses O_DIRECT")
     monkeypatch.setattr(direct_writer, "TOUCH_WAIT_SECONDS", 1.0)
     monkeypatch.setattr(direct_writer, "TOUCH_BACKLOG_BYTES", 8 * MIB)
+    direct_writer._sink()  # the read-back's /dev/null, opened once for good: not a block's descriptor
     before = _open_fds()
     receiving = _receiving(tmp_path)
     try:

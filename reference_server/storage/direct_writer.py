@@ -228,8 +228,13 @@ class _FirstTouch:
         self._fast_run = 0
         self._paused_until = 0.0
 
+    @property
+    def paused(self) -> bool:
+        """True during a pause: blocks are not touched (nor queued for it)."""
+        return time.monotonic() < self._paused_until
+
     def __call__(self, fd: int, offset: int, end: int) -> None:
-        if time.monotonic() < self._paused_until:
+        if self.paused:
             return
         view = memoryview(self._buffer)
         started, start = time.perf_counter(), offset
@@ -292,8 +297,9 @@ def _read_back_file(path: Path, offset: int, length: int) -> None:
 
 def _queue_touch(fd: int, offset: int, length: int) -> None:
     """Hand the block to the touch thread, on a descriptor of its own (a commit may rename the file
-    meanwhile); skipped while the touch backlog is full."""
-    if not _TOUCH_BACKLOG.take(length):
+    meanwhile); skipped while the touch is paused (it would do nothing: no descriptor is held for it)
+    or its backlog is full."""
+    if _first_touch.paused or not _TOUCH_BACKLOG.take(length):
         return
     try:
         touch_fd = os.dup(fd)

@@ -378,7 +378,9 @@ def test_the_first_touch_pauses_where_it_is_cheap_and_not_where_it_is_slow(
         touch(fd, 0, 2 * MIB)  # 4 MiB at memory speed in a row: paused from here
         touch(fd, 0, 2 * MIB)
         assert len(calls) == 4
+        assert touch.paused
         fast.wall += touch.PAUSE_SECONDS + 1
+        assert not touch.paused
         touch(fd, 0, 2 * MIB)
         assert len(calls) == 6  # the pause ends: judged again
     finally:
@@ -427,7 +429,14 @@ def touched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     calls: list[tuple[int, int]] = []
     # nothing of an earlier test still queued: its read-backs queue touches, which must be done first
     assert direct_writer.read_backs_done(30) and direct_writer.touches_done(30)
-    monkeypatch.setattr(direct_writer, "_first_touch", lambda fd, start, end: calls.append((start, end)))
+
+    class Recording:
+        paused = False
+
+        def __call__(self, fd: int, start: int, end: int) -> None:
+            calls.append((start, end))
+
+    monkeypatch.setattr(direct_writer, "_first_touch", Recording())
     return calls
 
 
@@ -502,3 +511,18 @@ def test_a_block_that_cannot_get_a_descriptor_goes_untouched_and_counts_no_more(
     assert _uncached_ranges(tmp_path / "upload", length) == []  # read back all the same
     assert direct_writer.touches_done(30)
     assert touched == [] and direct_writer._TOUCH_BACKLOG.bytes == 0
+
+
+def test_while_the_touch_is_paused_blocks_are_not_queued_for_it(
+    tmp_path: Path, touched: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paused touch would do nothing with a block: none is queued, so no descriptor is held."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT")
+    monkeypatch.setattr(type(direct_writer._first_touch), "paused", True)
+    dups: list[int] = []
+    real_dup = os.dup
+    monkeypatch.setattr(direct_writer.os, "dup", lambda fd: dups.append(fd) or real_dup(fd))
+    _write_unread(tmp_path / "upload", b"", [_data(4 * MIB, 71)])
+    assert direct_writer.read_backs_done() and direct_writer.touches_done(30)
+    assert touched == [] and dups == [] and direct_writer._TOUCH_BACKLOG.bytes == 0

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive: real registry clients (skopeo, podman, buildah, the
 # Docker engine: docker.io gives dockerd and docker), a second independent registry (docker-registry =
-# distribution 2.8), curl and wrk for benchmarks, chromium for the
-# HTML pages. Does nothing when everything is already there; needs root otherwise.
+# distribution 2.8), curl, wrk and nginx-light (the practical limit for pulls) for benchmarks,
+# chromium for the HTML pages. Does nothing when everything is already there; needs root otherwise.
 set -euo pipefail
-packages=(skopeo podman buildah crun docker-registry docker.io curl wrk chromium)
-commands=(skopeo podman buildah crun docker-registry dockerd curl wrk chromium)
+packages=(skopeo podman buildah crun docker-registry docker.io curl wrk nginx-light chromium)
+commands=(skopeo podman buildah crun docker-registry dockerd curl wrk nginx chromium)
 missing=()
 for i in "${!commands[@]}"; do
   command -v "${commands[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")

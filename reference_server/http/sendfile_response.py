@@ -14,6 +14,10 @@ of the transport's buffer before the first sendfile, so the bytes stay in order.
 descriptor keeps the socket open for the worker even if the client goes away and the event loop
 closes its own descriptor; then sendfile fails (EPIPE, ECONNRESET) and the response ends as a lost
 connection. A client that reads nothing for IDLE_SECONDS is dropped the same way.
+
+A body whose pages are not in the page cache (a blob pushed past it, or evicted since) is read with
+O_DIRECT into reused buffers and written to the socket instead (storage/direct_reader.py says why:
+on a VM that hands freed memory back to its host, filling the cache costs more than the disk read).
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from typing import IO, Any
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
+from reference_server.storage import direct_reader, direct_writer
+
 IDLE_SECONDS = 60.0  # like the upload side: a peer that takes nothing for this long is gone
 SENDFILE_THREADS = 16  # concurrent blob bodies in flight; more wait for a free thread
 _HEADER_FLUSH_POLL_SECONDS = 0.001
+DIRECT_MIN_BYTES = 8 * 1024 * 1024  # smaller bodies: one sendfile, whatever the cache holds
+_PEER_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF)
 
 _POOL = concurrent.futures.ThreadPoolExecutor(
     max_workers=SENDFILE_THREADS, thread_name_prefix="keelhaul-sendfile"
@@ -40,9 +48,66 @@ _POOL = concurrent.futures.ThreadPoolExecutor(
 def send_all(
     socket_fd: int, file_fd: int, offset: int, count: int, idle_seconds: float = IDLE_SECONDS
 ) -> int:
-    """sendfile `count` bytes of `file_fd` from `offset` to the non-blocking socket `socket_fd`,
-    waiting for room when the socket buffer is full; returns the bytes sent. ConnectionResetError when
-    the peer goes away or takes nothing for `idle_seconds`."""
+    """Send `count` bytes of `file_fd` from `offset` to the non-blocking socket `socket_fd`: through
+    sendfile when the pages are cached, else read past the cache (`send_uncached`). Returns the bytes
+    sent. ConnectionResetError when the peer goes away or takes nothing for `idle_seconds`."""
+    if count >= DIRECT_MIN_BYTES and not direct_reader.cached(file_fd, offset, count):
+        sent = send_uncached(socket_fd, file_fd, offset, count, idle_seconds)
+        if sent is not None:
+            direct_writer.cache_later(file_fd, offset, sent)  # for its next pull
+            return sent
+    return send_with_sendfile(socket_fd, file_fd, offset, count, idle_seconds)
+
+
+def send_uncached(
+    socket_fd: int, file_fd: int, offset: int, count: int, idle_seconds: float = IDLE_SECONDS
+) -> int | None:
+    """`send_all` through O_DIRECT reads into pooled buffers; None (nothing sent) where the filesystem
+    refuses O_DIRECT, so that the caller uses sendfile instead."""
+    direct_fd = direct_reader.open_direct(file_fd)
+    if direct_fd is None:
+        return None
+    sent_total = 0
+    try:
+        blocks = direct_reader.read_blocks(direct_fd, offset, count)
+        try:
+            with direct_writer.busy():  # the background touch would take the CPU and disk it needs
+                for view in blocks:
+                    write_all(socket_fd, view, idle_seconds)
+                    sent_total += len(view)
+        except OSError as error:
+            if sent_total or error.errno != errno.EINVAL:
+                raise
+            return None  # refused at the first read: nothing went out yet
+        finally:
+            blocks.close()
+    finally:
+        os.close(direct_fd)
+    return sent_total
+
+
+def write_all(socket_fd: int, view: memoryview, idle_seconds: float = IDLE_SECONDS) -> None:
+    """Write all of `view` to the non-blocking socket `socket_fd`, waiting for room as `send_all`."""
+    poller = select.poll()
+    poller.register(socket_fd, select.POLLOUT)
+    while view:
+        try:
+            written = os.write(socket_fd, view)
+        except BlockingIOError:
+            if not poller.poll(idle_seconds * 1000):
+                raise ConnectionResetError(f"the client took no data for {idle_seconds:g} s") from None
+            continue
+        except OSError as error:
+            if error.errno in _PEER_GONE:
+                raise ConnectionResetError(str(error)) from None
+            raise
+        view = view[written:]
+
+
+def send_with_sendfile(
+    socket_fd: int, file_fd: int, offset: int, count: int, idle_seconds: float = IDLE_SECONDS
+) -> int:
+    """`send_all` through sendfile(2)."""
     poller = select.poll()
     poller.register(socket_fd, select.POLLOUT)
     sent_total = 0
@@ -54,7 +119,7 @@ def send_all(
                 raise ConnectionResetError(f"the client took no data for {idle_seconds:g} s") from None
             continue
         except OSError as error:
-            if error.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF):
+            if error.errno in _PEER_GONE:
                 raise ConnectionResetError(str(error)) from None
             raise
         if sent == 0:

@@ -19,13 +19,22 @@ import pytest
 
 from reference_server import serve_cli
 from reference_server.config import ServerConfig
-from reference_server.storage import direct_writer
+from reference_server.storage import direct_reader, direct_writer
 from reference_server.storage.direct_writer import ALIGN, UploadWriter
 
 from .helpers import sha256
 
 MIB = 1024 * 1024
 OCTET = {"Content-Type": "application/octet-stream"}
+
+
+@pytest.fixture(autouse=True)
+def memory_judged_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every block is read back where the first touch has found the memory warm: the read-back is
+    what most tests here are about (the cold case has tests of its own). An earlier test's touches
+    are done first: they would judge the memory again meanwhile."""
+    assert direct_writer.read_backs_done(30) and direct_writer.touches_done(30)
+    monkeypatch.setattr(direct_writer._first_touch, "memory_cold", False)
 
 
 def _data(total: int, seed: int) -> bytes:
@@ -149,6 +158,45 @@ def test_without_the_read_back_the_pages_are_not_cached(
     length = _write_unread(path, _data(1000, 15), [_data(6 * MIB, 16)])
     assert direct_writer.read_backs_done()
     assert _uncached_ranges(path, length)
+
+
+@pytest.mark.parametrize("memory_cold", [True, None])
+def test_where_new_cache_pages_are_cold_only_the_first_block_is_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_cold: bool | None
+) -> None:
+    """Cold memory (or not judged yet): reading the whole upload back would cost the push a second
+    pass over the disk for pages still cold at the first pull, which reads past the cache instead.
+    The first PROBE_BYTES are read back all the same: their touch judges the memory."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT")
+    monkeypatch.setattr(direct_writer._first_touch, "memory_cold", memory_cold)
+    path = tmp_path / "upload"
+    length = _write_unread(path, b"", [_data(4 * MIB, 17), _data(8 * MIB, 18)])
+    assert direct_writer.read_backs_done()
+    missing = _uncached_ranges(path, length)
+    assert missing and min(missing) >= direct_writer.PROBE_BYTES
+    assert _uncached_ranges(path, direct_writer.PROBE_BYTES) == []
+
+
+def test_the_first_touch_judges_the_memory_by_its_speed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slower than COLD_SECONDS_PER_MIB: cold; at memory speed: warm; a touch too short to judge
+    (under JUDGED_BYTES) changes nothing."""
+    fd = _touch_file(tmp_path, 2 * MIB)
+    try:
+        touch = direct_writer._FirstTouch()
+        assert touch.memory_cold is None
+        monkeypatch.setattr(direct_writer, "time", _Clock(step=0.01))  # 10 ms per MiB read
+        touch(fd, 0, 2 * MIB)
+        assert touch.memory_cold is True
+        monkeypatch.setattr(direct_writer, "time", _Clock(step=0.0))
+        touch(fd, 0, MIB // 2)
+        assert touch.memory_cold is True
+        touch(fd, 0, 2 * MIB)
+        assert touch.memory_cold is False
+    finally:
+        os.close(fd)
 
 
 def test_where_sendfile_refuses_every_block_is_asked_back_by_hints(
@@ -427,11 +475,10 @@ def _open_fds() -> int:
 def touched(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """The ranges `_FirstTouch` is asked to read, in order (recorded, not read)."""
     calls: list[tuple[int, int]] = []
-    # nothing of an earlier test still queued: its read-backs queue touches, which must be done first
-    assert direct_writer.read_backs_done(30) and direct_writer.touches_done(30)
 
     class Recording:
         paused = False
+        memory_cold = False
 
         def __call__(self, fd: int, start: int, end: int) -> None:
             calls.append((start, end))
@@ -526,3 +573,26 @@ def test_while_the_touch_is_paused_blocks_are_not_queued_for_it(
     _write_unread(tmp_path / "upload", b"", [_data(4 * MIB, 71)])
     assert direct_writer.read_backs_done() and direct_writer.touches_done(30)
     assert touched == [] and dups == [] and direct_writer._TOUCH_BACKLOG.bytes == 0
+
+
+def test_a_blob_pulled_past_the_cache_is_cached_once_no_transfer_runs(tmp_path: Path) -> None:
+    """`cache_later` (after a pull read past the cache) waits while a transfer runs, an upload or
+    another such pull (`busy`), then reads the range into the cache, every byte of it."""
+    path = tmp_path / "pulled"
+    length = 8 * MIB + 5
+    path.write_bytes(_data(length, 61))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if direct_reader.cached(fd, 0, length):
+            pytest.skip("this filesystem keeps the pages in memory (or the kernel has no cachestat)")
+        with direct_writer.busy():
+            direct_writer.cache_later(fd, 0, length)
+            assert not direct_writer.touches_done(0.2)
+            assert not direct_reader.cached(fd, 0, length)
+        assert direct_writer.touches_done(30)
+        assert direct_reader.cached(fd, 0, length)
+        assert direct_writer._CACHE_LATER_BACKLOG.bytes == 0
+    finally:
+        os.close(fd)

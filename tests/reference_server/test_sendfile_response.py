@@ -4,7 +4,9 @@ the registry's GETs (whole, ranged, HEAD) still answer exactly."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import socket
 import threading
 from pathlib import Path
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from reference_server.http.sendfile_response import send_all
+from reference_server.storage import direct_reader, direct_writer
 
 MIB = 1024 * 1024
 
@@ -68,6 +71,131 @@ def test_a_client_that_reads_nothing_is_dropped_after_the_idle_time(tmp_path: Pa
     finally:
         sender.close()
         receiver.close()
+
+
+def _receive_all(receiver: socket.socket, received: bytearray) -> threading.Thread:
+    def read() -> None:
+        while chunk := receiver.recv(256 * 1024):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    return reader
+
+
+def _send_uncached(path: Path, offset: int, count: int) -> tuple[int, bytes]:
+    """send_all of a range of `path` (its pages dropped from the cache first) over a socket pair;
+    returns what send_all returned and what arrived."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        sender, receiver = socket.socketpair()
+        sender.setblocking(False)
+        received = bytearray()
+        reader = _receive_all(receiver, received)
+        try:
+            sent = send_all(sender.fileno(), handle.fileno(), offset, count)
+        finally:
+            sender.close()
+            reader.join(30)
+            receiver.close()
+    return sent, bytes(received)
+
+
+@pytest.fixture
+def read_past_the_cache(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The ranges send_all read with O_DIRECT (recorded, then read for real)."""
+    ranges: list[tuple[int, int]] = []
+    real = direct_reader.read_blocks
+
+    def recording(direct_fd: int, offset: int, count: int):
+        ranges.append((offset, count))
+        return real(direct_fd, offset, count)
+
+    monkeypatch.setattr(direct_reader, "read_blocks", recording)
+    return ranges
+
+
+def test_an_uncached_body_is_read_past_the_cache_and_arrives_exactly(
+    tmp_path: Path, read_past_the_cache: list[tuple[int, int]]
+) -> None:
+    """Issue 14: on a VM whose new cache pages are cold, a body not in the cache is read with O_DIRECT
+    rather than through sendfile; its bytes are the same, from an unaligned offset to the last one.
+    Afterwards the range is brought into the cache in the background, for the next pull."""
+    data = _content(13 * MIB + 5)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    sent, received = _send_uncached(path, 100, len(data) - 100)
+    if not read_past_the_cache:
+        pytest.skip("this filesystem refuses O_DIRECT or keeps its pages in memory")
+    assert read_past_the_cache == [(100, len(data) - 100)]
+    assert sent == len(data) - 100
+    assert received == data[100:]
+    assert direct_writer.touches_done(30)
+    with open(path, "rb") as handle:
+        assert direct_reader.cached(handle.fileno(), 0, len(data))
+
+
+def test_a_cached_body_still_goes_through_sendfile(
+    tmp_path: Path, read_past_the_cache: list[tuple[int, int]]
+) -> None:
+    data = _content(9 * MIB)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    with open(path, "rb") as handle:
+        assert handle.read() == data  # in the cache now
+        sender, receiver = socket.socketpair()
+        sender.setblocking(False)
+        received = bytearray()
+        reader = _receive_all(receiver, received)
+        try:
+            assert send_all(sender.fileno(), handle.fileno(), 0, len(data)) == len(data)
+        finally:
+            sender.close()
+            reader.join(30)
+            receiver.close()
+    assert bytes(received) == data
+    assert read_past_the_cache == []
+
+
+def test_where_o_direct_is_refused_an_uncached_body_goes_through_sendfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused at the open (tmpfs) or at the first read: nothing was sent yet, sendfile sends it all."""
+    data = _content(9 * MIB + 1)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    monkeypatch.setattr(direct_reader, "open_direct", lambda fd: None)
+    assert _send_uncached(path, 0, len(data)) == (len(data), data)
+
+    def refusing(direct_fd: int, offset: int, count: int):
+        raise OSError(errno.EINVAL, "O_DIRECT reads refused")
+        yield memoryview(b"")  # a generator, as the real one
+
+    monkeypatch.setattr(direct_reader, "open_direct", lambda fd: os.open(path, os.O_RDONLY))
+    monkeypatch.setattr(direct_reader, "read_blocks", refusing)
+    assert _send_uncached(path, 7, len(data) - 7) == (len(data) - 7, data[7:])
+
+
+def test_a_client_gone_during_an_uncached_body_ends_the_send_and_frees_its_buffers(
+    tmp_path: Path, read_past_the_cache: list[tuple[int, int]]
+) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(_content(16 * MIB))
+    pool = direct_writer._POOL
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        sender, receiver = socket.socketpair()
+        sender.setblocking(False)
+        receiver.close()
+        free_before = len(pool._free)
+        with pytest.raises(ConnectionResetError):
+            send_all(sender.fileno(), handle.fileno(), 0, 16 * MIB)
+        sender.close()
+    if not read_past_the_cache:
+        pytest.skip("this filesystem refuses O_DIRECT or keeps its pages in memory")
+    assert len(pool._free) == min(max(free_before, 2), pool.limit)
 
 
 def test_blob_gets_whole_ranged_and_head_answer_exactly(http: httpx.Client, repo: str) -> None:

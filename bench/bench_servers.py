@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,6 +212,25 @@ def tree_cpu_seconds(pid: int) -> float:
             fields = stat.read().rsplit(")", 1)[1].split()
             ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return ticks / _CLOCK_TICKS
+
+
+def wait_until_idle(
+    pids: Iterable[int], quiet_cpu_seconds: float = 0.01, window_seconds: float = 0.2, timeout: float = 20.0
+) -> bool:
+    """Block until the process trees of `pids` together use less than `quiet_cpu_seconds` of CPU in
+    `window_seconds` (5% of a core by default), or `timeout` passed; True when they went quiet. A
+    server's work after its answer (keelhaul caching a blob it served past the page cache, a Go
+    collector) must not land in the next round, another server's."""
+    pids = list(pids)
+    deadline = time.monotonic() + timeout
+    before = sum(tree_cpu_seconds(pid) for pid in pids)
+    while time.monotonic() < deadline:
+        time.sleep(window_seconds)
+        now = sum(tree_cpu_seconds(pid) for pid in pids)
+        if now - before < quiet_cpu_seconds:
+            return True
+        before = now
+    return False
 
 
 class RssSampler:

@@ -66,6 +66,7 @@ def transfer(
     function: Callable[[], float],
     setup: Callable[[], None] | None = None,
     *,
+    everyone: Servers,
     in_requests: bool = False,
 ) -> None:
     """Time `function` moving `size` bytes and record its MB/s. `in_requests`: the figure counts the
@@ -77,13 +78,17 @@ def transfer(
     Before the round (untimed), `sync` writes back what earlier rounds left dirty: distribution writes
     through the page cache, and its 1 GiB of write-back otherwise lands in whichever round comes next,
     another server's. (Whole runs without it had the reference server's first pull at 0.44-0.60x of
-    distribution's in every round, where runs before and after had 1.5-2.9x.) The server CPU seconds
-    recorded are the timed part's only (a first pull's set-up is a whole push)."""
+    distribution's in every round, where runs before and after had 1.5-2.9x.) Then every server in
+    `everyone` must be idle (`wait_until_idle`): work a server does after its answer, such as keelhaul
+    caching a blob it served past the page cache, is its own and must not slow another's round. The
+    server CPU seconds recorded are the timed part's only (a first pull's set-up is a whole push)."""
 
     cpu_before: list[float] = []
 
     def prepare() -> None:
         os.sync()
+        if not bench_servers.wait_until_idle(member.pid for member in everyone.values()):
+            figures.note(metric, "a server was still busy 20 s after the round before; measured anyway")
         if setup is not None:
             setup()
         cpu_before.append(bench_servers.tree_cpu_seconds(server.pid))  # the set-up's CPU is not the round's
@@ -120,6 +125,7 @@ def test_push_monolithic(
         server,
         blob.size,
         lambda: curl_http.push_monolithic(server.url, repository, blob.path, blob.digest),
+        everyone=servers,
     )
     curl_http.check_blob(server.url, repository, blob.digest, blob.size)
 
@@ -138,6 +144,7 @@ def test_push_chunked(
         server,
         blob.size,
         lambda: curl_http.push_chunked(server.url, repository, chunks, blob.digest),
+        everyone=servers,
         in_requests=True,
     )
     curl_http.check_blob(server.url, repository, blob.digest, blob.size)
@@ -176,6 +183,7 @@ def test_first_pull_after_push(
         blob.size,
         lambda: curl_http.get_file(url, blob.size, blob.digest),
         setup=push,
+        everyone=servers,
     )
 
 
@@ -209,6 +217,7 @@ def test_later_pull(
         server,
         blob.size,
         lambda: curl_http.get_file(url, blob.size, blob.digest),
+        everyone=servers,
     )
 
 

@@ -87,9 +87,32 @@ def test_a_rounds_server_cpu_leaves_out_its_set_up(monkeypatch: pytest.MonkeyPat
 
     benchmark, figures = _OneRound(), side_by_side.Figures()
     server = SimpleNamespace(name="keelhaul", pid=1)
-    rounds.transfer(benchmark, figures, "pull_first", server, rounds.GIB, pull, setup=push)
+    rounds.transfer(
+        benchmark, figures, "pull_first", server, rounds.GIB, pull, setup=push, everyone={"keelhaul": server}
+    )
     assert benchmark.extra_info["server_cpu_seconds_per_gib"] == 0.25
     assert benchmark.extra_info["mb_per_s"] == rounds.GIB / rounds.MB / 0.5
+
+
+def test_a_round_starts_once_every_server_is_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work a server does after its answer must not land in the next round: a server that keeps using
+    CPU holds the round back (up to the timeout, then False); one that stops lets it start."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    servers = _load("bench_servers")
+    used = {1: 0.0, 2: 0.0}
+    busy_windows = {"left": 3}
+
+    def tree_cpu_seconds(pid: int) -> float:
+        if pid == 2 and busy_windows["left"] > 0:
+            busy_windows["left"] -= 1
+            used[2] += 0.1  # a tenth of a second of CPU per window: busy
+        return used[pid]
+
+    monkeypatch.setattr(servers, "tree_cpu_seconds", tree_cpu_seconds)
+    assert servers.wait_until_idle([1, 2], window_seconds=0.01, timeout=5.0)
+    assert busy_windows["left"] == 0  # it waited through the busy windows
+    busy_windows["left"] = 10**6
+    assert not servers.wait_until_idle([1, 2], window_seconds=0.01, timeout=0.1)
 
 
 def test_ceilings_judge_keelhauls_own_figure_and_the_table_shows_the_spread() -> None:

@@ -107,14 +107,14 @@ def test_a_file_shorter_than_asked_ends_the_blocks_at_its_end(tmp_path: Path, di
 
 
 def test_a_reader_that_stops_early_gives_its_buffers_back(tmp_path: Path, direct_fd) -> None:
-    """The next block is being read while the caller holds one: stopping must wait for that read
-    before the buffers go back to the pool, and must give both back."""
+    """The next blocks are being read while the caller holds one: stopping must wait for those reads
+    before the buffers go back to the pool, and must give every one back."""
     _, direct = direct_fd(uncached_file(tmp_path / "blob", _content(16 * MIB)))
     pool = direct_writer._POOL
     before = len(pool._free)
     blocks = direct_reader.read_blocks(direct, 0, 16 * MIB)
     first = next(blocks)
     assert len(first) == direct_writer.STAGE_BYTES
-    assert len(pool._free) == max(before - 2, 0)
+    assert len(pool._free) == max(before - direct_reader.BUFFERS, 0)
     blocks.close()
-    assert len(pool._free) == min(max(before, 2), pool.limit)
+    assert len(pool._free) == min(max(before, direct_reader.BUFFERS), pool.limit)

@@ -27,6 +27,7 @@ import concurrent.futures
 import errno
 import os
 import select
+import threading
 from typing import IO, Any
 
 from aiohttp import web
@@ -38,6 +39,10 @@ IDLE_SECONDS = 60.0  # like the upload side: a peer that takes nothing for this 
 SENDFILE_THREADS = 16  # concurrent blob bodies in flight; more wait for a free thread
 _HEADER_FLUSH_POLL_SECONDS = 0.001
 DIRECT_MIN_BYTES = 8 * 1024 * 1024  # smaller bodies: one sendfile, whatever the cache holds
+# Bodies read past the cache at once, each holding direct_reader.BUFFERS x 4 MiB of buffers (48 MiB
+# in all); more go through sendfile meanwhile, so many cold pulls cannot grow the server's memory.
+DIRECT_SENDS = 4
+_DIRECT_SLOTS = threading.BoundedSemaphore(DIRECT_SENDS)
 _PEER_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF)
 
 _POOL = concurrent.futures.ThreadPoolExecutor(
@@ -51,8 +56,12 @@ def send_all(
     """Send `count` bytes of `file_fd` from `offset` to the non-blocking socket `socket_fd`: through
     sendfile when the pages are cached, else read past the cache (`send_uncached`). Returns the bytes
     sent. ConnectionResetError when the peer goes away or takes nothing for `idle_seconds`."""
-    if count >= DIRECT_MIN_BYTES and not direct_reader.cached(file_fd, offset, count):
-        sent = send_uncached(socket_fd, file_fd, offset, count, idle_seconds)
+    uncached = count >= DIRECT_MIN_BYTES and not direct_reader.cached(file_fd, offset, count)
+    if uncached and _DIRECT_SLOTS.acquire(blocking=False):
+        try:
+            sent = send_uncached(socket_fd, file_fd, offset, count, idle_seconds)
+        finally:
+            _DIRECT_SLOTS.release()
         if sent is not None:
             direct_writer.cache_later(file_fd, offset, sent)  # for its next pull
             return sent

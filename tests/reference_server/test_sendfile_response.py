@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reference_server.http import sendfile_response
 from reference_server.http.sendfile_response import send_all
 from reference_server.storage import direct_reader, direct_writer
 
@@ -175,6 +176,27 @@ def test_where_o_direct_is_refused_an_uncached_body_goes_through_sendfile(
     monkeypatch.setattr(direct_reader, "open_direct", lambda fd: os.open(path, os.O_RDONLY))
     monkeypatch.setattr(direct_reader, "read_blocks", refusing)
     assert _send_uncached(path, 7, len(data) - 7) == (len(data) - 7, data[7:])
+
+
+def test_past_the_limit_of_bodies_read_past_the_cache_sendfile_sends_the_next(
+    tmp_path: Path, read_past_the_cache: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most DIRECT_SENDS bodies hold read buffers at once: with every slot taken, an uncached body
+    goes through sendfile, whole and exact; with a slot free again, past the cache."""
+    data = _content(9 * MIB)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    slots = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(sendfile_response, "_DIRECT_SLOTS", slots)
+    assert slots.acquire(blocking=False)
+    assert _send_uncached(path, 0, len(data)) == (len(data), data)
+    assert read_past_the_cache == []
+    slots.release()
+    assert _send_uncached(path, 0, len(data)) == (len(data), data)
+    if not read_past_the_cache:
+        pytest.skip("this filesystem refuses O_DIRECT or keeps its pages in memory")
+    assert read_past_the_cache == [(0, len(data))]
+    assert slots.acquire(blocking=False)  # given back after the body
 
 
 def test_a_client_gone_during_an_uncached_body_ends_the_send_and_frees_its_buffers(

@@ -25,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
+import functools
 import os
 import select
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 from aiohttp import web
@@ -97,46 +99,53 @@ def send_uncached(
 
 def write_all(socket_fd: int, view: memoryview, idle_seconds: float = IDLE_SECONDS) -> None:
     """Write all of `view` to the non-blocking socket `socket_fd`, waiting for room as `send_all`."""
-    poller = select.poll()
-    poller.register(socket_fd, select.POLLOUT)
+    poller = _writable(socket_fd)
     while view:
-        try:
-            written = os.write(socket_fd, view)
-        except BlockingIOError:
-            if not poller.poll(idle_seconds * 1000):
-                raise ConnectionResetError(f"the client took no data for {idle_seconds:g} s") from None
-            continue
-        except OSError as error:
-            if error.errno in _PEER_GONE:
-                raise ConnectionResetError(str(error)) from None
-            raise
-        view = view[written:]
+        written = _write_step(poller, idle_seconds, functools.partial(os.write, socket_fd, view))
+        if written is not None:
+            view = view[written:]
 
 
 def send_with_sendfile(
     socket_fd: int, file_fd: int, offset: int, count: int, idle_seconds: float = IDLE_SECONDS
 ) -> int:
     """`send_all` through sendfile(2)."""
-    poller = select.poll()
-    poller.register(socket_fd, select.POLLOUT)
+    poller = _writable(socket_fd)
     sent_total = 0
     while count > 0:
-        try:
-            sent = os.sendfile(socket_fd, file_fd, offset, count)
-        except BlockingIOError:
-            if not poller.poll(idle_seconds * 1000):
-                raise ConnectionResetError(f"the client took no data for {idle_seconds:g} s") from None
+        sent = _write_step(
+            poller, idle_seconds, functools.partial(os.sendfile, socket_fd, file_fd, offset, count)
+        )
+        if sent is None:
             continue
-        except OSError as error:
-            if error.errno in _PEER_GONE:
-                raise ConnectionResetError(str(error)) from None
-            raise
         if sent == 0:
             break  # the file is shorter than announced (truncated under us): nothing more to send
         offset += sent
         count -= sent
         sent_total += sent
     return sent_total
+
+
+def _writable(socket_fd: int) -> select.poll:
+    poller = select.poll()
+    poller.register(socket_fd, select.POLLOUT)
+    return poller
+
+
+def _write_step(poller: select.poll, idle_seconds: float, write: Callable[[], int]) -> int | None:
+    """One `write()` to a non-blocking socket: the bytes it took, or None once there is room again
+    after a full socket buffer. ConnectionResetError when the peer went away or took nothing for
+    `idle_seconds`."""
+    try:
+        return write()
+    except BlockingIOError:
+        if not poller.poll(idle_seconds * 1000):
+            raise ConnectionResetError(f"the client took no data for {idle_seconds:g} s") from None
+        return None
+    except OSError as error:
+        if error.errno in _PEER_GONE:
+            raise ConnectionResetError(str(error)) from None
+        raise
 
 
 class SendfileResponse(web.FileResponse):

@@ -5,13 +5,13 @@ machine), a page the kernel newly allocates for the page cache costs 2-3 ms of C
 first touch by a CPU, and whoever touches it first pays: the registry, or a client on the same machine
 copying it out of the socket. Measured for issue 14 (1 GiB, loopback curl): sendfile of an uncached
 blob, or of one read back into the cache just before, took 2.8-3.5 s; reading it with O_DIRECT into
-two reused buffers and writing those to the socket took 1.1-1.2 s, at the disk's speed, with almost no
+reused buffers and writing those to the socket took 1.1-1.3 s, at the disk's speed, with almost no
 CPU. Pages already cached were touched by whoever brought them in, so they go through sendfile as
 before (0.6 s for the same GiB).
 
 `cached` tells the two cases apart with cachestat(2), which counts a range's cached pages without
 reading them. `read_blocks` yields the range as views into pooled, page-aligned buffers, reading the
-next block on a worker thread while the caller sends the current one.
+next blocks on worker threads while the caller sends the current one.
 """
 
 from __future__ import annotations

@@ -345,62 +345,61 @@ def _read_back_file(path: Path, offset: int, length: int) -> None:
 
 
 def _queue_touch(fd: int, offset: int, length: int) -> None:
-    """Hand the block to the touch thread, on a descriptor of its own (a commit may rename the file
-    meanwhile); skipped while the touch is paused (it would do nothing: no descriptor is held for it)
-    or its backlog is full."""
-    if _first_touch.paused or not _TOUCH_BACKLOG.take(length):
-        return
-    try:
-        touch_fd = os.dup(fd)
-    except OSError:
-        _TOUCH_BACKLOG.done(length)  # out of descriptors: this block goes untouched
-        return
-    deadline = time.monotonic() + TOUCH_WAIT_SECONDS
-    _TOUCH.submit(lambda: _touch_when_quiet(touch_fd, offset, length, deadline))
+    """Hand the block to the touch thread; skipped while the touch is paused (it would do nothing: no
+    descriptor is held for it)."""
+    if not _first_touch.paused:
+        _on_toucher(_TOUCH_BACKLOG, fd, offset, length, _touch_when_quiet)
 
 
-def _touch_when_quiet(fd: int, offset: int, length: int, deadline: float) -> None:
-    """`_FirstTouch` of a block read back, once no upload is being received (skipped if uploads
-    still are at `deadline`); closes `fd`."""
-    try:
-        if _BUSY.wait_for_none(deadline - time.monotonic()):
-            _first_touch(fd, offset, offset + length)
-    except OSError:
-        pass  # the disk failing: the first pull will find out, not the touch
-    finally:
-        os.close(fd)
-        _TOUCH_BACKLOG.done(length)
+def _touch_when_quiet(fd: int, offset: int, end: int, deadline: float) -> None:
+    """`_FirstTouch` of a block read back, once no transfer runs (skipped if some still do at
+    `deadline`)."""
+    if _BUSY.wait_for_none(deadline - time.monotonic()):
+        _first_touch(fd, offset, end)
 
 
 def cache_later(fd: int, offset: int, length: int) -> None:
     """Bring `length` bytes at `offset` of `fd` into the page cache and touch them once, on the touch
-    thread, in steps taken only while no upload is being received: a blob just pulled past the cache
-    is likely pulled again, and its later pulls then go through sendfile at the speed of memory. At
-    most CACHE_LATER_BYTES wait at a time (one descriptor per call); past that, nothing is queued."""
-    if length <= 0 or not _CACHE_LATER_BACKLOG.take(length):
+    thread, in steps taken only while no transfer runs (`busy`): a blob just pulled past the cache is
+    likely pulled again, and its later pulls then go through sendfile at the speed of memory. At most
+    CACHE_LATER_BYTES wait at a time; past that, nothing is queued."""
+    _on_toucher(_CACHE_LATER_BACKLOG, fd, offset, length, _cache_when_quiet)
+
+
+def _cache_when_quiet(fd: int, offset: int, end: int, deadline: float) -> None:
+    while offset < end and _BUSY.wait_for_none(deadline - time.monotonic()):
+        step = min(CACHE_LATER_STEP, end - offset)
+        read_back(fd, offset, step)
+        _first_touch(fd, offset, offset + step)
+        offset += step
+
+
+def _on_toucher(
+    backlog: _Backlog, fd: int, offset: int, length: int, work: Callable[[int, int, int, float], None]
+) -> None:
+    """Run `work(own_fd, offset, offset + length, deadline)` on the touch thread, on a descriptor of its
+    own (a commit may rename the file meanwhile, a delete unlink it), counted in `backlog`, with
+    TOUCH_WAIT_SECONDS to wait for the transfers to stop. Nothing is queued when the backlog is full
+    or no descriptor can be had; the descriptor is closed and the share given back either way."""
+    if length <= 0 or not backlog.take(length):
         return
     try:
-        cache_fd = os.dup(fd)
+        own_fd = os.dup(fd)
     except OSError:
-        _CACHE_LATER_BACKLOG.done(length)
+        backlog.done(length)  # out of descriptors: this range goes untouched
         return
     deadline = time.monotonic() + TOUCH_WAIT_SECONDS
-    _TOUCH.submit(lambda: _cache_when_quiet(cache_fd, offset, length, deadline))
 
+    def run() -> None:
+        try:
+            work(own_fd, offset, offset + length, deadline)
+        except OSError:
+            pass  # the disk failing: the next pull will find out, not the touch
+        finally:
+            os.close(own_fd)
+            backlog.done(length)
 
-def _cache_when_quiet(fd: int, offset: int, length: int, deadline: float) -> None:
-    end = offset + length
-    try:
-        while offset < end and _BUSY.wait_for_none(deadline - time.monotonic()):
-            step = min(CACHE_LATER_STEP, end - offset)
-            read_back(fd, offset, step)
-            _first_touch(fd, offset, offset + step)
-            offset += step
-    except OSError:
-        pass  # the disk failing: the next pull will find out
-    finally:
-        os.close(fd)
-        _CACHE_LATER_BACKLOG.done(length)
+    _TOUCH.submit(run)
 
 
 def touches_done(timeout: float) -> bool:

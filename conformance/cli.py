@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from conformance.option_types import connection_budget, worker_count
+from conformance.option_types import connection_budget, process_count
 from conformance.url_profile import PASSWORD_ENV, url_profile_text
 from keelhaul.errors import UsageError
 from keelhaul.profile import KINDS
@@ -94,11 +94,11 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument(
         "--workers",
-        type=worker_count,
-        default=0,
+        type=process_count,
+        default=None,
         metavar="N",
-        help="run the checks in N worker processes next to the one holding the target (default 0: "
-        "in one process, the fastest on a 2-core machine; see conformance/README.md)",
+        help="run the checks in N processes (default: against the embedded server, one per core, at "
+        "most 4; against a --target, 1; see conformance/README.md)",
     )
     check.add_argument("-k", dest="keyword", metavar="EXPR", help="only checks matching EXPR (pytest -k)")
     check.add_argument("-v", "--verbose", action="store_true", help="list every check as it runs")
@@ -184,8 +184,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         argv.append("--probe")
     if args.keyword:
         argv += ["-k", args.keyword]
-    if getattr(args, "workers", 0):
-        argv += ["-p", "xdist.plugin", "-n", str(args.workers), "--dist", "worksteal"]
+    if getattr(args, "workers", None):
+        argv += ["--workers", str(args.workers)]
     return argv
 
 

@@ -6,20 +6,24 @@ from __future__ import annotations
 import argparse
 
 
-def worker_count(value: str) -> int:
-    """--workers: a whole number, 0 or more."""
+def _whole_number(value: str) -> int:
     try:
-        count = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if count < 0:
-        raise argparse.ArgumentTypeError("expected 0 or more")
+
+
+def process_count(value: str) -> int:
+    """--workers: a whole number, 1 or more."""
+    count = _whole_number(value)
+    if count < 1:
+        raise argparse.ArgumentTypeError("expected 1 or more")
     return count
 
 
 def connection_budget(value: str) -> int:
     """--robustness-connections: a whole number of at least 2 (one slow connection and one normal)."""
-    count = worker_count(value)
+    count = _whole_number(value)
     if count < 2:
         raise argparse.ArgumentTypeError("expected 2 or more (one slow connection and one normal one)")
     return count

@@ -6,17 +6,19 @@ import dataclasses
 import datetime as dt
 import os
 import secrets
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
 from conformance.catalogue import load_catalogue
-from conformance.harness.parallel import Gatherer, is_worker, join_controller
+from conformance.harness.lanes import usable_cores
+from conformance.harness.parallel import GATHERER, Gatherer, make_lock_file
 from conformance.harness.selection import MARKERS, RunOptions
 from conformance.harness.state import STATE, HarnessState
 from conformance.harness.target import GivenProfile, load_target
-from conformance.option_types import connection_budget
+from conformance.option_types import connection_budget, process_count
 from conformance.outcomes import parse_fail_on
 from keelhaul.client.grammar import is_valid_name
 from keelhaul.errors import UsageError
@@ -84,6 +86,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "SKIP, or none)",
     )
     group.addoption(
+        "--workers",
+        type=process_count,
+        default=None,
+        metavar="N",
+        help="run the checks in N processes (default: against the embedded server, one per core, "
+        f"at most {AUTO_LANES_MOST}; against a --target, 1)",
+    )
+    group.addoption(
         "--run-id",
         default=None,
         metavar="ID",
@@ -121,17 +131,38 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[STATE] = state
     _keep_hypothesis_out_of_cwd()
-    if is_worker(config):  # xdist workers: the controller owns the target and the reports
-        join_controller(config, state)
-        return
-    config.pluginmanager.register(Gatherer(state), "keelhaul-gatherer")
+    config.pluginmanager.register(Gatherer(state), GATHERER)
     given = next((p.profile for p in config.pluginmanager.get_plugins() if isinstance(p, GivenProfile)), None)
     try:
         state.target = load_target(config.getoption("--target"), given)
         if config.getoption("--probe"):
             probe_target(state)
+        state.lanes = lane_count(config.getoption("--workers"), state.target.embedded)
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
+    if state.lanes > 1:
+        make_lock_file(state)
+
+
+AUTO_LANES_MOST = 4  # past that the embedded server (one process) is what the lanes wait for
+
+
+def lane_count(asked: int | None, embedded: bool) -> int:
+    """How many processes run the checks: as asked (--workers), else one per core against the embedded
+    server (at most AUTO_LANES_MOST) and one against a --target, whose owner decides how hard it is
+    pushed. Lanes are forked; a process with other threads running cannot fork safely (a lock one of
+    them holds would stay held in the lane), so it runs the checks itself, or refuses an explicit ask."""
+    threads = threading.active_count()
+    if asked is not None:
+        if asked > 1 and threads > 1:
+            raise UsageError(
+                f"--workers {asked}: this process runs {threads} threads, and forking it could leave a "
+                "lane waiting forever on a lock one of them held; run without --workers"
+            )
+        return asked
+    if not embedded or threads > 1:
+        return 1
+    return max(1, min(usable_cores(), AUTO_LANES_MOST))
 
 
 def probe_target(state: HarnessState) -> None:

@@ -9,7 +9,8 @@ modules, one job each.
 | results.py      | each check's outcome class and evidence; reports and --fail-on at the end |
 | fixtures.py     | target, clients per role, fresh repositories, the exchange recorder  |
 | cleanup.py      | deleting what the checks created, and the ledger of what stayed      |
-| parallel.py     | checks in worker processes: the controller owns the target; `alone`  |
+| lanes.py        | checks in several processes forked after collection, reports relayed  |
+| parallel.py     | `alone` checks; a lane's results shipped to lane 0 and gathered there  |
 | clients.py      | a client for a role on the run's shared connection pool             |
 | state.py        | the session state kept in `config.stash`                             |
 | heap.py         | the run's long-lived objects kept out of the garbage collector's walks |
@@ -35,7 +36,8 @@ from conformance.harness.options import (
     pytest_report_header,
     pytest_unconfigure,
 )
-from conformance.harness.parallel import pytest_configure_node, pytest_runtest_protocol
+from conformance.harness.lanes import pytest_runtestloop
+from conformance.harness.parallel import pytest_runtest_protocol
 from conformance.harness.results import (
     pytest_report_teststatus,
     pytest_runtest_makereport,
@@ -54,11 +56,11 @@ __all__ = [
     "pytest_collection_finish",
     "pytest_collection_modifyitems",
     "pytest_configure",
-    "pytest_configure_node",
     "pytest_report_header",
     "pytest_report_teststatus",
     "pytest_runtest_makereport",
     "pytest_runtest_protocol",
+    "pytest_runtestloop",
     "pytest_sessionfinish",
     "pytest_terminal_summary",
     "pytest_unconfigure",

@@ -11,7 +11,7 @@ from collections.abc import Generator, Iterable
 import pytest
 
 from conformance.harness.collection import requirement_ids
-from conformance.harness.parallel import is_worker, ship, worker_count
+from conformance.harness.parallel import ship
 from conformance.harness.state import RECORDER, SKIP_CLASS, STATE, HarnessState
 from conformance.harness.target import describe_target
 from conformance.outcomes import (
@@ -66,7 +66,7 @@ def pytest_runtest_makereport(
     elif report.failed and result.outcome == PASS:
         _judge(state, item, call, report, result)
     report.keelhaul_class = result.outcome  # type: ignore[attr-defined]
-    if is_worker(item.config):
+    if state.ships_results:
         ship(state, report, result)
     return report
 
@@ -135,9 +135,9 @@ def _failure_message(call: pytest.CallInfo[None], report: pytest.TestReport) -> 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or state.target is None or is_worker(session.config):
+    if state is None or state.target is None:
         return
-    run = build_run(state, worker_count(session.config))
+    run = build_run(state)
     if state.report_root is not None and run.tests:
         state.report_dir = state.report_root / state.run_id
         write_reports(run, state.report_dir)
@@ -146,7 +146,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
 
 
-def build_run(state: HarnessState, workers: int = 0) -> RunResult:
+def build_run(state: HarnessState) -> RunResult:
     """The run as the reports see it: target, options, every check's result, a verdict per requirement.
     `duration` is the run's wall time (server start included); `workers` the processes checks ran in."""
     tests = list(state.results.values())
@@ -167,7 +167,7 @@ def build_run(state: HarnessState, workers: int = 0) -> RunResult:
             "read_only": state.options.read_only,
             "run_slow": state.options.run_slow,
             "selection": state.selection,
-            "workers": workers,
+            "workers": state.lanes,
         },
         tests=tests,
         requirements=judge_requirements(state.catalogue, tests),
@@ -188,8 +188,7 @@ def pytest_terminal_summary(
     if state is None or state.target is None or not state.results:
         return
     _write_summary(terminalreporter, state)
-    workers = worker_count(config)
-    where = f"{workers} worker processes" if workers else "one process"
+    where = f"{state.lanes} processes" if state.lanes > 1 else "one process"
     terminalreporter.write_line(
         f"run wall time: {time.time() - state.process_started:.2f} s ({where}, from the process start)"
     )

@@ -52,10 +52,11 @@ class HarnessState:
     report_dir: Path | None = None
     selection: str | None = None
     fail_on: tuple[str, ...] = ()
-    lane: int = 0  # this process's worker index when checks run in worker processes (parallel.py)
-    lanes: int = 1  # how many worker processes share the run
+    lane: int = 0  # this process's lane when checks run in several processes (lanes.py)
+    lanes: int = 1  # how many processes run checks
+    ships_results: bool = False  # a forked lane: results travel on the reports to lane 0
     lock_path: Path | None = None  # the file `alone` checks lock (parallel.py)
-    shipped_cleanup: int = 0  # cleanup outcomes a worker already sent to the controller
+    shipped_cleanup: int = 0  # cleanup outcomes a lane already sent to lane 0
     _transport: PooledTransport | None = None
     # what the target's auth challenges showed, shared by every client of the run (RegistryClient)
     scope_forms: ScopeForms = field(default_factory=ScopeForms)
@@ -84,6 +85,11 @@ class HarnessState:
             verify = self.target.profile.tls_verify if self.target is not None else True
             self._transport = PooledTransport(verify=verify)
         return self._transport
+
+    def forget_transport(self) -> None:
+        """A forked lane: leave the connections it inherited to the process that opened them (closing
+        them here only closes this process's copies) and open its own from now on."""
+        self._transport = None
 
     def close(self) -> None:
         """Close the shared pool and stop the embedded server, if any."""

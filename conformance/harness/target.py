@@ -52,23 +52,18 @@ class GivenProfile:
 
 @dataclass
 class Target:
-    """A resolved target: its profile, plus the embedded server to stop when we started one. In a
-    worker process (parallel.py) `served_elsewhere` says the embedded server runs in the controller:
-    its data directory is used, never removed, from here."""
+    """A resolved target: its profile, plus the embedded server to stop when we started one."""
 
     profile: TargetProfile
     server: RunningServer | None = None
     data_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
-    served_elsewhere: bool = False
 
     @property
     def embedded(self) -> bool:
-        return self.server is not None or self.served_elsewhere
+        return self.server is not None
 
     def close(self) -> None:
-        if self.served_elsewhere:
-            return
         if self.server is not None:
             self.server.stop()
             self.server = None
@@ -127,7 +122,7 @@ def start_embedded() -> Target:
     """Start the reference server on a free port with a throw-away data directory."""
     try:
         from reference_server.config import ServerConfig
-        from reference_server.embedded import EmbeddedServer
+        from reference_server.embedded import EmbeddedServer, ForkedServer
     except ModuleNotFoundError as missing:
         raise UsageError(
             f"no --target given and the embedded reference server is unavailable ({missing.name}); "
@@ -163,7 +158,8 @@ def start_embedded() -> Target:
     hooks = _embedded_test_hooks()
     if hooks:
         notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
-    server = EmbeddedServer(config, hooks=hooks)
+    # its own process where that is safe, so checks in this process never wait for its turn to run
+    server = (ForkedServer if ForkedServer.can_fork() else EmbeddedServer)(config, hooks=hooks)
     try:
         try:
             url = server.start()

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 
 import pytest
 
+from conformance.harness.collection import requirement_ids
 from conformance.harness.parallel import GATHERER
 from conformance.harness.state import STATE, HarnessState
 from conformance.outcomes import ERROR
@@ -132,7 +133,7 @@ def _lane_child(session: pytest.Session, state: HarnessState, lane: int, queue: 
         config.pluginmanager.register(sender, "keelhaul-lane-sender")
         _run_lane(session, queue)
         sender.send(("done",))
-    except BaseException:  # noqa: BLE001 - a lane's own failure is lane 0's to report (exit status)
+    except BaseException:
         code = 1
     finally:
         os._exit(code)
@@ -231,7 +232,14 @@ def _report_lost(session: pytest.Session, state: HarnessState, died: list[str]) 
     for item in session.items:
         if item.nodeid in state.results:
             continue
-        result = TestResult(nodeid=item.nodeid, name=item.name, outcome=ERROR, message=message, details=message)
+        result = TestResult(
+            nodeid=item.nodeid,
+            name=item.name,
+            requirements=requirement_ids(item),
+            outcome=ERROR,
+            message=message,
+            details=message,
+        )
         report = pytest.TestReport(item.nodeid, item.location, {}, "failed", message, "call")
         report.keelhaul_result = asdict(result)  # type: ignore[attr-defined]
         report.keelhaul_cleanup = []  # type: ignore[attr-defined]

@@ -30,13 +30,13 @@ from conformance.harness.fixtures import (
     target,
 )
 from conformance.harness.heap import pytest_collection_finish
+from conformance.harness.lanes import pytest_runtestloop
 from conformance.harness.options import (
     pytest_addoption,
     pytest_configure,
     pytest_report_header,
     pytest_unconfigure,
 )
-from conformance.harness.lanes import pytest_runtestloop
 from conformance.harness.parallel import pytest_runtest_protocol
 from conformance.harness.results import (
     pytest_report_teststatus,

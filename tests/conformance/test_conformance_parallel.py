@@ -1,6 +1,7 @@
-"""Checks in worker processes (conformance/harness/parallel.py): results, exchanges and the cleanup
-ledger reach the controller's reports as in a run inside one process; repository names never collide
-across workers; an `alone` check excludes every other check. No timing is asserted."""
+"""Checks in several processes (conformance/harness/lanes.py, parallel.py): results, exchanges and the
+cleanup ledger reach lane 0's reports as in a run inside one process; repository names never collide
+across lanes; an `alone` check excludes every other check; a lane that dies leaves ERRORs, never a
+check quietly missing. No timing is asserted."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_a_shipped_result_and_cleanup_survive_the_trip_to_the_controller():
     )
     report = pytest.TestReport("t.py::test_x", ("t.py", 1, "test_x"), {}, "failed", None, "call")
     ship(worker, report, result)
-    travelled = pytest.TestReport._from_json(json.loads(json.dumps(report._to_json())))  # as xdist does
+    travelled = pytest.TestReport._from_json(json.loads(json.dumps(report._to_json())))  # as a lane sends it
     Gatherer(controller).pytest_runtest_logreport(travelled)
     assert controller.results["t.py::test_x"] == result
     [gathered] = controller.cleanup
@@ -90,51 +91,104 @@ PARALLEL_CHECKS = (
     )
     + """    import os
     names = [new_repo() for _ in range(3)]
-    with open(os.path.join(os.environ["NAMES_DIR"], os.environ["PYTEST_XDIST_WORKER"] + "-a"), "w") as out:
+    with open(os.path.join(os.environ["NAMES_DIR"], f"{os.getpid()}-a"), "w") as out:
         out.write("\\n".join(names))
 
 @pytest.mark.req("PUSH-1")
 def test_more_names(new_repo):
     import os
     names = [new_repo() for _ in range(3)]
-    with open(os.path.join(os.environ["NAMES_DIR"], os.environ["PYTEST_XDIST_WORKER"] + "-b"), "w") as out:
+    with open(os.path.join(os.environ["NAMES_DIR"], f"{os.getpid()}-b"), "w") as out:
         out.write("\\n".join(names))
 """
 )
 
 
-def test_a_run_in_two_workers_reports_like_one_process(pytester, monkeypatch):
+def test_a_run_in_two_lanes_reports_like_one_process(pytester, monkeypatch):
     names_dir = pytester.path / "names"
     names_dir.mkdir()
     monkeypatch.setenv("NAMES_DIR", str(names_dir))
     args = setup(pytester, PARALLEL_CHECKS)
-    result = pytester.runpytest_subprocess(*args, "-p", "xdist", "-n", "2", "--dist", "worksteal")
+    result = pytester.runpytest_subprocess(*args, "--workers", "2")
     assert result.parseoutcomes() == {"passed": 5, "failed": 1, "skipped": 2, "n": 1}  # "1 n/a"
-    result.stdout.fnmatch_lines(["*run wall time: * s (2 worker processes, from the process start)*"])
+    result.stdout.fnmatch_lines(["*run wall time: * s (2 processes, from the process start)*"])
     document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
     assert document["options"]["workers"] == 2
-    tests = {t["name"]: t for t in document["tests"]}
-    assert len(tests) == 9
-    failed = tests["test_fails_with_exchange"]
+    tests = [t["name"] for t in document["tests"]]
+    assert tests == sorted(tests, key=CHECK_ORDER.index)  # collection order, whichever lane ran what
+    tests_by_name = {t["name"]: t for t in document["tests"]}
+    assert len(tests_by_name) == 9
+    failed = tests_by_name["test_fails_with_exchange"]
     assert failed["outcome"] == "FAIL" and failed["judged"] == "OCI-PUSH-6"
     assert failed["exchanges"][0]["response_headers"] == {"range": "0-4"}
-    assert tests["test_needs_missing_role"]["outcome"] == "SKIP"
-    assert tests["test_needs_missing_feature"]["outcome"] == "N/A"
+    assert tests_by_name["test_needs_missing_role"]["outcome"] == "SKIP"
+    assert tests_by_name["test_needs_missing_feature"]["outcome"] == "N/A"
     names = [name for file in names_dir.iterdir() for name in file.read_text().split("\n")]
     assert len(names) == 6 and len(set(names)) == 6
     assert all(name.startswith("ns/keelhaul-t1-") for name in names)
 
 
-def test_workers_option_maps_to_xdist_and_refuses_nonsense(capsys):
+CHECK_ORDER = [
+    "test_passes", "test_needs_what_it_has", "test_needs_missing_feature", "test_needs_missing_role",
+    "test_slow", "test_reads_only", "test_fails_with_exchange", "test_new_repo_names", "test_more_names",
+]  # fmt: skip
+
+DYING_LANE = """
+import os
+import time
+
+import pytest
+
+
+@pytest.mark.req("PUSH-1")
+@pytest.mark.parametrize("n", range(20))
+def test_dies_outside_lane_0(harness, n):
+    if harness.lane > 0:
+        os._exit(3)
+    time.sleep(0.05)  # lane 0 leaves the other lane time to draw checks
+"""
+
+
+def test_a_lane_that_dies_leaves_errors_not_gaps(pytester):
+    args = setup(pytester, DYING_LANE)
+    result = pytester.runpytest_subprocess(*args, "--workers", "2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
+    outcomes = {t["nodeid"]: t for t in document["tests"]}
+    assert len(outcomes) == 20  # every check has a result: run in lane 0, or an ERROR
+    lost = [t for t in outcomes.values() if t["outcome"] == "ERROR"]
+    assert lost and all("lane 1 exited with status 3" in t["message"] for t in lost)
+    assert {t["outcome"] for t in outcomes.values()} <= {"PASS", "ERROR"}
+
+
+def test_workers_option_is_passed_on_and_refuses_nonsense(capsys):
     from conformance.cli import pytest_args
     from keelhaul.cli import build_parser
 
     parser = build_parser()
     args = parser.parse_args(["check", "--workers", "3"])
     argv = pytest_args(args)
-    assert argv[argv.index("-n") + 1] == "3" and argv[argv.index("--dist") + 1] == "worksteal"
-    assert "-n" not in pytest_args(parser.parse_args(["check"]))  # default: one process
-    for bad in ("x", "-1"):
+    assert argv[argv.index("--workers") + 1] == "3"
+    assert "--workers" not in pytest_args(parser.parse_args(["check"]))  # default: the harness decides
+    for bad in ("x", "-1", "0"):
         with pytest.raises(SystemExit):
             parser.parse_args(["check", "--workers", bad])
-    assert "--workers: expected 0 or more" in capsys.readouterr().err
+    assert "--workers: expected 1 or more" in capsys.readouterr().err
+
+
+def test_lanes_by_default_only_against_the_embedded_server():
+    from conformance.harness.options import AUTO_LANES_MOST, lane_count
+
+    assert lane_count(3, embedded=False) == 3  # as asked
+    assert lane_count(None, embedded=False) == 1  # a --target's owner decides how hard it is pushed
+    assert 1 <= lane_count(None, embedded=True) <= AUTO_LANES_MOST
+
+
+def test_the_check_queue_hands_out_each_check_once():
+    from conformance.harness.lanes import CheckQueue
+
+    queue = CheckQueue(5)
+    try:
+        assert [queue.take() for _ in range(6)] == [0, 1, 2, 3, 4, None]
+    finally:
+        queue.close()

@@ -190,9 +190,7 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    import pytest
-
-    from conformance.harness.target import GivenProfile
+    from conformance.harness.target import GivenProfile, launch_embedded
     from conformance.outcomes import parse_fail_on
     from keelhaul.profile import load_profile
 
@@ -206,10 +204,18 @@ def run_check(args: argparse.Namespace) -> int:
         if args.target:
             # a bad profile is one line, before pytest starts; the harness uses this parse, not a second one
             plugins.append(GivenProfile(load_profile(Path(args.target))))
-        # pytest loads only the plugins pytest_args names, here and in worker processes (which inherit
-        # the environment): autoloading every installed plugin cost 0.3 s of a 5 s run
-        with _environment(NO_PLUGIN_AUTOLOAD, "1"):
-            code = int(pytest.main(pytest_args(args), plugins=plugins))
+        else:  # the server starts in its own process while this one imports pytest and the suite
+            plugins.append(launched := launch_embedded())
+        try:
+            import pytest
+
+            # pytest loads only the plugins pytest_args names: autoloading every installed plugin cost
+            # 0.3 s of a 5 s run
+            with _environment(NO_PLUGIN_AUTOLOAD, "1"):
+                code = int(pytest.main(pytest_args(args), plugins=plugins))
+        finally:
+            if not args.target:
+                launched.close()
     if code == pytest.ExitCode.USAGE_ERROR:
         return 2
     if locator.report_dir is not None:

@@ -1,12 +1,9 @@
-"""The reference server inside a test or a `keelhaul check` run (thread or forked child), or as a
-child process of its own.
+"""The reference server inside a test or a `keelhaul check` run (thread), or as a child process.
 
 EmbeddedServer: a background thread with its own event loop; `.start()` returns the base URL.
-ForkedServer: an EmbeddedServer in a child forked from this process: the caller's imports, hooks and
-configuration as they are, but an interpreter lock of its own, so checks running in this process (and
-in processes forked from it) do not wait for the server's turn, nor it for theirs.
 ServerProcess: `python -m keelhaul serve ...` as a subprocess, for kill -9 crash tests and
 benchmarks; `.start()` returns the base URL announced by the child.
+(reference_server.forked.ForkedServer: an EmbeddedServer in a forked child.)
 """
 
 from __future__ import annotations
@@ -144,111 +141,6 @@ class EmbeddedServer(_StartedWhileInside):
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
         self.url = None
-
-
-class ForkedServer(_StartedWhileInside):
-    """An EmbeddedServer in a forked child. The child serves until this process closes its end of a
-    pipe (on stop(), or when this process dies, however it dies), then stops and exits without running
-    anything of the parent's (no atexit, no buffered output). Interrupts (Ctrl-C reaches the whole
-    process group) are the parent's to handle: the child ignores SIGINT and waits to be told.
-
-    Fork only where it is safe: from a process with one thread (a lock held by another thread at
-    the fork would stay held in the child forever); `can_fork()` says so."""
-
-    def __init__(
-        self,
-        config: ServerConfig,
-        policy: AccessPolicy[Any] | None = None,
-        *,
-        hooks: Sequence[AppHook] = (),
-    ) -> None:
-        self.config = config
-        self.policy = policy
-        self.hooks = tuple(hooks)
-        self.url: str | None = None
-        self.pid: int | None = None
-        self._control: int | None = None
-
-    @staticmethod
-    def can_fork() -> bool:
-        return hasattr(os, "fork") and threading.active_count() == 1
-
-    def start(self, timeout: float = 30.0) -> str:
-        if self.url is not None:
-            return self.url
-        announce_read, announce_write = os.pipe()
-        control_read, control_write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(announce_read)
-            os.close(control_write)
-            self._serve_in_child(announce_write, control_read)
-        os.close(announce_write)
-        os.close(control_read)
-        self.pid, self._control = pid, control_write
-        answer = _read_all(announce_read, timeout)
-        os.close(announce_read)
-        if not answer.startswith(READY_PREFIX):
-            self.stop()
-            raise RuntimeError(answer.strip() or "the forked server exited before it started")
-        self.url = answer[len(READY_PREFIX) :].split()[0]
-        return self.url
-
-    def _serve_in_child(self, announce: int, control: int) -> None:
-        code = 0
-        try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            server = EmbeddedServer(self.config, self.policy, hooks=self.hooks)
-            try:
-                url = server.start()
-            except Exception as error:  # told to the parent, which raises it
-                os.write(announce, f"{type(error).__name__}: {error}".encode())
-                code = 1
-            else:
-                os.write(announce, f"{READY_PREFIX}{url}\n".encode())
-                os.close(announce)
-                while os.read(control, 1):  # nothing is ever written: EOF is the word to stop
-                    pass
-                server.stop()
-        finally:
-            os._exit(code)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._control is not None:
-            os.close(self._control)
-            self._control = None
-        if self.pid is not None:
-            _reap(self.pid, timeout)
-            self.pid = None
-        self.url = None
-
-
-def _read_all(fd: int, timeout: float) -> str:
-    """Everything written to the pipe `fd` until its writer closes it or `timeout` passes."""
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while (left := deadline - time.monotonic()) > 0 and selector.select(left):
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            if chunks[-1].endswith(b"\n"):
-                break
-    return b"".join(chunks).decode(errors="replace")
-
-
-def _reap(pid: int, timeout: float) -> None:
-    """Wait for the child `pid` to exit; past `timeout`, kill it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
 
 
 class ServerProcess(_StartedWhileInside):

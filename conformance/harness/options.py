@@ -17,7 +17,7 @@ from conformance.harness.lanes import usable_cores
 from conformance.harness.parallel import GATHERER, Gatherer, make_lock_file
 from conformance.harness.selection import MARKERS, RunOptions
 from conformance.harness.state import STATE, HarnessState
-from conformance.harness.target import GivenProfile, load_target
+from conformance.harness.target import GivenProfile, LaunchedServer, load_target
 from conformance.option_types import connection_budget, process_count
 from conformance.outcomes import parse_fail_on
 from keelhaul.client.grammar import is_valid_name
@@ -132,9 +132,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     _keep_hypothesis_out_of_cwd()
     config.pluginmanager.register(Gatherer(state), GATHERER)
-    given = next((p.profile for p in config.pluginmanager.get_plugins() if isinstance(p, GivenProfile)), None)
+    plugins = config.pluginmanager.get_plugins()
+    given = next((p.profile for p in plugins if isinstance(p, GivenProfile)), None)
+    launched = next((p for p in plugins if isinstance(p, LaunchedServer)), None)
     try:
-        state.target = load_target(config.getoption("--target"), given)
+        state.target = load_target(config.getoption("--target"), given, launched)
         if config.getoption("--probe"):
             probe_target(state)
         state.lanes = lane_count(config.getoption("--workers"), state.target.embedded)

@@ -9,6 +9,7 @@ auth layer that fails to start is an error, never a quiet fall-back to a smaller
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import shutil
@@ -16,10 +17,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from keelhaul.errors import UsageError
 from keelhaul.profile import KIND_LIMITS, ROLES, Role, TargetProfile, load_profile
+
+if TYPE_CHECKING:
+    from reference_server.embedded import EmbeddedServer
+    from reference_server.forked import ForkedServer
 
 # Small limits for the embedded server so LIM checks run fast in CI; real-size variants are `slow`.
 EMBEDDED_MAX_LAYER_BYTES = 8 * 1024 * 1024
@@ -72,24 +77,16 @@ class Target:
             self.data_dir = None
 
 
-def load_target(profile_path: str | None, given: TargetProfile | None = None) -> Target:
-    """Resolve --target (the profile `given` already parsed from it, else the file) or start the
-    embedded reference server."""
+def load_target(
+    profile_path: str | None, given: TargetProfile | None = None, launched: LaunchedServer | None = None
+) -> Target:
+    """Resolve --target (the profile `given` already parsed from it, else the file), or the embedded
+    reference server: the one `launched` before pytest started, else one started now."""
     if given is not None:
         return Target(profile=given)
     if profile_path:
         return Target(profile=load_profile(Path(profile_path)))
-    return start_embedded()
-
-
-def _auth_available() -> str | None:
-    """None when the ghcr layer (policy + admin) can be used, else why not."""
-    for module in ("reference_server.ghcr.policy", "reference_server.ghcr.admin"):
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            return f"{module} unavailable ({error})"
-    return None
+    return (launched or launch_embedded()).target()
 
 
 def _embedded_test_hooks() -> list[Callable[..., None]]:
@@ -118,29 +115,107 @@ def scratch_root() -> Path | None:
     return None
 
 
-def start_embedded() -> Target:
-    """Start the reference server on a free port with a throw-away data directory."""
+def _provision(data_dir: Path, url: str) -> dict[str, Role]:
+    """The profile roles' accounts and tokens, made where the server runs (see embedded_roles)."""
+    from conformance.harness.embedded_roles import provision_roles
+
+    return provision_roles(data_dir, EMBEDDED_NAMESPACE)
+
+
+@dataclass(eq=False)  # a plugin must be hashable: identity
+class LaunchedServer:
+    """The embedded reference server on its way up: a pytest plugin object `keelhaul check` hands the
+    harness, having launched the server before pytest imported anything, so the server's own start
+    (its imports, its database, the roles' accounts) runs in its process while pytest starts in this
+    one. `target()` waits for it; `close()` stops it and removes its data if nobody took it."""
+
+    server: ForkedServer | EmbeddedServer
+    data_dir: Path
+    auth: bool
+    registry_deletes: bool
+    max_manifest_bytes: int
+    notes: list[str]
+    taken: bool = False
+
+    def target(self) -> Target:
+        """The started server as the run's target (raises EmbeddedServerError when it did not start)."""
+        from reference_server.forked import ForkedServer
+
+        try:
+            try:
+                if isinstance(self.server, ForkedServer):
+                    url = self.server.wait()
+                    roles: dict[str, Role] = self.server.setup_result or {}
+                else:
+                    url = self.server.start()
+                    roles = _provision(self.data_dir, url) if self.auth else {}
+            except ImportError as error:  # the known-good target must be good: never a quiet fall-back
+                raise EmbeddedServerError(
+                    f"ERROR: the embedded reference server's auth layer cannot start: {error}; "
+                    "set KEELHAUL_EMBEDDED_NO_AUTH=1 to check it without auth on purpose"
+                    if self.auth
+                    else f"ERROR: the embedded reference server cannot start: {error}"
+                ) from None
+            except Exception as error:
+                raise EmbeddedServerError(
+                    f"ERROR: the embedded reference server failed to start: {type(error).__name__}: {error}"
+                ) from None
+        except BaseException:
+            self.close()
+            raise
+        self.taken = True
+        return Target(
+            profile=self._profile(url, roles), server=self.server, data_dir=self.data_dir, notes=self.notes
+        )
+
+    def _profile(self, url: str, roles: dict[str, Role]) -> TargetProfile:
+        limits = replace(
+            KIND_LIMITS["reference"],
+            max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
+            upload_expiry_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
+            upload_expiry_from="start",
+            max_manifest_bytes=self.max_manifest_bytes,
+        )
+        if not self.auth:  # label limits live in the ghcr layer, which runs only with auth: none to declare
+            limits = replace(limits, label_overflow=None, description_max_chars=None, licenses_max_chars=None)
+        return TargetProfile.embedded(
+            url,
+            roles,
+            limits,
+            namespace=EMBEDDED_NAMESPACE,
+            auth=self.auth,
+            registry_deletes=self.registry_deletes,
+        )
+
+    def close(self) -> None:
+        """Stop the server and remove its data, unless a Target took them (it does that itself)."""
+        if not self.taken:
+            self.server.stop()
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def launch_embedded() -> LaunchedServer:
+    """Launch the reference server on a free port with a throw-away data directory: forked, where this
+    process can fork safely (returning at once), else in a thread (started by `target()`)."""
     try:
         from reference_server.config import ServerConfig
-        from reference_server.embedded import EmbeddedServer, ForkedServer
+        from reference_server.forked import ForkedServer
     except ModuleNotFoundError as missing:
         raise UsageError(
             f"no --target given and the embedded reference server is unavailable ({missing.name}); "
             "pass --target PROFILE"
         ) from None
-    data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-", dir=scratch_root()))
     no_auth_reason = os.environ.get("KEELHAUL_EMBEDDED_NO_AUTH") and "KEELHAUL_EMBEDDED_NO_AUTH is set"
-    if not no_auth_reason:
-        broken = _auth_available()
-        if broken:  # the known-good target must be good: never a quiet fall-back to a smaller run
-            shutil.rmtree(data_dir, ignore_errors=True)
-            raise EmbeddedServerError(
-                f"ERROR: the embedded reference server's auth layer cannot start: {broken}; "
-                "set KEELHAUL_EMBEDDED_NO_AUTH=1 to check it without auth on purpose"
-            )
     auth = not no_auth_reason
     # test-only (tests/mutation): /v2 deletes with auth, so seeded delete defects stay observable
     registry_deletes = auth and bool(os.environ.get("KEELHAUL_EMBEDDED_REGISTRY_DELETES"))
+    notes = []
+    hooks = _embedded_test_hooks()
+    if hooks:
+        notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
+    if not auth:
+        notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
+    data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-", dir=scratch_root()))
     config = ServerConfig(
         listen_host="127.0.0.1",
         listen_port=0,
@@ -154,48 +229,20 @@ def start_embedded() -> Target:
         header_timeout_seconds=EMBEDDED_HEADER_TIMEOUT_SECONDS,
         idle_timeout_seconds=EMBEDDED_IDLE_TIMEOUT_SECONDS,
     )
-    notes = []
-    hooks = _embedded_test_hooks()
-    if hooks:
-        notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
-    # its own process where that is safe, so checks in this process never wait for its turn to run
-    server = (ForkedServer if ForkedServer.can_fork() else EmbeddedServer)(config, hooks=hooks)
-    try:
+    server: ForkedServer | EmbeddedServer
+    if ForkedServer.can_fork():  # its own process: checks here never wait for its turn to run
+        setup = functools.partial(_provision, data_dir) if auth else None
+        server = ForkedServer(config, hooks=hooks, setup=setup)
         try:
-            url = server.start()
-        except Exception as error:
-            raise EmbeddedServerError(
-                f"ERROR: the embedded reference server failed to start: {type(error).__name__}: {error}"
-            ) from None
-        roles: dict[str, Role] = {}
-        if auth:
-            from conformance.harness.embedded_roles import provision_roles
+            server.launch()
+        except BaseException:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise
+    else:
+        from reference_server.embedded import EmbeddedServer
 
-            roles = provision_roles(data_dir, EMBEDDED_NAMESPACE)
-        else:
-            notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
-        limits = replace(
-            KIND_LIMITS["reference"],
-            max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
-            upload_expiry_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
-            upload_expiry_from="start",
-            max_manifest_bytes=config.max_manifest_bytes,
-        )
-        if not auth:  # label limits live in the ghcr layer, which runs only with auth: none to declare
-            limits = replace(limits, label_overflow=None, description_max_chars=None, licenses_max_chars=None)
-        profile = TargetProfile.embedded(
-            url,
-            roles,
-            limits,
-            namespace=EMBEDDED_NAMESPACE,
-            auth=auth,
-            registry_deletes=registry_deletes,
-        )
-    except BaseException:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-        raise
-    return Target(profile=profile, server=server, data_dir=data_dir, notes=notes)
+        server = EmbeddedServer(config, hooks=hooks)
+    return LaunchedServer(server, data_dir, auth, registry_deletes, config.max_manifest_bytes, notes)
 
 
 def describe_target(target: Target) -> dict[str, object]:

@@ -15,25 +15,31 @@ from pathlib import Path
 
 import httpx
 
-from reference_server.embedded import ForkedServer
+from reference_server.forked import ForkedServer
 
 SCRIPT = """
 import json, os, signal, sys
 from pathlib import Path
 from reference_server.config import ServerConfig
-from reference_server.embedded import ForkedServer
+from reference_server.forked import ForkedServer
 
 def broken(parts):
     raise ValueError("a hook that refuses")
 
+def setup(url):
+    return {"url": url, "pid": os.getpid()}
+
 config = ServerConfig(listen_port=0, data_dir=Path(sys.argv[1]), auth=False)
-server = ForkedServer(config, hooks=[broken] if sys.argv[2] == "broken" else [])
+server = ForkedServer(config, hooks=[broken] if sys.argv[2] == "broken" else [], setup=setup)
+server.launch()
 try:
-    url = server.start()
-except RuntimeError as error:
-    print(json.dumps({"error": str(error), "threads": __import__("threading").active_count()}), flush=True)
+    url = server.wait()
+except Exception as error:
+    print(json.dumps({"error": f"{type(error).__name__}: {error}", "pid": server.pid}), flush=True)
     sys.exit(0)
-print(json.dumps({"url": url, "pid": server.pid}), flush=True)
+print(json.dumps({
+    "url": url, "pid": server.pid, "setup": server.setup_result, "aiohttp here": "aiohttp" in sys.modules,
+}), flush=True)
 if sys.argv[2] == "die":
     os.kill(os.getpid(), signal.SIGKILL)
 sys.stdin.readline()
@@ -64,6 +70,8 @@ def test_serves_until_told_to_stop_then_is_gone(tmp_path):
     assert parent.stdin is not None and parent.stdout is not None
     started = json.loads(parent.stdout.readline())
     assert httpx.get(f"{started['url']}/v2/", timeout=5).status_code == 200
+    assert started["setup"] == {"url": started["url"], "pid": started["pid"]}  # ran in the child
+    assert not started["aiohttp here"]  # the server's imports are the child's
     parent.stdin.write("\n")
     parent.stdin.flush()
     assert json.loads(parent.stdout.readline()) == {"stopped": True}
@@ -75,8 +83,7 @@ def test_a_start_that_fails_says_why(tmp_path):
     parent = _start(tmp_path, "broken")
     assert parent.stdout is not None
     answer = json.loads(parent.stdout.readline())
-    assert "ValueError: a hook that refuses" in answer["error"]
-    assert answer["threads"] == 1
+    assert answer == {"error": "ValueError: a hook that refuses", "pid": None}  # raised as it was; reaped
     assert parent.wait(10) == 0
 
 

@@ -1,0 +1,173 @@
+"""The reference server in a child forked from this process (`keelhaul check`'s embedded target).
+
+The child starts with the caller's configuration, hooks and imports as they are, and has an
+interpreter lock of its own: checks running in the caller (and in processes forked from it) never wait
+for the server's turn, nor it for theirs. This module imports nothing of the server: the child does,
+so a caller that launches the server early goes on with its own imports on the other core while the
+child imports aiohttp and starts.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import selectors
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reference_server.access import AccessPolicy
+    from reference_server.config import ServerConfig
+    from reference_server.http.app import AppHook
+
+Setup = Callable[[str], Any]  # runs in the child once the server answers at the URL it is given
+
+
+class ForkedServer:
+    """An EmbeddedServer in a forked child. `launch()` forks and returns at once; `wait()` returns the
+    base URL once the child serves (and has run `setup`, whose picklable result is `setup_result`), or
+    raises what stopped it. The child serves until this process closes its end of a pipe (on stop(),
+    or when this process dies, however it dies), then stops and exits without running anything of the
+    parent's (no atexit, no buffered output). Interrupts (Ctrl-C reaches the whole process group) are
+    the parent's to handle: the child ignores SIGINT and waits to be told.
+
+    Fork only where it is safe: from a process with one thread (a lock held by another thread at the
+    fork would stay held in the child forever); `can_fork()` says so."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        policy: AccessPolicy[Any] | None = None,
+        *,
+        hooks: Sequence[AppHook] = (),
+        setup: Setup | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.hooks = tuple(hooks)
+        self.setup = setup
+        self.url: str | None = None
+        self.setup_result: Any = None
+        self.pid: int | None = None
+        self._control: int | None = None
+        self._announce: int | None = None
+
+    @staticmethod
+    def can_fork() -> bool:
+        return hasattr(os, "fork") and threading.active_count() == 1
+
+    def launch(self) -> None:
+        if self.pid is not None:
+            return
+        announce_read, announce_write = os.pipe()
+        control_read, control_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(announce_read)
+            os.close(control_write)
+            self._serve_in_child(announce_write, control_read)
+        os.close(announce_write)
+        os.close(control_read)
+        self.pid, self._control, self._announce = pid, control_write, announce_read
+
+    def wait(self, timeout: float = 30.0) -> str:
+        """The base URL once the child serves; what stopped it, raised, if it did not."""
+        if self.url is not None:
+            return self.url
+        if self._announce is None:
+            raise RuntimeError("the forked server was not launched")
+        answer = _read_to_end(self._announce, timeout)
+        os.close(self._announce)
+        self._announce = None
+        try:
+            kind, *rest = pickle.loads(answer)  # our own child's bytes
+        except Exception:  # any garbled or missing answer means the same: no server
+            self.stop()
+            raise RuntimeError("the forked server exited before it started") from None
+        if kind != "ready":
+            self.stop()
+            raise rest[0]
+        self.url, self.setup_result = rest
+        return self.url
+
+    def start(self) -> str:
+        self.launch()
+        return self.wait()
+
+    def _serve_in_child(self, announce: int, control: int) -> None:
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            from reference_server.embedded import EmbeddedServer
+
+            server = EmbeddedServer(self.config, self.policy, hooks=self.hooks)
+            try:
+                url = server.start()
+                result = self.setup(url) if self.setup is not None else None
+                message = pickle.dumps(("ready", url, result))
+            except Exception as error:  # told to the parent, which raises it
+                message = _picklable_error(error)
+                code = 1
+            _write_all(announce, message)
+            os.close(announce)
+            if code == 0:
+                while os.read(control, 1):  # nothing is ever written: EOF is the word to stop
+                    pass
+            server.stop()
+        finally:
+            os._exit(code)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for name in ("_control", "_announce"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
+        if self.pid is not None:
+            _reap(self.pid, timeout)
+            self.pid = None
+        self.url = None
+
+
+def _picklable_error(error: Exception) -> bytes:
+    """The child's failure as the parent will raise it: the exception itself where it pickles, else a
+    RuntimeError naming it."""
+    try:
+        return pickle.dumps(("error", error))
+    except Exception:  # whatever did not pickle, its text still travels
+        return pickle.dumps(("error", RuntimeError(f"{type(error).__name__}: {error}")))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_to_end(fd: int, timeout: float) -> bytes:
+    """Everything written to the pipe `fd` until its writer closes it, or what came by `timeout`."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0 and selector.select(left):
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reap(pid: int, timeout: float) -> None:
+    """Wait for the child `pid` to exit; past `timeout`, kill it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)

@@ -59,8 +59,10 @@ METRICS = (
     Metric("manifest_get", "manifest GET by tag", "req/s", min_ratio=20.0),
     Metric("peak_rss", "peak RSS, big upload", "MB", higher_is_better=False, max_value=100.0),
     Metric("conformance_whole", "conformance, default run", "s", higher_is_better=False, max_value=5.0),
-    # the OCI checks' share of the default run (their setup, calls and teardown; results.json)
-    Metric("conformance_oci", "conformance, OCI checks in it", "s", higher_is_better=False, max_value=1.0),
+    # the OCI folder's checks, from the first one's start to the last one's end, lanes at once
+    # (results.json `checks_duration` of the OCI folder run alone): what compares with the official
+    # OCI suite's run time, which also leaves out its program's start
+    Metric("conformance_oci", "conformance, OCI checks", "s", higher_is_better=False, max_value=1.0),
     # the OCI folder alone in its own process: interpreter, server start and reports included
     Metric("conformance_oci_alone", "conformance, OCI folder alone", "s", higher_is_better=False),
     Metric("load_generator", "load generator (1 worker)", "MB/s", min_ratio=0.9, versus="curl"),

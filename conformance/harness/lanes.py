@@ -23,6 +23,7 @@ import pickle
 import select
 import signal
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -249,6 +250,8 @@ def _report_lost(session: pytest.Session, state: HarnessState, died: list[str]) 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
     state: HarnessState | None = session.config.stash.get(STATE, None)
+    if state is not None:
+        state.checks_started = time.time()
     if state is None or state.lanes <= 1 or not session.items or session.config.option.collectonly:
         return None  # pytest's own loop
     if session.testsfailed and not session.config.option.continue_on_collection_errors:

@@ -151,6 +151,7 @@ def build_run(state: HarnessState) -> RunResult:
     `duration` is the run's wall time (server start included); `workers` the processes checks ran in."""
     tests = list(state.results.values())
     finished = time.time()
+    checks_duration = None if state.checks_started is None else finished - state.checks_started
     assert state.target is not None
     target = describe_target(state.target)
     cleanup = [entry for outcome in state.cleanup for entry in outcome.ledger()]
@@ -174,6 +175,7 @@ def build_run(state: HarnessState) -> RunResult:
         keelhaul_version=__version__,
         fail_on=list(state.fail_on),
         cleanup=cleanup,
+        checks_duration=checks_duration,
     )
 
 
@@ -192,10 +194,17 @@ def pytest_terminal_summary(
     terminalreporter.write_line(
         f"run wall time: {time.time() - state.process_started:.2f} s ({where}, from the process start)"
     )
+    if state.checks_started is not None:
+        lanes = f"in {state.lanes} lanes at once" if state.lanes > 1 else "in one lane"
+        terminalreporter.write_line(
+            f"checks: {time.time() - state.checks_started:.2f} s from the first one's start ({lanes})"
+        )
     parts = check_time_by_part((test.nodeid, test.duration) for test in state.results.values())
+    summed = " (each check's own time, summed over the lanes)" if state.lanes > 1 else ""
     terminalreporter.write_line(
         "time in checks: "
         + ", ".join(f"{part} {seconds:.2f} s ({count})" for part, (seconds, count) in parts.items())
+        + summed
     )
 
 

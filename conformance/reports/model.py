@@ -22,7 +22,7 @@ from keelhaul.errors import UsageError
 # requirements carry their quote, and the run carries `fail_on`, `ok` and the cleanup ledger.
 # 2.1: a check that ran scaled down says what it tested (`scale`).
 # 2.2: a check that measures something (the robustness probes) keeps its figures (`measured`).
-SCHEMA_VERSION = "2.2"
+SCHEMA_VERSION = "2.3"
 OUTCOMES = CLASSES
 UNTESTED = "UNTESTED"
 VERDICTS = (*SEVERITY, UNTESTED)
@@ -121,6 +121,8 @@ class RunResult:
     schema_version: str = SCHEMA_VERSION
     fail_on: list[str] = field(default_factory=lambda: list(DEFAULT_FAIL_ON))
     cleanup: list[dict[str, Any]] = field(default_factory=list)
+    # wall time from the first check's start to the end of the last, all lanes together (None: unknown)
+    checks_duration: float | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -148,6 +150,7 @@ class RunResult:
             "started": self.started,
             "finished": self.finished,
             "duration": round(self.duration, 3),
+            **({} if self.checks_duration is None else {"checks_duration": round(self.checks_duration, 3)}),
             "options": self.options,
             "summary": self.summary,
             "fail_on": list(self.fail_on),
@@ -178,6 +181,7 @@ class RunResult:
             schema_version=data["schema_version"],
             fail_on=list(data.get("fail_on", DEFAULT_FAIL_ON)),
             cleanup=list(data.get("cleanup", [])),
+            checks_duration=data.get("checks_duration"),
         )
 
 

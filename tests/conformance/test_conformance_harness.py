@@ -216,7 +216,7 @@ def test_a_profile_given_by_the_caller_is_not_read_again(pytester):
 
 
 def test_check_time_is_summed_per_part_of_the_suite():
-    """The summary line's `time in checks`: the OCI part is what compares with the official suite."""
+    """The summary line's `time in checks`: each check's own time, summed per part (over the lanes)."""
     from conformance.harness.results import check_time_by_part
 
     parts = check_time_by_part(

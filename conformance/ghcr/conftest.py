@@ -35,19 +35,21 @@ def expiry_probe(
 ) -> Iterator[ExpiryProbe | None]:
     """The LIM-2 check's sessions, opened in the background from the first ghcr check on, so the wait
     for the expiry passes while other checks run (conformance/ghcr/expiry.py). Only when that check
-    will run, in one process (workers could not share it), with a scaled expiry; `alone` checks wait
-    for it to finish (HarnessState.background)."""
+    will run, with a scaled expiry; in every lane, since any lane may draw the check (the others' go
+    unused: a few requests). `alone` checks wait for it to finish (HarnessState.background; in other
+    lanes, the lock it holds while it runs)."""
     expiry = target.limits.upload_expiry_seconds
     items = request.session.items
     will_run = any(item.name == EXPIRY_CHECK and item.get_closest_marker("skip") is None for item in items)
     scaled = expiry is not None and expiry <= FAST_EXPIRY_SECONDS
-    if not (will_run and scaled and role_usable(target, "writer")) or harness.lanes > 1:
+    if not (will_run and scaled and role_usable(target, "writer")):
         yield None
         return
     assert expiry is not None
     recorder = ExchangeRecorder(limit=None)
     repo = repo_namer.next()
-    probe = ExpiryProbe(harness.client(target, "writer", recorder), recorder, repo, expiry)
+    lock_path = harness.lock_path if harness.lanes > 1 else None
+    probe = ExpiryProbe(harness.client(target, "writer", recorder), recorder, repo, expiry, lock_path)
     harness.background.append(probe.join)
     yield probe
     probe.join()

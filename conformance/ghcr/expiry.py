@@ -13,8 +13,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from conformance.ghcr.support import expect_refused
+from conformance.harness.parallel import check_lock
 from conformance.oci.expect import expect_error, expect_status
 from keelhaul.client import ExchangeRecorder, RegistryClient, digest_of
 from keelhaul.client.uploads import location_of
@@ -157,10 +159,20 @@ def judge(client: RegistryClient, opened: Opened, target: TargetProfile) -> None
 
 class ExpiryProbe:
     """`open_sessions` on a thread of its own, recording into its own recorder; `take` hands its
-    answers and its outcome to the check that judges them."""
+    answers and its outcome to the check that judges them. While it runs it holds what a check holds
+    (a shared lock on `lock_path`, when checks run in several lanes), so an `alone` check in another
+    lane waits for it as for any check."""
 
-    def __init__(self, client: RegistryClient, recorder: ExchangeRecorder, repo: str, expiry: float) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        recorder: ExchangeRecorder,
+        repo: str,
+        expiry: float,
+        lock_path: Path | None = None,
+    ) -> None:
         self.repo = repo
+        self.lock_path = lock_path
         self.recorder = recorder
         self._opened: Opened | None = None
         self._error: BaseException | None = None
@@ -171,7 +183,8 @@ class ExpiryProbe:
 
     def _run(self, client: RegistryClient, expiry: float) -> None:
         try:
-            self._opened = open_sessions(client, self.repo, expiry, in_background=True)
+            with check_lock(self.lock_path, alone=False):
+                self._opened = open_sessions(client, self.repo, expiry, in_background=True)
         except BaseException as error:  # the check's failure (or any error) is re-raised in the check
             self._error = error
 

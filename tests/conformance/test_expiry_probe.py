@@ -75,7 +75,7 @@ def test_a_failure_in_the_probe_is_the_checks_failure(registry_url: str) -> None
 
 def test_an_alone_check_waits_for_background_work() -> None:
     waited: list[str] = []
-    state = types.SimpleNamespace(lock_path=None, background=[lambda: waited.append("probe")])
+    state = types.SimpleNamespace(lock_path=None, lanes=1, background=[lambda: waited.append("probe")])
     config = types.SimpleNamespace(stash={STATE: state})
 
     def run(alone: bool) -> None:

@@ -190,6 +190,7 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from conformance.harness.concurrency import lane_count
     from conformance.harness.target import GivenProfile, launch_embedded
     from conformance.outcomes import parse_fail_on
     from keelhaul.profile import load_profile
@@ -204,8 +205,8 @@ def run_check(args: argparse.Namespace) -> int:
         if args.target:
             # a bad profile is one line, before pytest starts; the harness uses this parse, not a second one
             plugins.append(GivenProfile(load_profile(Path(args.target))))
-        else:  # the server starts in its own process while this one imports pytest and the suite
-            plugins.append(launched := launch_embedded())
+        else:  # the server starts in its own processes while this one imports pytest and the suite
+            plugins.append(launched := launch_embedded(lane_count(args.workers, embedded=True)))
         try:
             import pytest
 

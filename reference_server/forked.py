@@ -9,30 +9,39 @@ child imports aiohttp and starts.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import selectors
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reference_server.access import AccessPolicy
     from reference_server.config import ServerConfig
+    from reference_server.embedded import EmbeddedServer
     from reference_server.http.app import AppHook
 
-Setup = Callable[[str], Any]  # runs in the child once the server answers at the URL it is given
+Prepare = Callable[[], Any]  # runs in the child before any server starts; its result comes back
 
 
 class ForkedServer:
     """An EmbeddedServer in a forked child. `launch()` forks and returns at once; `wait()` returns the
-    base URL once the child serves (and has run `setup`, whose picklable result is `setup_result`), or
-    raises what stopped it. The child serves until this process closes its end of a pipe (on stop(),
-    or when this process dies, however it dies), then stops and exits without running anything of the
-    parent's (no atexit, no buffered output). Interrupts (Ctrl-C reaches the whole process group) are
-    the parent's to handle: the child ignores SIGINT and waits to be told.
+    base URL once the child serves, or raises what stopped it. The child first runs `prepare` (its
+    picklable result comes back as `prepared`), then starts one more instance per folder in `copies`,
+    each in a process of its own serving a copy of the data folder as `prepare` left it (`urls`: the
+    first instance's URL, then the copies'). Instances share nothing after that: callers that split
+    their work between them must keep each piece of work on one instance.
+
+    The child serves until this process closes its end of a pipe (on stop(), or when this process
+    dies, however it dies), then stops and exits without running anything of the parent's (no atexit,
+    no buffered output). Interrupts (Ctrl-C reaches the whole process group) are the parent's to
+    handle: the child ignores SIGINT and waits to be told.
 
     Fork only where it is safe: from a process with one thread (a lock held by another thread at the
     fork would stay held in the child forever); `can_fork()` says so."""
@@ -43,14 +52,17 @@ class ForkedServer:
         policy: AccessPolicy[Any] | None = None,
         *,
         hooks: Sequence[AppHook] = (),
-        setup: Setup | None = None,
+        prepare: Prepare | None = None,
+        copies: Sequence[Path] = (),
     ) -> None:
         self.config = config
         self.policy = policy
         self.hooks = tuple(hooks)
-        self.setup = setup
+        self.prepare = prepare
+        self.copies = tuple(copies)
         self.url: str | None = None
-        self.setup_result: Any = None
+        self.urls: list[str] = []
+        self.prepared: Any = None
         self.pid: int | None = None
         self._control: int | None = None
         self._announce: int | None = None
@@ -90,7 +102,8 @@ class ForkedServer:
         if kind != "ready":
             self.stop()
             raise rest[0]
-        self.url, self.setup_result = rest
+        self.urls, self.prepared = rest
+        self.url = self.urls[0]
         return self.url
 
     def start(self) -> str:
@@ -99,26 +112,66 @@ class ForkedServer:
 
     def _serve_in_child(self, announce: int, control: int) -> None:
         code = 0
+        copies: list[tuple[int, int]] = []  # (pid, announcement pipe) of each copy
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            from reference_server.embedded import EmbeddedServer
-
-            server = EmbeddedServer(self.config, self.policy, hooks=self.hooks)
+            server = None
             try:
-                url = server.start()
-                result = self.setup(url) if self.setup is not None else None
-                message = pickle.dumps(("ready", url, result))
+                prepared = self.prepare() if self.prepare is not None else None
+                for folder in self.copies:
+                    shutil.copytree(self.config.data_dir, folder)
+                    config = dataclasses.replace(self.config, data_dir=folder)
+                    # the copy holds no writer of the parent's announcement: the parent reads it to its end
+                    copies.append(self._fork_copy(config, control, [announce, *(pipe for _, pipe in copies)]))
+                server = _embedded(self.config, self.policy, self.hooks)
+                urls = [server.start()]
+                for _, pipe in copies:
+                    kind, *rest = pickle.loads(_read_to_end(pipe, 30.0) or pickle.dumps(("error", _GONE)))
+                    if kind != "ready":
+                        raise rest[0]
+                    urls.append(rest[0])
+                message = pickle.dumps(("ready", urls, prepared))
             except Exception as error:  # told to the parent, which raises it
                 message = _picklable_error(error)
                 code = 1
             _write_all(announce, message)
             os.close(announce)
             if code == 0:
-                while os.read(control, 1):  # nothing is ever written: EOF is the word to stop
-                    pass
-            server.stop()
+                _wait_for_eof(control)
+            if server is not None:
+                server.stop()
         finally:
+            for pid, _ in copies:
+                _reap(pid, 30.0)
             os._exit(code)
+
+    def _fork_copy(self, config: ServerConfig, control: int, not_its: list[int]) -> tuple[int, int]:
+        """One more instance, serving `config` (its own data folder) in a process of its own; `not_its`:
+        descriptors the copy closes (pipes of its parent's it must not hold open)."""
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the copy: never returns
+            code = 0
+            try:
+                for fd in (read, *not_its):
+                    os.close(fd)
+                server = None
+                try:
+                    server = _embedded(config, self.policy, self.hooks)
+                    message = pickle.dumps(("ready", server.start()))
+                except Exception as error:
+                    message = _picklable_error(error)
+                    code = 1
+                _write_all(write, message)
+                os.close(write)
+                if code == 0:
+                    _wait_for_eof(control)
+                if server is not None:
+                    server.stop()
+            finally:
+                os._exit(code)
+        os.close(write)
+        return pid, read
 
     def stop(self, timeout: float = 30.0) -> None:
         for name in ("_control", "_announce"):
@@ -130,6 +183,24 @@ class ForkedServer:
             _reap(self.pid, timeout)
             self.pid = None
         self.url = None
+
+
+_GONE = RuntimeError("a copy of the forked server exited before it started")
+
+
+def _embedded(
+    config: ServerConfig, policy: AccessPolicy[Any] | None, hooks: Sequence[AppHook]
+) -> EmbeddedServer:
+    from reference_server.embedded import EmbeddedServer
+
+    return EmbeddedServer(config, policy, hooks=hooks)
+
+
+def _wait_for_eof(control: int) -> None:
+    """Block until every writer of the pipe `control` closed it: nothing is ever written; EOF is the
+    word to stop."""
+    while os.read(control, 1):
+        pass
 
 
 def _picklable_error(error: Exception) -> bytes:

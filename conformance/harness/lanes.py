@@ -40,13 +40,6 @@ _LENGTH = struct.Struct("<Q")
 _PIPE_BYTES = 1 << 20  # room for a lane's reports while lane 0 is busy with a check of its own
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system says, else all)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 class CheckQueue:
     """The index of every check to run, in collection order, in a pipe every lane reads from: a
     4-byte read from a pipe is never split between two readers, so each check goes to one lane."""
@@ -123,6 +116,8 @@ def _lane_child(session: pytest.Session, state: HarnessState, lane: int, queue: 
         config = session.config
         state.lane = lane
         state.ships_results = True
+        if state.target is not None:
+            state.target.serve_lane(lane)
         state.shipped_cleanup = len(state.cleanup)
         state.forget_transport()  # the parent's connections stay the parent's
         _own_capture(config)

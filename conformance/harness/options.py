@@ -6,14 +6,13 @@ import dataclasses
 import datetime as dt
 import os
 import secrets
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
 from conformance.catalogue import load_catalogue
-from conformance.harness.lanes import usable_cores
+from conformance.harness.concurrency import AUTO_LANES_MOST, lane_count
 from conformance.harness.parallel import GATHERER, Gatherer, make_lock_file
 from conformance.harness.selection import MARKERS, RunOptions
 from conformance.harness.state import STATE, HarnessState
@@ -136,35 +135,15 @@ def pytest_configure(config: pytest.Config) -> None:
     given = next((p.profile for p in plugins if isinstance(p, GivenProfile)), None)
     launched = next((p for p in plugins if isinstance(p, LaunchedServer)), None)
     try:
-        state.target = load_target(config.getoption("--target"), given, launched)
+        embedded = given is None and not config.getoption("--target")
+        state.lanes = lane_count(config.getoption("--workers"), embedded)
+        state.target = load_target(config.getoption("--target"), given, launched, state.lanes)
         if config.getoption("--probe"):
             probe_target(state)
-        state.lanes = lane_count(config.getoption("--workers"), state.target.embedded)
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
     if state.lanes > 1:
         make_lock_file(state)
-
-
-AUTO_LANES_MOST = 4  # past that the embedded server (one process) is what the lanes wait for
-
-
-def lane_count(asked: int | None, embedded: bool) -> int:
-    """How many processes run the checks: as asked (--workers), else one per core against the embedded
-    server (at most AUTO_LANES_MOST) and one against a --target, whose owner decides how hard it is
-    pushed. Lanes are forked; a process with other threads running cannot fork safely (a lock one of
-    them holds would stay held in the lane), so it runs the checks itself, or refuses an explicit ask."""
-    threads = threading.active_count()
-    if asked is not None:
-        if asked > 1 and threads > 1:
-            raise UsageError(
-                f"--workers {asked}: this process runs {threads} threads, and forking it could leave a "
-                "lane waiting forever on a lock one of them held; run without --workers"
-            )
-        return asked
-    if not embedded or threads > 1:
-        return 1
-    return max(1, min(usable_cores(), AUTO_LANES_MOST))
 
 
 def probe_target(state: HarnessState) -> None:

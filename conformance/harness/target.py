@@ -61,32 +61,46 @@ class Target:
 
     profile: TargetProfile
     server: RunningServer | None = None
-    data_dir: Path | None = None
+    data_dir: Path | None = None  # the embedded server's data folder (this lane's instance's)
     notes: list[str] = field(default_factory=list)
+    # one embedded server instance per lane: (URL, data folder) of each
+    instances: list[tuple[str, Path]] = field(default_factory=list)
+    scratch: Path | None = None  # the folder holding every instance's data, removed at close
 
     @property
     def embedded(self) -> bool:
         return self.server is not None
 
+    def serve_lane(self, lane: int) -> None:
+        """In lane `lane`'s process: talk to that lane's own instance of the embedded server, if it
+        has instances per lane (a lane's checks then never wait behind another lane's requests)."""
+        if self.instances:
+            url, self.data_dir = self.instances[lane % len(self.instances)]
+            self.profile = replace(self.profile, url=url)
+
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
             self.server = None
-        if self.data_dir is not None:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            self.data_dir = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = self.data_dir = None
 
 
 def load_target(
-    profile_path: str | None, given: TargetProfile | None = None, launched: LaunchedServer | None = None
+    profile_path: str | None,
+    given: TargetProfile | None = None,
+    launched: LaunchedServer | None = None,
+    lanes: int = 1,
 ) -> Target:
     """Resolve --target (the profile `given` already parsed from it, else the file), or the embedded
-    reference server: the one `launched` before pytest started, else one started now."""
+    reference server: the one `launched` before pytest started, else one started now (an instance
+    per lane)."""
     if given is not None:
         return Target(profile=given)
     if profile_path:
         return Target(profile=load_profile(Path(profile_path)))
-    return (launched or launch_embedded()).target()
+    return (launched or launch_embedded(lanes)).target()
 
 
 def _embedded_test_hooks() -> list[Callable[..., None]]:
@@ -115,7 +129,7 @@ def scratch_root() -> Path | None:
     return None
 
 
-def _provision(data_dir: Path, url: str) -> dict[str, Role]:
+def _provision(data_dir: Path) -> dict[str, Role]:
     """The profile roles' accounts and tokens, made where the server runs (see embedded_roles)."""
     from conformance.harness.embedded_roles import provision_roles
 
@@ -130,7 +144,7 @@ class LaunchedServer:
     one. `target()` waits for it; `close()` stops it and removes its data if nobody took it."""
 
     server: ForkedServer | EmbeddedServer
-    data_dir: Path
+    scratch: Path  # the run's scratch folder: every instance's data folder is in it
     auth: bool
     registry_deletes: bool
     max_manifest_bytes: int
@@ -143,12 +157,16 @@ class LaunchedServer:
 
         try:
             try:
+                instances: list[tuple[str, Path]] = []
                 if isinstance(self.server, ForkedServer):
                     url = self.server.wait()
-                    roles: dict[str, Role] = self.server.setup_result or {}
+                    roles: dict[str, Role] = self.server.prepared or {}
+                    if self.server.copies:
+                        folders = [self.server.config.data_dir, *self.server.copies]
+                        instances = list(zip(self.server.urls, folders, strict=True))
                 else:
                     url = self.server.start()
-                    roles = _provision(self.data_dir, url) if self.auth else {}
+                    roles = _provision(self.server.config.data_dir) if self.auth else {}
             except ImportError as error:  # the known-good target must be good: never a quiet fall-back
                 raise EmbeddedServerError(
                     f"ERROR: the embedded reference server's auth layer cannot start: {error}; "
@@ -164,8 +182,18 @@ class LaunchedServer:
             self.close()
             raise
         self.taken = True
+        notes = list(self.notes)
+        if instances:
+            notes.append(
+                f"embedded server: one instance per lane ({len(instances)}), each with its own accounts"
+            )
         return Target(
-            profile=self._profile(url, roles), server=self.server, data_dir=self.data_dir, notes=self.notes
+            profile=self._profile(url, roles),
+            server=self.server,
+            data_dir=self.server.config.data_dir,
+            notes=notes,
+            instances=instances,
+            scratch=self.scratch,
         )
 
     def _profile(self, url: str, roles: dict[str, Role]) -> TargetProfile:
@@ -191,12 +219,13 @@ class LaunchedServer:
         """Stop the server and remove its data, unless a Target took them (it does that itself)."""
         if not self.taken:
             self.server.stop()
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def launch_embedded() -> LaunchedServer:
+def launch_embedded(lanes: int = 1) -> LaunchedServer:
     """Launch the reference server on a free port with a throw-away data directory: forked, where this
-    process can fork safely (returning at once), else in a thread (started by `target()`)."""
+    process can fork safely (returning at once; with `lanes` > 1, one instance per lane, each serving
+    its own copy of the accounts), else in a thread (started by `target()`)."""
     try:
         from reference_server.config import ServerConfig
         from reference_server.forked import ForkedServer
@@ -215,7 +244,9 @@ def launch_embedded() -> LaunchedServer:
         notes.append(f"embedded server runs with the test hook {os.environ[TEST_HOOK_VARIABLE]} (test-only)")
     if not auth:
         notes.append(f"embedded server runs without auth ({no_auth_reason}): auth checks skip")
-    data_dir = Path(tempfile.mkdtemp(prefix="keelhaul-check-", dir=scratch_root()))
+    scratch = Path(tempfile.mkdtemp(prefix="keelhaul-check-", dir=scratch_root()))
+    data_dir = scratch / "lane-0"
+    data_dir.mkdir()
     config = ServerConfig(
         listen_host="127.0.0.1",
         listen_port=0,
@@ -231,18 +262,19 @@ def launch_embedded() -> LaunchedServer:
     )
     server: ForkedServer | EmbeddedServer
     if ForkedServer.can_fork():  # its own process: checks here never wait for its turn to run
-        setup = functools.partial(_provision, data_dir) if auth else None
-        server = ForkedServer(config, hooks=hooks, setup=setup)
+        prepare = functools.partial(_provision, data_dir) if auth else None
+        copies = [scratch / f"lane-{lane}" for lane in range(1, lanes)]
+        server = ForkedServer(config, hooks=hooks, prepare=prepare, copies=copies)
         try:
             server.launch()
         except BaseException:
-            shutil.rmtree(data_dir, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
             raise
     else:
         from reference_server.embedded import EmbeddedServer
 
         server = EmbeddedServer(config, hooks=hooks)
-    return LaunchedServer(server, data_dir, auth, registry_deletes, config.max_manifest_bytes, notes)
+    return LaunchedServer(server, scratch, auth, registry_deletes, config.max_manifest_bytes, notes)
 
 
 def describe_target(target: Target) -> dict[str, object]:

@@ -177,18 +177,18 @@ def test_workers_option_is_passed_on_and_refuses_nonsense(capsys):
 
 
 def test_lanes_by_default_only_against_the_embedded_server_and_never_forked_beside_threads(monkeypatch):
-    from conformance.harness import options
+    from conformance.harness import concurrency
     from keelhaul.errors import UsageError
 
-    monkeypatch.setattr(options.threading, "active_count", lambda: 1)
-    assert options.lane_count(3, embedded=False) == 3  # as asked
-    assert options.lane_count(None, embedded=False) == 1  # a --target's owner decides how hard it is pushed
-    assert 1 <= options.lane_count(None, embedded=True) <= options.AUTO_LANES_MOST
-    monkeypatch.setattr(options.threading, "active_count", lambda: 3)
-    assert options.lane_count(None, embedded=True) == 1
-    assert options.lane_count(1, embedded=True) == 1
+    monkeypatch.setattr(concurrency.threading, "active_count", lambda: 1)
+    assert concurrency.lane_count(3, embedded=False) == 3  # as asked
+    assert concurrency.lane_count(None, embedded=False) == 1  # a --target's owner decides how hard
+    assert 1 <= concurrency.lane_count(None, embedded=True) <= concurrency.AUTO_LANES_MOST
+    monkeypatch.setattr(concurrency.threading, "active_count", lambda: 3)
+    assert concurrency.lane_count(None, embedded=True) == 1
+    assert concurrency.lane_count(1, embedded=True) == 1
     with pytest.raises(UsageError, match="--workers 2: this process runs 3 threads"):
-        options.lane_count(2, embedded=True)
+        concurrency.lane_count(2, embedded=True)
 
 
 def test_the_check_queue_hands_out_each_check_once():

@@ -4,7 +4,9 @@ Without --target the suite starts its own reference server (free port, temporary
 with small limits so the limit checks run in seconds (8 MiB layers, 0.5 s upload expiry). When the
 ghcr layer is available it runs with auth and credentials are minted for every role through the same
 code path `keelhaul admin` uses. KEELHAUL_EMBEDDED_NO_AUTH=1 runs it without auth on purpose; a server or
-auth layer that fails to start is an error, never a quiet fall-back to a smaller run.
+auth layer that fails to start is an error, never a quiet fall-back to a smaller run. Where this
+process can fork, the server runs in forked processes, one instance per lane (conformance/README.md,
+"Run time"), launched by `keelhaul check` before pytest starts (LaunchedServer).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """ForkedServer: the reference server in a child forked from a process with one thread. It serves the
-configuration and hooks it was given, stops when told or when its parent dies however it dies, and a
-start that fails says why. Each case runs in a fresh interpreter: this test process has threads (the
+configuration and hooks it was given, prepares its data first and serves copies of it from instances
+of their own, stops (every instance) when told or when its parent dies however it dies, and a start
+that fails says why. Each case runs in a fresh interpreter: this test process has threads (the
 session's embedded server), and forking it would be the unsafe fork ForkedServer refuses."""
 
 from __future__ import annotations
@@ -26,11 +27,19 @@ from reference_server.forked import ForkedServer
 def broken(parts):
     raise ValueError("a hook that refuses")
 
-def setup(url):
-    return {"url": url, "pid": os.getpid()}
+def prepare():
+    (Path(sys.argv[1]) / "lane-0" / "prepared.txt").write_text("made before any instance started")
+    return {"pid": os.getpid()}
 
-config = ServerConfig(listen_port=0, data_dir=Path(sys.argv[1]), auth=False)
-server = ForkedServer(config, hooks=[broken] if sys.argv[2] == "broken" else [], setup=setup)
+root = Path(sys.argv[1])
+(root / "lane-0").mkdir()
+config = ServerConfig(listen_port=0, data_dir=root / "lane-0", auth=False)
+server = ForkedServer(
+    config,
+    hooks=[broken] if sys.argv[2] == "broken" else [],
+    prepare=prepare,
+    copies=[root / "lane-1", root / "lane-2"],
+)
 server.launch()
 try:
     url = server.wait()
@@ -38,7 +47,8 @@ except Exception as error:
     print(json.dumps({"error": f"{type(error).__name__}: {error}", "pid": server.pid}), flush=True)
     sys.exit(0)
 print(json.dumps({
-    "url": url, "pid": server.pid, "setup": server.setup_result, "aiohttp here": "aiohttp" in sys.modules,
+    "url": url, "urls": server.urls, "pid": server.pid, "prepared": server.prepared,
+    "aiohttp here": "aiohttp" in sys.modules,
 }), flush=True)
 if sys.argv[2] == "die":
     os.kill(os.getpid(), signal.SIGKILL)
@@ -69,14 +79,19 @@ def test_serves_until_told_to_stop_then_is_gone(tmp_path):
     parent = _start(tmp_path, "serve")
     assert parent.stdin is not None and parent.stdout is not None
     started = json.loads(parent.stdout.readline())
-    assert httpx.get(f"{started['url']}/v2/", timeout=5).status_code == 200
-    assert started["setup"] == {"url": started["url"], "pid": started["pid"]}  # ran in the child
+    urls = started["urls"]
+    assert len(set(urls)) == 3 and urls[0] == started["url"]  # the first instance, then a copy each
+    for url in urls:
+        assert httpx.get(f"{url}/v2/", timeout=5).status_code == 200
+    assert started["prepared"] == {"pid": started["pid"]}  # ran in the child
     assert not started["aiohttp here"]  # the server's imports are the child's
+    for lane in ("lane-1", "lane-2"):  # each copy serves what prepare left, in a folder of its own
+        assert (tmp_path / lane / "prepared.txt").read_text() == "made before any instance started"
     parent.stdin.write("\n")
     parent.stdin.flush()
     assert json.loads(parent.stdout.readline()) == {"stopped": True}
     assert parent.wait(10) == 0
-    assert not _answers(started["url"])
+    assert not any(_answers(url) for url in urls)
 
 
 def test_a_start_that_fails_says_why(tmp_path):
@@ -93,9 +108,9 @@ def test_the_server_stops_when_its_parent_dies(tmp_path):
     started = json.loads(parent.stdout.readline())
     assert parent.wait(10) == -9
     deadline = time.monotonic() + 10
-    while _answers(started["url"]) and time.monotonic() < deadline:
+    while any(_answers(url) for url in started["urls"]) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _answers(started["url"])
+    assert not any(_answers(url) for url in started["urls"])  # the copies too
 
 
 def test_no_fork_from_a_process_with_threads():

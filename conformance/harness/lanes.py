@@ -24,7 +24,7 @@ import select
 import signal
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import pytest
@@ -72,12 +72,13 @@ def _drawn(queue: CheckQueue, items: list[pytest.Item]) -> Iterator[tuple[pytest
         index = following
 
 
-def _run_lane(session: pytest.Session, queue: CheckQueue, between: object = None) -> None:
+def _run_lane(session: pytest.Session, queue: CheckQueue, between: Callable[[], None] | None = None) -> None:
+    """Run the checks this lane draws; `between` runs after each (lane 0 shows the others' reports)."""
     for item, nextitem in _drawn(queue, session.items):
         item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         if session.shouldfail or session.shouldstop:
             break
-        if callable(between):
+        if between is not None:
             between()
 
 
@@ -111,6 +112,7 @@ class _Sender:
 def _lane_child(session: pytest.Session, state: HarnessState, lane: int, queue: CheckQueue, fd: int) -> None:
     """A forked lane's whole life: run what it draws, send what pytest reports, exit. Never returns."""
     code = 0
+    sender: _Sender | None = None
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # lane 0 handles an interrupt and stops the lanes
         config = session.config
@@ -129,8 +131,11 @@ def _lane_child(session: pytest.Session, state: HarnessState, lane: int, queue: 
         config.pluginmanager.register(sender, "keelhaul-lane-sender")
         _run_lane(session, queue)
         sender.send(("done",))
-    except BaseException:
+    except BaseException as error:  # the harness itself broke here: lane 0 reports it with the checks
         code = 1
+        if sender is not None:
+            with contextlib.suppress(Exception):
+                sender.send(("broken", f"{type(error).__name__}: {error}"))
     finally:
         os._exit(code)
 
@@ -156,6 +161,7 @@ class _Lane:
     buffer: bytearray = field(default_factory=bytearray)
     done: bool = False
     open: bool = True
+    broken: str = ""  # what stopped the lane, when the harness broke in it
 
 
 class _Receiver:
@@ -212,6 +218,8 @@ class _Receiver:
             hook.pytest_runtest_logfinish(nodeid=message[1], location=message[2])
         elif kind == "done":
             lane.done = True
+        elif kind == "broken":
+            lane.broken = str(message[1])
 
 
 def _exit_text(status: int) -> str:
@@ -274,7 +282,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
             _, status = os.waitpid(lane.pid, 0)
             lane.pid = 0
             if not lane.done:
-                died.append(f"the process of lane {lane.lane} exited with {_exit_text(status)}")
+                why = f" ({lane.broken})" if lane.broken else ""
+                died.append(f"the process of lane {lane.lane} exited with {_exit_text(status)}{why}")
         if died:
             _report_lost(session, state, died)
     finally:

@@ -149,15 +149,23 @@ def test_dies_outside_lane_0(harness, n):
 """
 
 
-def test_a_lane_that_dies_leaves_errors_not_gaps(pytester):
-    args = setup(pytester, DYING_LANE)
+@pytest.mark.parametrize(
+    ("death", "said"),
+    [
+        ("os._exit(3)", "lane 1 exited with status 3"),
+        ('raise KeyboardInterrupt("the harness broke")', "status 1 (KeyboardInterrupt: the harness broke)"),
+    ],
+    ids=["killed", "harness-broke"],
+)
+def test_a_lane_that_dies_leaves_errors_not_gaps(pytester, death, said):
+    args = setup(pytester, DYING_LANE.replace("os._exit(3)", death))
     result = pytester.runpytest_subprocess(*args, "--workers", "2")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
     outcomes = {t["nodeid"]: t for t in document["tests"]}
     assert len(outcomes) == 20  # every check has a result: run in lane 0, or an ERROR
     lost = [t for t in outcomes.values() if t["outcome"] == "ERROR"]
-    assert lost and all("lane 1 exited with status 3" in t["message"] for t in lost)
+    assert lost and all(said in t["message"] for t in lost), [t["message"] for t in lost]
     assert {t["outcome"] for t in outcomes.values()} <= {"PASS", "ERROR"}
 
 

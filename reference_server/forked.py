@@ -134,11 +134,8 @@ class ForkedServer:
             except Exception as error:  # told to the parent, which raises it
                 message = _picklable_error(error)
                 code = 1
-            _write_all(announce, message)
-            os.close(announce)
-            if code == 0:
-                _wait_for_eof(control)
-            if server is not None:
+            _announce_then_serve(announce, message, server if code == 0 else None, control)
+            if server is not None and code != 0:
                 server.stop()
         finally:
             for pid, _ in copies:
@@ -162,11 +159,8 @@ class ForkedServer:
                 except Exception as error:
                     message = _picklable_error(error)
                     code = 1
-                _write_all(write, message)
-                os.close(write)
-                if code == 0:
-                    _wait_for_eof(control)
-                if server is not None:
+                _announce_then_serve(write, message, server if code == 0 else None, control)
+                if server is not None and code != 0:
                     server.stop()
             finally:
                 os._exit(code)
@@ -196,11 +190,16 @@ def _embedded(
     return EmbeddedServer(config, policy, hooks=hooks)
 
 
-def _wait_for_eof(control: int) -> None:
-    """Block until every writer of the pipe `control` closed it: nothing is ever written; EOF is the
-    word to stop."""
-    while os.read(control, 1):
-        pass
+def _announce_then_serve(announce: int, message: bytes, serving: EmbeddedServer | None, control: int) -> None:
+    """Tell the parent how the start went (`message`, on the pipe `announce`, closed after it); then
+    keep `serving` (None: the start failed) until every writer of the pipe `control` closed it (nothing
+    is ever written; EOF is the word to stop), and stop it."""
+    _write_all(announce, message)
+    os.close(announce)
+    if serving is not None:
+        while os.read(control, 1):
+            pass
+        serving.stop()
 
 
 def _picklable_error(error: Exception) -> bytes:

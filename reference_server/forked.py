@@ -54,12 +54,16 @@ class ForkedServer:
         hooks: Sequence[AppHook] = (),
         prepare: Prepare | None = None,
         copies: Sequence[Path] = (),
+        log_path: Path | None = None,
     ) -> None:
+        """`log_path`: where every instance's output goes (appended), instead of the terminal or
+        whatever this process's stdout and stderr are at the fork."""
         self.config = config
         self.policy = policy
         self.hooks = tuple(hooks)
         self.prepare = prepare
         self.copies = tuple(copies)
+        self.log_path = log_path
         self.url: str | None = None
         self.urls: list[str] = []
         self.prepared: Any = None
@@ -115,6 +119,8 @@ class ForkedServer:
         copies: list[tuple[int, int]] = []  # (pid, announcement pipe) of each copy
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if self.log_path is not None:
+                _output_to(self.log_path)
             server = None
             try:
                 prepared = self.prepare() if self.prepare is not None else None
@@ -188,6 +194,15 @@ def _embedded(
     from reference_server.embedded import EmbeddedServer
 
     return EmbeddedServer(config, policy, hooks=hooks)
+
+
+def _output_to(path: Path) -> None:
+    """This process's stdout and stderr (the descriptors, so C code and children write there too)
+    append to `path`."""
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for fd in (1, 2):
+        os.dup2(log, fd)
+    os.close(log)
 
 
 def _announce_then_serve(announce: int, message: bytes, serving: EmbeddedServer | None, control: int) -> None:

@@ -266,7 +266,10 @@ def launch_embedded(lanes: int = 1) -> LaunchedServer:
     if ForkedServer.can_fork():  # its own process: checks here never wait for its turn to run
         prepare = functools.partial(_provision, data_dir) if auth else None
         copies = [scratch / f"lane-{lane}" for lane in range(1, lanes)]
-        server = ForkedServer(config, hooks=hooks, prepare=prepare, copies=copies)
+        # the server's log (e.g. aiohttp's word on each malformed request the checks send) stays out of
+        # the terminal, as pytest's capture kept it when the server ran in this process
+        log_path = scratch / "server.log"
+        server = ForkedServer(config, hooks=hooks, prepare=prepare, copies=copies, log_path=log_path)
         try:
             server.launch()
         except BaseException:

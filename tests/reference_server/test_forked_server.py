@@ -29,6 +29,7 @@ def broken(parts):
 
 def prepare():
     (Path(sys.argv[1]) / "lane-0" / "prepared.txt").write_text("made before any instance started")
+    print("a word from the server's side", flush=True)  # to the log, never to this process's stdout
     return {"pid": os.getpid()}
 
 root = Path(sys.argv[1])
@@ -39,6 +40,7 @@ server = ForkedServer(
     hooks=[broken] if sys.argv[2] == "broken" else [],
     prepare=prepare,
     copies=[root / "lane-1", root / "lane-2"],
+    log_path=root / "server.log",
 )
 server.launch()
 try:
@@ -87,6 +89,7 @@ def test_serves_until_told_to_stop_then_is_gone(tmp_path):
     assert not started["aiohttp here"]  # the server's imports are the child's
     for lane in ("lane-1", "lane-2"):  # each copy serves what prepare left, in a folder of its own
         assert (tmp_path / lane / "prepared.txt").read_text() == "made before any instance started"
+    assert "a word from the server's side" in (tmp_path / "server.log").read_text()
     parent.stdin.write("\n")
     parent.stdin.flush()
     assert json.loads(parent.stdout.readline()) == {"stopped": True}

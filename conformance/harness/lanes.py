@@ -59,6 +59,11 @@ class CheckQueue:
         data = os.read(self._read, _INDEX.size)
         return _INDEX.unpack(data)[0] if len(data) == _INDEX.size else None
 
+    def empty(self) -> None:
+        """Take every check still queued, so that no lane draws another (the run stops early)."""
+        while self.take() is not None:
+            pass
+
     def close(self) -> None:
         os.close(self._read)
 
@@ -76,10 +81,10 @@ def _run_lane(session: pytest.Session, queue: CheckQueue, between: Callable[[], 
     """Run the checks this lane draws; `between` runs after each (lane 0 shows the others' reports)."""
     for item, nextitem in _drawn(queue, session.items):
         item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-        if session.shouldfail or session.shouldstop:
-            break
         if between is not None:
             between()
+        if session.shouldfail or session.shouldstop:
+            break
 
 
 # ------------------------------------------------------------------------------------------------ child
@@ -129,7 +134,7 @@ def _lane_child(session: pytest.Session, state: HarnessState, lane: int, queue: 
                 config.pluginmanager.unregister(plugin)
         sender = _Sender(config, fd)
         config.pluginmanager.register(sender, "keelhaul-lane-sender")
-        _run_lane(session, queue)
+        _run_lane(session, queue)  # stopping early (-x), pytest tears everything down after that check
         sender.send(("done",))
     except BaseException as error:  # the harness itself broke here: lane 0 reports it with the checks
         code = 1
@@ -276,6 +281,7 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
             lanes.append(_Lane(number, pid, read))
         receiver = _Receiver(session.config, lanes)
         _run_lane(session, queue, between=receiver.poll)
+        queue.empty()  # stopped early (-x, --maxfail; lane 0 counts every lane's failures): no more checks
         receiver.drain()
         died = []
         for lane in lanes:

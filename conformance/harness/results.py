@@ -133,6 +133,7 @@ def _failure_message(call: pytest.CallInfo[None], report: pytest.TestReport) -> 
     return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "failed"
 
 
+@pytest.hookimpl(trylast=True)  # after pytest tore down what an early stop (-x) left: its cleanup counts
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or state.target is None:

@@ -169,6 +169,66 @@ def test_a_lane_that_dies_leaves_errors_not_gaps(pytester, death, said):
     assert {t["outcome"] for t in outcomes.values()} <= {"PASS", "ERROR"}
 
 
+FAILING_CHECKS = """
+import time
+
+import pytest
+
+
+@pytest.mark.req("PUSH-1")
+@pytest.mark.parametrize("n", range(40))
+def test_fails_in_lane_0(harness, n):
+    time.sleep(0.02)
+    assert harness.lane > 0, "PUSH-1: fails on purpose"  # other lanes never stop by themselves
+"""
+
+
+def test_stopping_at_the_first_failure_stops_every_lane(pytester):
+    args = setup(pytester, FAILING_CHECKS)
+    result = pytester.runpytest_subprocess(*args, "--workers", "2", "-x")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
+    assert 1 <= len(document["tests"]) <= 10  # the failure, and what the other lane held when it came
+
+
+LANE_STOPPING_WITH_CONTENT = """
+import time
+
+import pytest
+from conformance.harness.repos import CleanupOutcome
+
+
+@pytest.fixture(scope="session")
+def lane_content(harness):
+    yield
+    outcome = CleanupOutcome(f"ns/keelhaul-t1-lane-{harness.lane}")
+    outcome.record("repository", outcome.repo, False, "kept on purpose", "delete it by hand")
+    harness.cleanup.append(outcome)
+
+
+@pytest.mark.req("PUSH-1")
+@pytest.mark.parametrize("n", range(40))
+def test_stops_its_lane_holding_session_content(harness, lane_content, n):
+    if harness.lane == 0:
+        time.sleep(0.05)  # lane 0 never fails: it stops for lane 1's failure (--maxfail counts every lane's)
+        return
+    assert False, "PUSH-1: fails on purpose"
+"""
+
+
+def test_stopping_early_keeps_every_lanes_cleanup_in_the_report(pytester):
+    """Each lane's session content is torn down before the reports are written, stopped early or not."""
+    args = setup(pytester, LANE_STOPPING_WITH_CONTENT)
+    result = pytester.runpytest_subprocess(*args, "--workers", "2", "--maxfail", "1")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    document = json.loads((pytester.path / "reports" / "t1" / "results.json").read_text())
+    repositories = {entry["repository"] for entry in document["cleanup"]}
+    assert repositories == {
+        "ns/keelhaul-t1-lane-0",
+        "ns/keelhaul-t1-lane-1",
+    }  # lane 1's too, though it stopped
+
+
 def test_workers_option_is_passed_on_and_refuses_nonsense(capsys):
     from conformance.cli import pytest_args
     from keelhaul.cli import build_parser

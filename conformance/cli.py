@@ -136,18 +136,21 @@ def register(subparsers: Any) -> None:
 
 
 class _ReportLocator:
-    """A pytest plugin that remembers where the harness wrote the reports."""
+    """A pytest plugin that keeps the harness's session state, to say where the reports went once
+    pytest is done (read then, not at session finish: the harness writes them last)."""
 
     def __init__(self) -> None:
-        self.report_dir: Path | None = None
+        self._state: Any = None
         self.failed = False
 
     def pytest_sessionfinish(self, session: Any) -> None:
         from conformance.harness.state import STATE
 
-        state = session.config.stash.get(STATE, None)
-        if state is not None:
-            self.report_dir = state.report_dir
+        self._state = session.config.stash.get(STATE, None)
+
+    @property
+    def report_dir(self) -> Path | None:
+        return None if self._state is None else self._state.report_dir
 
 
 def pytest_args(args: argparse.Namespace) -> list[str]:

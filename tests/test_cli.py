@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +214,30 @@ def test_check_url_with_a_token_on_stdin_reaches_an_auth_registry(
     outcomes = [test["outcome"] for test in document["tests"]]
     assert outcomes == ["PASS", "PASS"], outcomes  # a push needs the writer credentials
     assert tokens["writer"] not in results.read_text()
+
+
+def test_check_says_where_the_reports_went_and_leaves_no_server(tmp_path: Path) -> None:
+    """`keelhaul check` against its embedded server (forked, an instance per lane): the last line
+    names the report folder the harness wrote, and the servers' data folders do not outlive it."""
+    from conformance.harness.target import scratch_root
+
+    scratch = Path(scratch_root() or tempfile.gettempdir())
+    before = set(scratch.glob("keelhaul-check-*"))
+    reports = tmp_path / "reports"
+    env = {name: value for name, value in os.environ.items() if name != "KEELHAUL_EMBEDDED_HOOK"}
+    finished = subprocess.run(
+        [sys.executable, "-m", "keelhaul", "check", "-k", "test_pull", "--report-dir", str(reports)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    (folder,) = reports.iterdir()
+    assert finished.stdout.splitlines()[-1].startswith(f"keelhaul: reports in {folder}/")
+    document = json.loads((folder / "results.json").read_text())
+    assert document["options"]["workers"] >= 1 and document["tests"]
+    instances = [note for note in document["target"]["notes"] if "instance per lane" in note]
+    assert bool(instances) == (document["options"]["workers"] > 1)
+    assert set(scratch.glob("keelhaul-check-*")) <= before

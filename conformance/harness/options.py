@@ -105,6 +105,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS.values():
         config.addinivalue_line("markers", line)
+    if getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
+        # each pytest-xdist worker would start its own server and keep its results to itself
+        raise pytest.UsageError("pytest-xdist's -n is not how this suite runs in parallel: use --workers N")
     run_id = config.getoption("--run-id") or new_run_id()
     if not _valid_run_id(run_id):
         raise pytest.UsageError(f"--run-id {run_id!r}: use lowercase letters, digits, '.', '_' or '-'")

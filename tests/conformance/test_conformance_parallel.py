@@ -229,6 +229,15 @@ def test_stopping_early_keeps_every_lanes_cleanup_in_the_report(pytester):
     }  # lane 1's too, though it stopped
 
 
+def test_pytest_xdist_is_refused_with_the_way_that_works(pytester):
+    pytest.importorskip("xdist")  # no longer a dependency: only where it happens to be installed
+    result = pytester.runpytest_subprocess(*setup(pytester), "-p", "xdist", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*pytest-xdist's -n is not how this suite runs in parallel: use --workers N*"]
+    )
+
+
 def test_workers_option_is_passed_on_and_refuses_nonsense(capsys):
     from conformance.cli import pytest_args
     from keelhaul.cli import build_parser

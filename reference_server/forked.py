@@ -115,34 +115,29 @@ class ForkedServer:
         return self.wait()
 
     def _serve_in_child(self, announce: int, control: int) -> None:
-        code = 0
+        code = 1
         copies: list[tuple[int, int]] = []  # (pid, announcement pipe) of each copy
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             if self.log_path is not None:
                 _output_to(self.log_path)
-            server = None
-            try:
+
+            def start(server: EmbeddedServer) -> tuple[object, ...]:
                 prepared = self.prepare() if self.prepare is not None else None
                 for folder in self.copies:
                     shutil.copytree(self.config.data_dir, folder)
                     config = dataclasses.replace(self.config, data_dir=folder)
                     # the copy holds no writer of the parent's announcement: the parent reads it to its end
                     copies.append(self._fork_copy(config, control, [announce, *(pipe for _, pipe in copies)]))
-                server = _embedded(self.config, self.policy, self.hooks)
                 urls = [server.start()]
                 for _, pipe in copies:
                     kind, *rest = pickle.loads(_read_to_end(pipe, 30.0) or pickle.dumps(("error", _GONE)))
                     if kind != "ready":
                         raise rest[0]
                     urls.append(rest[0])
-                message = pickle.dumps(("ready", urls, prepared))
-            except Exception as error:  # told to the parent, which raises it
-                message = _picklable_error(error)
-                code = 1
-            _announce_then_serve(announce, message, server if code == 0 else None, control)
-            if server is not None and code != 0:
-                server.stop()
+                return ("ready", urls, prepared)
+
+            code = self._instance(self.config, announce, control, start)
         finally:
             for pid, _ in copies:
                 _reap(pid, 30.0)
@@ -154,24 +149,41 @@ class ForkedServer:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the copy: never returns
-            code = 0
+            code = 1
             try:
                 for fd in (read, *not_its):
                     os.close(fd)
-                server = None
-                try:
-                    server = _embedded(config, self.policy, self.hooks)
-                    message = pickle.dumps(("ready", server.start()))
-                except Exception as error:
-                    message = _picklable_error(error)
-                    code = 1
-                _announce_then_serve(write, message, server if code == 0 else None, control)
-                if server is not None and code != 0:
-                    server.stop()
+                code = self._instance(config, write, control, lambda server: ("ready", server.start()))
             finally:
                 os._exit(code)
         os.close(write)
         return pid, read
+
+    def _instance(
+        self,
+        config: ServerConfig,
+        announce: int,
+        control: int,
+        start: Callable[[EmbeddedServer], tuple[object, ...]],
+    ) -> int:
+        """One instance's life in its process: `start` it and tell the parent, on the pipe `announce`
+        (closed after), what `start` answered or what stopped it; then serve until every writer of the
+        pipe `control` closed it (nothing is ever written: EOF is the word to stop); stop. Returns the
+        process's exit status."""
+        server = None
+        try:
+            server = _embedded(config, self.policy, self.hooks)
+            message, code = pickle.dumps(start(server)), 0
+        except Exception as error:  # told to the parent, which raises it
+            message, code = _picklable_error(error), 1
+        _write_all(announce, message)
+        os.close(announce)
+        if code == 0:
+            while os.read(control, 1):
+                pass
+        if server is not None:
+            server.stop()
+        return code
 
     def stop(self, timeout: float = 30.0) -> None:
         for name in ("_control", "_announce"):
@@ -203,18 +215,6 @@ def _output_to(path: Path) -> None:
     for fd in (1, 2):
         os.dup2(log, fd)
     os.close(log)
-
-
-def _announce_then_serve(announce: int, message: bytes, serving: EmbeddedServer | None, control: int) -> None:
-    """Tell the parent how the start went (`message`, on the pipe `announce`, closed after it); then
-    keep `serving` (None: the start failed) until every writer of the pipe `control` closed it (nothing
-    is ever written; EOF is the word to stop), and stop it."""
-    _write_all(announce, message)
-    os.close(announce)
-    if serving is not None:
-        while os.read(control, 1):
-            pass
-        serving.stop()
 
 
 def _picklable_error(error: Exception) -> bytes:

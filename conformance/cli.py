@@ -205,11 +205,13 @@ def run_check(args: argparse.Namespace) -> int:
             args.probe = True  # nobody declared the optional features: ask the registry
         locator = _ReportLocator()
         plugins: list[object] = [locator]
+        launched = None
         if args.target:
             # a bad profile is one line, before pytest starts; the harness uses this parse, not a second one
             plugins.append(GivenProfile(load_profile(Path(args.target))))
         else:  # the server starts in its own processes while this one imports pytest and the suite
-            plugins.append(launched := launch_embedded(lane_count(args.workers, embedded=True)))
+            launched = launch_embedded(lane_count(args.workers, embedded=True))
+            plugins.append(launched)
         try:
             import pytest
 
@@ -218,7 +220,7 @@ def run_check(args: argparse.Namespace) -> int:
             with _environment(NO_PLUGIN_AUTOLOAD, "1"):
                 code = int(pytest.main(pytest_args(args), plugins=plugins))
         finally:
-            if not args.target:
+            if launched is not None:
                 launched.close()
     if code == pytest.ExitCode.USAGE_ERROR:
         return 2

@@ -48,8 +48,7 @@ def expiry_probe(
     assert expiry is not None
     recorder = ExchangeRecorder(limit=None)
     repo = repo_namer.next()
-    lock_path = harness.lock_path if harness.lanes > 1 else None
-    probe = ExpiryProbe(harness.client(target, "writer", recorder), recorder, repo, expiry, lock_path)
+    probe = ExpiryProbe(harness.client(target, "writer", recorder), recorder, repo, expiry, harness.lock_path)
     harness.background.append(probe.join)
     yield probe
     probe.join()

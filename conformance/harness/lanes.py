@@ -121,8 +121,7 @@ def _lane_child(session: pytest.Session, state: HarnessState, lane: int, queue: 
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # lane 0 handles an interrupt and stops the lanes
         config = session.config
-        state.lane = lane
-        state.ships_results = True
+        state.lane = lane  # from here its results travel on its reports to lane 0 (results.py)
         if state.target is not None:
             state.target.serve_lane(lane)
         state.shipped_cleanup = len(state.cleanup)

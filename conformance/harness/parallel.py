@@ -56,7 +56,7 @@ def pytest_runtest_protocol(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> Generator[None, object, object]:
     state: HarnessState | None = item.config.stash.get(STATE, None)
-    path = state.lock_path if state is not None and state.lanes > 1 else None
+    path = state.lock_path if state is not None else None  # a lock file only when lanes share the run
     alone = item.get_closest_marker(ALONE_MARK) is not None
     if alone and state is not None:
         for wait in state.background:

@@ -66,7 +66,7 @@ def pytest_runtest_makereport(
     elif report.failed and result.outcome == PASS:
         _judge(state, item, call, report, result)
     report.keelhaul_class = result.outcome  # type: ignore[attr-defined]
-    if state.ships_results:
+    if state.lane > 0:  # a forked lane: lane 0 gathers and reports
         ship(state, report, result)
     return report
 

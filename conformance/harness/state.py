@@ -54,7 +54,6 @@ class HarnessState:
     fail_on: tuple[str, ...] = ()
     lane: int = 0  # this process's lane when checks run in several processes (lanes.py)
     lanes: int = 1  # how many processes run checks
-    ships_results: bool = False  # a forked lane: results travel on the reports to lane 0
     lock_path: Path | None = None  # the file `alone` checks lock (parallel.py)
     shipped_cleanup: int = 0  # cleanup outcomes a lane already sent to lane 0
     checks_started: float | None = None  # when the first check started (lanes.py)

@@ -147,9 +147,6 @@ class LaunchedServer:
 
     server: ForkedServer | EmbeddedServer
     scratch: Path  # the run's scratch folder: every instance's data folder is in it
-    auth: bool
-    registry_deletes: bool
-    max_manifest_bytes: int
     notes: list[str]
     taken: bool = False
 
@@ -168,12 +165,12 @@ class LaunchedServer:
                         instances = list(zip(self.server.urls, folders, strict=True))
                 else:
                     url = self.server.start()
-                    roles = _provision(self.server.config.data_dir) if self.auth else {}
+                    roles = _provision(self.server.config.data_dir) if self.server.config.auth else {}
             except ImportError as error:  # the known-good target must be good: never a quiet fall-back
                 raise EmbeddedServerError(
                     f"ERROR: the embedded reference server's auth layer cannot start: {error}; "
                     "set KEELHAUL_EMBEDDED_NO_AUTH=1 to check it without auth on purpose"
-                    if self.auth
+                    if self.server.config.auth
                     else f"ERROR: the embedded reference server cannot start: {error}"
                 ) from None
             except Exception as error:
@@ -199,22 +196,23 @@ class LaunchedServer:
         )
 
     def _profile(self, url: str, roles: dict[str, Role]) -> TargetProfile:
+        config = self.server.config
         limits = replace(
             KIND_LIMITS["reference"],
             max_layer_bytes=EMBEDDED_MAX_LAYER_BYTES,
             upload_expiry_seconds=EMBEDDED_UPLOAD_EXPIRY_SECONDS,
             upload_expiry_from="start",
-            max_manifest_bytes=self.max_manifest_bytes,
+            max_manifest_bytes=config.max_manifest_bytes,
         )
-        if not self.auth:  # label limits live in the ghcr layer, which runs only with auth: none to declare
+        if not config.auth:  # label limits live in the ghcr layer, which runs only with auth: none to declare
             limits = replace(limits, label_overflow=None, description_max_chars=None, licenses_max_chars=None)
         return TargetProfile.embedded(
             url,
             roles,
             limits,
             namespace=EMBEDDED_NAMESPACE,
-            auth=self.auth,
-            registry_deletes=self.registry_deletes,
+            auth=config.auth,
+            registry_deletes=config.registry_deletes,
         )
 
     def close(self) -> None:
@@ -279,7 +277,7 @@ def launch_embedded(lanes: int = 1) -> LaunchedServer:
         from reference_server.embedded import EmbeddedServer
 
         server = EmbeddedServer(config, hooks=hooks)
-    return LaunchedServer(server, scratch, auth, registry_deletes, config.max_manifest_bytes, notes)
+    return LaunchedServer(server, scratch, notes)
 
 
 def describe_target(target: Target) -> dict[str, object]:

@@ -139,6 +139,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None or state.target is None:
         return
     run = build_run(state)
+    state.checks_duration = run.checks_duration  # the terminal says the figure the reports keep
     if state.report_root is not None and run.tests:
         state.report_dir = state.report_root / state.run_id
         write_reports(run, state.report_dir)
@@ -195,10 +196,10 @@ def pytest_terminal_summary(
     terminalreporter.write_line(
         f"run wall time: {time.time() - state.process_started:.2f} s ({where}, from the process start)"
     )
-    if state.checks_started is not None:
+    if state.checks_duration is not None:
         lanes = f"in {state.lanes} lanes at once" if state.lanes > 1 else "in one lane"
         terminalreporter.write_line(
-            f"checks: {time.time() - state.checks_started:.2f} s from the first one's start ({lanes})"
+            f"checks: {state.checks_duration:.2f} s from the first one's start ({lanes})"
         )
     parts = check_time_by_part((test.nodeid, test.duration) for test in state.results.values())
     summed = " (each check's own time, summed over the lanes)" if state.lanes > 1 else ""

@@ -57,6 +57,7 @@ class HarnessState:
     lock_path: Path | None = None  # the file `alone` checks lock (parallel.py)
     shipped_cleanup: int = 0  # cleanup outcomes a lane already sent to lane 0
     checks_started: float | None = None  # when the first check started (lanes.py)
+    checks_duration: float | None = None  # from then to the end of the last, as the reports say it
     _transport: PooledTransport | None = None
     # what the target's auth challenges showed, shared by every client of the run (RegistryClient)
     scope_forms: ScopeForms = field(default_factory=ScopeForms)

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 REPORT_DIR = REPO / "reports" / "bench"
 GIB = 1024**3
 DISK_MARGIN = GIB
+FIRST_PULL_SEED = 100  # the shared blob is seed 1; round i's first-pull blob is FIRST_PULL_SEED + i
 
 FIGURES = side_by_side.Figures()
 
@@ -137,7 +138,9 @@ def workdir(pytestconfig: pytest.Config, plan: Plan) -> Iterator[Path]:
         pytest.exit(f"benchmarks: {error}", returncode=4)
     base = Path(pytestconfig.getoption("bench_workdir"))
     base.mkdir(parents=True, exist_ok=True)
-    needed = 2 * plan.size + plan.rss_size + 2 * (2 * plan.size + plan.rss_size) + DISK_MARGIN
+    # test files: the blob, its chunks, one first-pull blob at a time; each registry: the blob, one
+    # first-pull blob per round, the RSS upload (kept), an upload in flight
+    needed = 3 * plan.size + 2 * ((2 + plan.rounds) * plan.size + plan.rss_size) + DISK_MARGIN
     free = shutil.disk_usage(base).free
     if free < needed:
         pytest.exit(f"benchmarks: {base} has {free / GIB:.1f} GiB free, needs {needed / GIB:.1f} GiB")
@@ -150,6 +153,36 @@ def blob(workdir: Path, plan: Plan) -> bench_data.BlobFile:
     """The blob every push and pull moves, in its own folder (nginx serves that folder)."""
     (workdir / "static").mkdir()
     return bench_data.write_blob_file(workdir / "static" / "blob.bin", plan.size, seed=1)
+
+
+class FirstPullBlobs:
+    """One blob of its own per first-pull round, in nginx's folder, written when the round needs it
+    (the one before is deleted then: one extra blob on disk at a time).
+
+    Why not the shared blob: distribution keeps the file it already holds when a digest is pushed
+    again (the blob's inode and mtime stay as they were; seen with docker-registry 2.8 here), so its
+    "first pull" of a digest pushed in an earlier round served that earlier file, long in the page
+    cache, and not the bytes of the push just made."""
+
+    def __init__(self, directory: Path, size: int) -> None:
+        self._directory = directory
+        self._size = size
+        self._current: tuple[int, bench_data.BlobFile] | None = None
+
+    def for_round(self, index: int) -> bench_data.BlobFile:
+        if self._current is not None and self._current[0] == index:
+            return self._current[1]
+        if self._current is not None:
+            self._current[1].path.unlink(missing_ok=True)
+        path = self._directory / f"pull-first-{index}.bin"
+        blob = bench_data.write_blob_file(path, self._size, seed=FIRST_PULL_SEED + index)
+        self._current = (index, blob)
+        return blob
+
+
+@pytest.fixture(scope="session")
+def first_pull_blobs(blob: bench_data.BlobFile, plan: Plan) -> FirstPullBlobs:
+    return FirstPullBlobs(blob.path.parent, plan.size)
 
 
 @pytest.fixture(scope="session")

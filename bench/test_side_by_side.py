@@ -22,7 +22,7 @@ import curl_http
 import load_generator
 import pytest
 import side_by_side
-from conftest import Plan
+from conftest import FirstPullBlobs, Plan
 
 MB = 1_000_000  # throughput and RSS in decimal MB, as in the issues
 GIB = 1024**3
@@ -161,12 +161,14 @@ def blob_url(server: bench_servers.RunningServer, repository: str, blob: bench_d
 @pytest.mark.servers(DISTRIBUTION, REFERENCE, STATIC)
 @pytest.mark.benchmark(group="pull-first")
 def test_first_pull_after_push(
-    benchmark, figures, servers: Servers, blob: bench_data.BlobFile, round_and_server
+    benchmark, figures, servers: Servers, first_pull_blobs: FirstPullBlobs, round_and_server
 ) -> None:
-    """What CI does: push (untimed), then at once the first pull. nginx serves the test file itself,
-    which the benchmark has just written: the practical limit."""
+    """What CI does: push (untimed), then at once the first pull. Each round moves a blob of its own,
+    which no registry held before (`FirstPullBlobs`). nginx serves that file, which the benchmark has
+    just written: the practical limit."""
     index, name = round_and_server
     server, repository = servers[name], f"bench/pull-first-{index}"
+    blob = first_pull_blobs.for_round(index)
 
     def push() -> None:
         if server.name != STATIC:

@@ -606,8 +606,9 @@ class UploadManager:
         return size
 
     def _commit_file(self, path: Path, digest: Digest) -> None:
-        read_backs_done()  # the first pull after this commit finds the blob in the page cache
-        _fsync_path(path)
+        if not self.blobs.holds(digest, path.stat().st_size):  # else the stored file stays (commit)
+            read_backs_done()  # the first pull after this commit finds the blob in the page cache
+            _fsync_path(path)
         self.blobs.commit(path, digest)
 
     async def upload_whole(

@@ -50,11 +50,23 @@ class BlobStore:
         except FileNotFoundError:
             return None
 
+    def holds(self, digest: Digest, size: int) -> bool:
+        """Whether the blob is stored whole: a file of `size` bytes (blob files appear only whole, by
+        rename, and are never removed)."""
+        return self.size(digest) == size
+
     def commit(self, source: Path, digest: Digest) -> None:
         """Move the complete, already fsynced file `source` into place as `digest`.
 
-        Idempotent: when the blob already exists the same bytes are simply replaced."""
+        Idempotent. When the blob is already stored whole (`holds`), that file stays and `source` is
+        deleted: the bytes are the same (the caller verified the digest), and the file in place may
+        have pages in the page cache from earlier pulls, which a replacement would drop (a layer that
+        many repositories push again would then be read from the disk by its next pull). A stored
+        file of another size is replaced, which repairs it."""
         target = self.path(digest)
+        if self.holds(digest, os.stat(source).st_size):
+            os.unlink(source)
+            return
         parent = target.parent
         if not parent.is_dir():
             parent.mkdir(parents=True, exist_ok=True)

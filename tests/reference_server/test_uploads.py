@@ -7,12 +7,14 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 
 from keelhaul.client import GeneratedBlob, RegistryClient
 from reference_server.embedded import EmbeddedServer
 from reference_server.http.app import REGISTRY_KEY
+from reference_server.storage.blobs import BlobStore, Digest
 
 from .helpers import assert_oci_error, push_blob, sha256
 
@@ -428,3 +430,38 @@ def test_session_whose_file_vanished_is_unknown_not_a_500(
         (uploads.dir / location.rsplit("/", 1)[1]).unlink()
         assert_oci_error(http.patch(location, content=b"x", headers=OCTET), 404, "BLOB_UPLOAD_UNKNOWN")
         assert_oci_error(http.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_a_blob_pushed_again_keeps_the_stored_file(make_registry: Callable[..., EmbeddedServer]) -> None:
+    """A digest pushed again (another repository, the same layer) leaves the stored file in place, with
+    its cached pages, and leaves no upload file behind: a session's PUT, chunks, a single POST."""
+    server = make_registry()
+    data = b"a layer many repositories push" * 40_000
+    digest = sha256(data)
+    blob_file = server.config.data_dir / "blobs" / "sha256" / digest[7:9] / digest[7:]
+    with httpx.Client(base_url=server.url) as http:
+        push_blob(http, "first/repo", data)
+        stored = blob_file.stat()
+        location = _start(http, "second/repo")
+        assert http.put(f"{location}?digest={digest}", content=data, headers=OCTET).status_code == 201
+        location = _start(http, "third/repo")
+        assert _patch(http, location, data, start=0).status_code == 202
+        assert http.put(f"{location}?digest={digest}").status_code == 201
+        whole = http.post(f"/v2/fourth/repo/blobs/uploads/?digest={digest}", content=data, headers=OCTET)
+        assert whole.status_code == 201
+        for name in ("second/repo", "third/repo", "fourth/repo"):
+            assert http.get(f"/v2/{name}/blobs/{digest}").content == data
+    again = blob_file.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (stored.st_ino, stored.st_mtime_ns)
+    assert not [path for path in (server.config.data_dir / "uploads").iterdir() if path.is_file()]
+
+
+def test_a_stored_blob_of_another_size_is_replaced(tmp_path: Path) -> None:
+    """A blob file whose size is wrong (damaged outside the registry) is replaced by a verified push."""
+    store = BlobStore(tmp_path)
+    digest = Digest("sha256", hashlib.sha256(b"whole").hexdigest())
+    store.write(digest, b"who", tmp_path / "tmp")  # stands for a damaged file
+    store.write(digest, b"whole", tmp_path / "tmp")
+    assert store.path(digest).read_bytes() == b"whole"
+    assert store.holds(digest, 5)
+    assert list((tmp_path / "tmp").iterdir()) == []

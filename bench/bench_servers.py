@@ -82,6 +82,9 @@ def start_reference(workdir: Path, port: int) -> RunningServer:
     return RunningServer("keelhaul", url, server.pid, server.log_path, server.stop)
 
 
+# No `tcp_nopush` (TCP_CORK with sendfile), the usual production setting: on loopback here it halved
+# nginx's speed on a cached 1 GiB file (0.69-1.07 s against 0.38-0.48 s, 5 GETs each; the same
+# as a plain blocking sendfile loop), and the static column is meant to be the practical limit.
 NGINX_CONFIG = """\
 daemon off;
 master_process off;
@@ -92,7 +95,6 @@ events {{ worker_connections 256; }}
 http {{
     access_log off;
     sendfile on;
-    tcp_nopush on;
     default_type application/octet-stream;
     client_body_temp_path {workdir}/client-body;
     proxy_temp_path {workdir}/proxy;

@@ -169,6 +169,7 @@ def test_first_pull_after_push(
     index, name = round_and_server
     server, repository = servers[name], f"bench/pull-first-{index}"
     blob = first_pull_blobs.for_round(index)
+    benchmark.extra_info["digest"] = blob.digest
 
     def push() -> None:
         if server.name != STATIC:

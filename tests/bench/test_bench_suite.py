@@ -188,6 +188,14 @@ def test_the_suite_runs_every_group_with_tiny_sizes(tmp_path: Path) -> None:
     assert len(whole) == len(oci_checks) == len(oci_alone) == 1, (whole, oci_checks, oci_alone)
     assert 0 < oci_checks[0] < oci_alone[0], (oci_checks, oci_alone)  # its checks, not its process
     benchmarks = json.loads((report_dir / "pytest-benchmark.json").read_text())["benchmarks"]
+    first_pulls: dict[str, set[str]] = {}
+    for entry in benchmarks:
+        if entry["group"] == "pull-first":
+            first_pulls.setdefault(entry["name"].split("[")[1].split("-")[0], set()).add(
+                entry["extra_info"]["digest"]
+            )
+    assert len(first_pulls) == 2 and all(len(digests) == 1 for digests in first_pulls.values()), first_pulls
+    assert len(set.union(*first_pulls.values())) == 2, "each first-pull round must move a blob of its own"
     assert {entry["group"] for entry in benchmarks} >= {
         "push-monolithic", "push-chunked", "pull-first", "pull-later", "manifest-get", "peak-rss",
         "conformance", "load-generator",

@@ -150,7 +150,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def build_run(state: HarnessState) -> RunResult:
     """The run as the reports see it: target, options, every check's result, a verdict per requirement.
-    `duration` is the run's wall time (server start included); `workers` the processes checks ran in."""
+    `duration` is the run's wall time (server start included); options' `workers` the processes
+    checks ran in."""
     tests = list(state.results.values())
     finished = time.time()
     checks_duration = None if state.checks_started is None else finished - state.checks_started

@@ -230,7 +230,10 @@ def _hash_file(path: Path, algorithm: str, limit: int | None = None) -> tuple[ha
     return hasher, total
 
 
-def _fsync_path(path: Path) -> None:
+def _settle_upload(path: Path) -> None:
+    """What an upload file needs before it becomes the blob: the read-back done (the first pull after
+    the commit finds the blob in the page cache), then its bytes durable."""
+    read_backs_done()
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -606,10 +609,7 @@ class UploadManager:
         return size
 
     def _commit_file(self, path: Path, digest: Digest) -> None:
-        if not self.blobs.holds(digest, path.stat().st_size):  # else the stored file stays (commit)
-            read_backs_done()  # the first pull after this commit finds the blob in the page cache
-            _fsync_path(path)
-        self.blobs.commit(path, digest)
+        self.blobs.commit(path, digest, settle=functools.partial(_settle_upload, path))
 
     async def upload_whole(
         self, repository: str, digest: Digest, body: ByteStream | BlockStream, content_length: int | None

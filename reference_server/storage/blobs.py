@@ -9,6 +9,7 @@ from a worker thread when they touch big files.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,18 +56,22 @@ class BlobStore:
         rename, and are never removed)."""
         return self.size(digest) == size
 
-    def commit(self, source: Path, digest: Digest) -> None:
-        """Move the complete, already fsynced file `source` into place as `digest`.
+    def commit(self, source: Path, digest: Digest, settle: Callable[[], None] | None = None) -> None:
+        """Move the complete file `source` into place as `digest`, once `settle` (the caller's fsync
+        of it, and whatever else must come first) has run; without `settle`, `source` is fsynced
+        already.
 
         Idempotent. When the blob is already stored whole (`holds`), that file stays and `source` is
-        deleted: the bytes are the same (the caller verified the digest), and the file in place may
-        have pages in the page cache from earlier pulls, which a replacement would drop (a layer that
-        many repositories push again would then be read from the disk by its next pull). A stored
-        file of another size is replaced, which repairs it."""
+        deleted, without `settle`: the bytes are the same (the caller verified the digest), and the
+        file in place may have pages in the page cache from earlier pulls, which a replacement would
+        drop (a layer that many repositories push again would then be read from the disk by its next
+        pull). A stored file of another size is replaced, which repairs it."""
         target = self.path(digest)
         if self.holds(digest, os.stat(source).st_size):
             os.unlink(source)
             return
+        if settle is not None:
+            settle()
         parent = target.parent
         if not parent.is_dir():
             parent.mkdir(parents=True, exist_ok=True)
